@@ -1,0 +1,52 @@
+"""API authentication: a space's secret key (Bearer) or a logged-in user's session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest
+from ninja.security import HttpBearer, SessionAuth
+
+from fabflow.accounts.models import Organization, Space
+from fabflow.accounts.services import authenticate_secret_key
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a secret key sees one space; a user sees their organization."""
+
+    organization: Organization
+    space: Space | None
+    actor: str
+
+    def space_filter(self, prefix: str = "") -> dict[str, Any]:
+        """Query filter keeping rows of what this principal may see."""
+        if self.space is not None:
+            return {f"{prefix}space": self.space}
+        return {f"{prefix}space__organization": self.organization}
+
+
+class SecretKeyBearer(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> Principal | None:
+        key = authenticate_secret_key(token)
+        if key is None:
+            return None
+        space = key.space
+        return Principal(space.organization, space, f"key:{key.prefix}")
+
+
+class UserSession(SessionAuth):
+    """Session auth for the web app's own calls; CSRF is enforced on writes."""
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Principal | None:
+        user = request.user
+        if user.is_authenticated and user.is_active and getattr(user, "organization", None):
+            return Principal(user.organization, None, f"user:{user.email}")
+        return None
+
+
+def principal(request: HttpRequest) -> Principal:
+    auth = request.auth  # type: ignore[attr-defined]
+    assert isinstance(auth, Principal)
+    return auth

@@ -1,0 +1,128 @@
+"""The REST API: one NinjaAPI, its routers, authentication and problem+json error handlers."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils import timezone
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from fabflow import __version__
+from fabflow.accounts.auth import Principal, SecretKeyBearer, UserSession
+from fabflow.core.jsonbody import StrictJSONParser
+from fabflow.core.problems import ApiError, from_api_error, problem_response
+from fabflow.orders.api import router as orders_router
+
+log = logging.getLogger(__name__)
+
+api = NinjaAPI(
+    title="Fabflow API",
+    version="1",
+    description="Order management for digital manufacturing. Authenticate with "
+    "`Authorization: Bearer <secret key>`; errors are `application/problem+json`.",
+    urls_namespace="api-1",
+    parser=StrictJSONParser(),
+    auth=[SecretKeyBearer(), UserSession()],
+    openapi_url="/openapi.json",
+    docs_url="/docs",
+)
+api.add_router("/v1/", orders_router)
+
+
+def authenticate(request: HttpRequest) -> Principal:
+    """Run the API's authenticators by hand (for endpoints that also accept signed links)."""
+    for auth in (SecretKeyBearer(), UserSession()):
+        result = auth(request)
+        if isinstance(result, Principal):
+            return result
+    raise AuthenticationError()
+
+
+@api.get("/v1/health", auth=None, tags=["health"], operation_id="health")
+def health(request: HttpRequest) -> HttpResponse:
+    """Liveness, database reachability and the job queue's backlog (no auth)."""
+    from django_tasks_db.models import DBTaskResult
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        ready = DBTaskResult.objects.ready()
+        oldest = ready.order_by("enqueued_at").values_list("enqueued_at", flat=True).first()
+        body: dict[str, Any] = {
+            "status": "ok", "version": __version__, "database": "ok",
+            "jobs": {
+                "ready": ready.count(),
+                "oldestReadyAgeSeconds": (timezone.now() - oldest).total_seconds()
+                if oldest else None,
+            },
+        }
+        status = 200
+    except Exception as exc:  # noqa: BLE001 - a health check reports, never raises
+        log.warning("health check failed: %s", exc)
+        body, status = {"status": "error", "database": "unreachable"}, 503
+    return HttpResponse(json.dumps(body), status=status, content_type="application/json")
+
+
+@api.exception_handler(ApiError)
+def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
+    return from_api_error(exc)
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "invalid"))} for e in exc.errors
+    ]
+    return problem_response(422, "Some fields are invalid.", errors=errors[:100])
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    cause = exc.__cause__
+    if isinstance(cause, ApiError):
+        return from_api_error(cause)
+    if isinstance(cause, RequestDataTooBig):
+        return _too_big(request, cause)
+    if cause is not None:
+        return problem_response(400, f"Malformed JSON body: {_short(cause)}",
+                                errors=[{"loc": ["body"], "msg": _short(cause)}])
+    return problem_response(exc.status_code, str(exc))
+
+
+def _short(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nesting too deep"
+    return str(exc).splitlines()[0][:200] or exc.__class__.__name__
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request: HttpRequest, exc: Exception) -> HttpResponse:
+    from django.conf import settings
+
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return problem_response(413, f"The request body is larger than {limit} bytes.")
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthorized(request: HttpRequest, exc: Exception) -> HttpResponse:
+    return problem_response(
+        401, "A valid secret key is required: Authorization: Bearer <key>.",
+        headers={"WWW-Authenticate": 'Bearer realm="fabflow"'},
+    )
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
+    return problem_response(404, "Not found.")
+
+
+@api.exception_handler(Exception)
+def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return problem_response(500, "An unexpected error occurred; it has been logged.")

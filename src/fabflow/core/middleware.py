@@ -1,0 +1,28 @@
+"""Middleware: refuse oversized API requests before anything reads them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from fabflow.core.problems import problem_response
+
+
+class RequestSizeLimit:
+    """413 for API requests whose Content-Length is over the upload limit."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/api/"):
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                return problem_response(400, "Invalid Content-Length header.")
+            limit = max(settings.FABFLOW_MAX_UPLOAD_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+            if length > limit:
+                return problem_response(413, f"The request is larger than {limit} bytes.")
+        return self.get_response(request)

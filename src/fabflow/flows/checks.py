@@ -1,0 +1,243 @@
+"""Checks of a parsed flow definition beyond its shape: keys, handlers, payloads, task graph."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from fabflow.core.templating import TemplateSyntaxError, placeholders
+from fabflow.flows.handlers.payloads import template_fields
+
+Loc = tuple[str | int, ...]
+TEMPLATE_ROOTS = (
+    "order", "orderUrl", "customerEmail", "customerInfo", "data", "addresses", "products",
+    "assetOverview", "confirmationUrl",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DefinitionError:
+    """One problem of a flow definition, at its JSON path from the root array."""
+
+    loc: Loc
+    msg: str
+
+
+_MESSAGES = {
+    "missing": "field required",
+    "extra_forbidden": "unknown field",
+    "model_type": "must be an object",
+    "dict_type": "must be an object",
+    "list_type": "must be an array",
+}
+
+
+def from_pydantic(exc: ValidationError, prefix: Loc = ()) -> list[DefinitionError]:
+    return [
+        DefinitionError((*prefix, *error["loc"]), _MESSAGES.get(error["type"], error["msg"]))
+        for error in exc.errors(include_url=False)
+    ]
+
+
+@dataclass(frozen=True)
+class _Task:
+    loc: Loc
+    stage: int
+    data: dict[str, Any]
+
+    @property
+    def key(self) -> str | None:
+        return _text(self.data, "key")
+
+
+def _text(data: Mapping[str, Any], name: str) -> str | None:
+    value = data.get(name)
+    return value if isinstance(value, str) else None
+
+
+def _objects(value: object) -> Iterator[tuple[int, dict[str, Any]]]:
+    # Tolerant walk: entries of the wrong type already have a shape error.
+    if isinstance(value, list):
+        yield from ((index, item) for index, item in enumerate(value) if isinstance(item, dict))
+
+
+def _stage_tasks(stage_index: int, stage: dict[str, Any]) -> list[_Task]:
+    loc: Loc = (stage_index, "taskDefinitions")
+    return [
+        _Task((*loc, index), stage_index, task)
+        for index, task in _objects(stage.get("taskDefinitions"))
+    ]
+
+
+def _structure_errors(raw: object) -> list[DefinitionError]:
+    errors: list[DefinitionError] = []
+    if raw == []:
+        errors.append(DefinitionError((), "a flow needs at least one stage"))
+    seen: set[str | None] = set()
+    for index, stage in _objects(raw):
+        key = _text(stage, "key")
+        if key in seen:
+            errors.append(DefinitionError((index, "key"), f"duplicate stage key {key!r}"))
+        if key is not None:
+            seen.add(key)
+        if stage.get("taskDefinitions") == []:
+            errors.append(DefinitionError(
+                (index, "taskDefinitions"), "a stage needs at least one task definition"
+            ))  # fmt: skip
+    return errors
+
+
+def _task_key_errors(tasks: list[_Task]) -> list[DefinitionError]:
+    errors: list[DefinitionError] = []
+    seen: set[str | None] = set()
+    for task in tasks:
+        if task.key in seen:
+            msg = f"duplicate task key {task.key!r}: task keys are unique in the flow"
+            errors.append(DefinitionError((*task.loc, "key"), msg))
+        if task.key is not None:
+            seen.add(task.key)
+    return errors
+
+
+def _template_strings(value: object) -> Iterator[tuple[Loc, str]]:
+    if isinstance(value, str):
+        yield (), value
+    elif isinstance(value, list):
+        yield from (((index,), item) for index, item in enumerate(value) if isinstance(item, str))
+    elif isinstance(value, dict):
+        yield from (((name,), item) for name, item in value.items() if isinstance(item, str))
+
+
+def _template_problems(text: str) -> list[str]:
+    try:
+        paths = placeholders(text)
+    except TemplateSyntaxError as exc:
+        return [str(exc)]
+    known = ", ".join(TEMPLATE_ROOTS)
+    return [
+        f"unknown template root {path.split('.')[0]!r} in {{{path}}}; known roots: {known}"
+        for path in paths
+        if path.split(".")[0] not in TEMPLATE_ROOTS
+    ]
+
+
+def _template_errors(
+    loc: Loc, payload: dict[str, Any], model: type[BaseModel]
+) -> list[DefinitionError]:
+    return [
+        DefinitionError((*loc, name, *sub_loc), problem)
+        for name in template_fields(model)
+        for sub_loc, text in _template_strings(payload.get(name))
+        for problem in _template_problems(text)
+    ]
+
+
+def _payload_errors(task: _Task, payloads: Mapping[str, type[BaseModel]]) -> list[DefinitionError]:
+    handler = _text(task.data, "handlerKey")
+    if handler is None:
+        return []
+    model = payloads.get(handler)
+    if model is None:
+        known = ", ".join(sorted(payloads))
+        msg = f"unknown handler {handler!r}; known handlers: {known}"
+        return [DefinitionError((*task.loc, "handlerKey"), msg)]
+    payload = task.data.get("payload", {})
+    if not isinstance(payload, dict):
+        return []
+    loc: Loc = (*task.loc, "payload")
+    try:
+        model.model_validate(payload)
+        errors: list[DefinitionError] = []
+    except ValidationError as exc:
+        errors = from_pydantic(exc, loc)
+    return errors + _template_errors(loc, payload, model)
+
+
+@dataclass(frozen=True)
+class _Edge:
+    loc: Loc
+    source: str
+    target: str
+
+
+def _stage_edges(
+    tasks: list[_Task], stage_of: Mapping[str, int]
+) -> tuple[list[_Edge], list[DefinitionError]]:
+    """The `next` entries that stay within the stage, and errors for those that do not."""
+    edges: list[_Edge] = []
+    errors: list[DefinitionError] = []
+    for task in tasks:
+        seen: set[tuple[object, object]] = set()
+        for index, entry in _objects(task.data.get("next")):
+            loc: Loc = (*task.loc, "next", index)
+            target = _text(entry, "taskDefinitionKey")
+            if target is None:
+                continue
+            if (target, entry.get("trigger")) in seen:
+                errors.append(DefinitionError(loc, "duplicate next entry"))
+            seen.add((target, entry.get("trigger")))
+            if target not in stage_of:
+                errors.append(
+                    DefinitionError((*loc, "taskDefinitionKey"), f"unknown task {target!r}")
+                )
+            elif stage_of[target] != task.stage:
+                msg = f"task {target!r} is in another stage; next must stay within the stage"
+                errors.append(DefinitionError((*loc, "taskDefinitionKey"), msg))
+            elif task.key is not None:
+                edges.append(_Edge(loc, task.key, target))
+    return edges, errors
+
+
+def _cycle_errors(keys: list[str], edges: list[_Edge]) -> list[DefinitionError]:
+    """One error per `next` entry that closes a cycle (a back edge of a depth-first search)."""
+    outgoing: dict[str, list[_Edge]] = {key: [] for key in keys}
+    for item in edges:
+        outgoing[item.source].append(item)
+    errors: list[DefinitionError] = []
+    done: set[str] = set()
+    for root in keys:
+        if root in done:
+            continue
+        path, pending = [root], [iter(outgoing[root])]
+        while pending:
+            edge = next(pending[-1], None)
+            if edge is None:
+                done.add(path.pop())
+                pending.pop()
+            elif edge.target in path:
+                cycle = [*path[path.index(edge.target) :], edge.target]
+                errors.append(DefinitionError(edge.loc, "cycle: " + " -> ".join(cycle)))
+            elif edge.target not in done:
+                path.append(edge.target)
+                pending.append(iter(outgoing[edge.target]))
+    return errors
+
+
+def _graph_errors(tasks: list[_Task], stage_count: int) -> list[DefinitionError]:
+    stage_of: dict[str, int] = {}
+    for task in tasks:
+        if task.key is not None:
+            stage_of.setdefault(task.key, task.stage)
+    errors: list[DefinitionError] = []
+    for stage in range(stage_count):
+        stage_tasks = [task for task in tasks if task.stage == stage]
+        keys = list(dict.fromkeys(task.key for task in stage_tasks if task.key is not None))
+        edges, edge_errors = _stage_edges(stage_tasks, stage_of)
+        errors += edge_errors + _cycle_errors(keys, edges)
+        if keys and set(keys) <= {edge.target for edge in edges}:
+            msg = "no entry task: every task of the stage is the target of a next entry"
+            errors.append(DefinitionError((stage, "taskDefinitions"), msg))
+    return errors
+
+
+def semantic_errors(raw: object, payloads: Mapping[str, type[BaseModel]]) -> list[DefinitionError]:
+    """Every error beyond the shape; tolerant of a broken shape, so one error hides no other."""
+    tasks = [task for index, stage in _objects(raw) for task in _stage_tasks(index, stage)]
+    errors = _structure_errors(raw) + _task_key_errors(tasks)
+    for task in tasks:
+        errors += _payload_errors(task, payloads)
+    stage_count = len(raw) if isinstance(raw, list) else 0
+    return errors + _graph_errors(tasks, stage_count)

@@ -1,0 +1,1 @@
+"""Flow task handlers: the built-ins, their payload models and the registry."""

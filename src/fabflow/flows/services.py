@@ -1,0 +1,47 @@
+"""Writes for flows: creation and new versions (name and space never change)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from fabflow.accounts.models import Space
+from fabflow.core.problems import ApiError
+from fabflow.flows.models import Flow, FlowVersion
+
+
+def _check(definition: Any) -> None:
+    from fabflow.flows.definition import validate_definition
+
+    errors = validate_definition(definition)
+    if errors:
+        raise ApiError(
+            422, "The flow definition is invalid.",
+            errors=[{"loc": ["body", "definition", *e.loc], "msg": e.msg} for e in errors],
+        )
+
+
+def create_flow(*, space: Space, name: str, definition: Any, actor: str = "") -> Flow:
+    _check(definition)
+    try:
+        with transaction.atomic():
+            flow = Flow.objects.create(space=space, name=name, current_version=1)
+            FlowVersion.objects.create(flow=flow, number=1, definition=definition,
+                                       created_by=actor)
+    except IntegrityError as exc:
+        raise ApiError(409, f"Space {space.key} already has a flow named {name!r}.",
+                       errors=[{"loc": ["body", "name"], "msg": "already used"}]) from exc
+    return flow
+
+
+def save_version(*, flow: Flow, definition: Any, actor: str = "") -> FlowVersion:
+    """Store a new version; running orders keep the version they started with."""
+    _check(definition)
+    with transaction.atomic():
+        Flow.objects.filter(pk=flow.pk).update(current_version=F("current_version") + 1)
+        flow.refresh_from_db(fields=["current_version", "updated_at"])
+        return FlowVersion.objects.create(
+            flow=flow, number=flow.current_version, definition=definition, created_by=actor
+        )

@@ -1,0 +1,220 @@
+"""Orders, products, parts, assets and events endpoints (thin: validate, call, render)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.db import transaction
+from django.http import FileResponse, HttpRequest, HttpResponse
+from ninja import File, Form, Query, Router, Status
+from ninja.files import UploadedFile
+
+from fabflow.accounts.auth import Principal, principal
+from fabflow.accounts.models import Space
+from fabflow.core.pagination import MAX_LIMIT, paginate
+from fabflow.core.problems import ApiError, invalid
+from fabflow.orders import idempotency, selectors, serializers, services
+from fabflow.orders.assets import check_download_token, safe_filename
+from fabflow.orders.filters import (
+    ORDER_SORT, PART_SORT, PRODUCT_SORT, OrderFilter, PartFilter, ProductFilter,
+)
+from fabflow.orders.models import Asset, OrderEvent
+from fabflow.orders.schemas import (
+    AssetOut, EventPage, OrderIn, OrderOut, OrderPage, PartOut, PartPage, ProductOut,
+    ProductPage,
+)
+
+router = Router(tags=["orders"])
+Limit = Query(50, ge=1, le=MAX_LIMIT)  # type: ignore[type-arg]
+
+
+def _space_for_create(who: Principal, space_key: str | None) -> Space:
+    if who.space is not None:
+        if space_key and space_key != who.space.key:
+            raise ApiError(403, "This secret key belongs to another space.",
+                           errors=[{"loc": ["body", "spaceKey"], "msg": "not this key's space"}])
+        return who.space
+    if not space_key:
+        raise invalid(("body", "spaceKey"), "required when not calling with a secret key")
+    space = Space.objects.filter(organization=who.organization, key=space_key).first()
+    if space is None:
+        raise invalid(("body", "spaceKey"), f"unknown space {space_key!r}")
+    return space
+
+
+def _full_order(order: Any) -> dict[str, Any]:
+    body = serializers.order_json(order, *selectors.order_rows(order))
+    return OrderOut.model_validate(body).model_dump(mode="json")
+
+
+@router.post("/orders", response={201: OrderOut, 200: OrderOut}, operation_id="create_order")
+def create_order(request: HttpRequest, payload: OrderIn) -> Any:
+    """Create an order; with `Idempotency-Key` a retry replays the first response."""
+    who = principal(request)
+    space = _space_for_create(who, payload.spaceKey)
+    key = request.headers.get("Idempotency-Key")
+    record = None
+    if key is not None:
+        outcome = idempotency.claim(
+            space=space, key=idempotency.check_key(key),
+            digest=idempotency.request_hash(payload.model_dump(mode="json")),
+        )
+        if isinstance(outcome, idempotency.Replay):
+            return Status(outcome.status, outcome.body)
+        record = outcome
+    try:
+        with transaction.atomic():
+            order = services.create_order(space=space, payload=payload, actor=who.actor)
+            body = _full_order(order)
+            if record is not None:
+                idempotency.complete(record, status=201, body=body, order=order)
+    except BaseException:
+        if record is not None:
+            idempotency.release(record)
+        raise
+    return Status(201, body)
+
+
+@router.get("/orders", response=OrderPage, operation_id="list_orders")
+def list_orders(
+    request: HttpRequest, filters: Query[OrderFilter], limit: int = Limit,
+    ordering: str = "-createdAt", cursor: str | None = None,
+) -> dict[str, Any]:
+    qs = filters.apply(selectors.orders_for(principal(request)))
+    rows, next_url = paginate(request, qs, keys=ORDER_SORT, ordering=ordering, limit=limit,
+                              cursor=cursor)
+    return {"items": [serializers.order_summary_json(o) for o in rows], "next": next_url}
+
+
+@router.get("/orders/{order_id}", response=OrderOut, operation_id="get_order")
+def get_order(request: HttpRequest, order_id: UUID) -> dict[str, Any]:
+    order = selectors.get_or_404(selectors.orders_for(principal(request)), order_id)
+    return serializers.order_json(order, *selectors.order_rows(order))
+
+
+@router.get("/orders/{order_id}/events", response=EventPage, operation_id="list_order_events")
+def list_events(
+    request: HttpRequest, order_id: UUID, limit: int = Limit, after: int = Query(0, ge=0),  # type: ignore[type-arg]
+) -> dict[str, Any]:
+    order = selectors.get_or_404(selectors.orders_for(principal(request)), order_id)
+    rows = list(OrderEvent.objects.filter(order=order, id__gt=after).order_by("id")[: limit + 1])
+    next_url = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_url = request.build_absolute_uri(
+            f"{request.path}?limit={limit}&after={rows[-1].id}"
+        )
+    return {"items": [serializers.event_json(e) for e in rows], "next": next_url}
+
+
+@router.post("/orders/{order_id}/assets", response={201: AssetOut}, operation_id="upload_asset")
+def upload_asset(
+    request: HttpRequest, order_id: UUID, file: File[UploadedFile],
+    productId: Form[UUID | None] = None, partId: Form[UUID | None] = None,  # noqa: N803
+) -> Any:
+    """Attach a file (multipart `file`) to an order, or to one of its products or parts."""
+    who = principal(request)
+    order = selectors.get_or_404(selectors.orders_for(who), order_id)
+    if file.size is not None and file.size > settings.FABFLOW_MAX_UPLOAD_BYTES:
+        raise ApiError(413, f"Files are limited to {settings.FABFLOW_MAX_UPLOAD_BYTES} bytes.",
+                       errors=[{"loc": ["form", "file"], "msg": "too large"}])
+    product = part = None
+    if partId is not None:
+        part = order.parts.filter(pk=partId).select_related("product").first()
+        if part is None:
+            raise invalid(("form", "partId"), "no such part in this order")
+        if productId is not None and part.product_id != productId:
+            raise invalid(("form", "productId"), "the part belongs to another product")
+    elif productId is not None:
+        product = order.products.filter(pk=productId).first()
+        if product is None:
+            raise invalid(("form", "productId"), "no such product in this order")
+    name = (file.name or "upload").replace("\x00", "")
+    asset = services.add_uploaded_asset(
+        order=order, name=name[:255], handle=file, size=file.size or 0,
+        content_type=file.content_type or "", product=product, part=part, actor=who.actor,
+    )
+    return Status(201, serializers.asset_json(asset))
+
+
+@router.get("/products", response=ProductPage, operation_id="list_products")
+def list_products(
+    request: HttpRequest, filters: Query[ProductFilter], limit: int = Limit,
+    ordering: str = "-createdAt", cursor: str | None = None,
+) -> dict[str, Any]:
+    qs = filters.apply(selectors.products_for(principal(request)))
+    rows, next_url = paginate(request, qs, keys=PRODUCT_SORT, ordering=ordering, limit=limit,
+                              cursor=cursor)
+    parts = _group(selectors.parts_for(principal(request)).filter(product__in=rows), "product_id")
+    return {"items": [serializers.product_json(p, parts.get(p.id, [])) for p in rows],
+            "next": next_url}
+
+
+@router.get("/products/{product_id}", response=ProductOut, operation_id="get_product")
+def get_product(request: HttpRequest, product_id: UUID) -> dict[str, Any]:
+    who = principal(request)
+    product = selectors.get_or_404(selectors.products_for(who), product_id)
+    parts = list(product.parts.order_by("position"))
+    assets = list(Asset.objects.filter(product=product))
+    by_part = _group_list([a for a in assets if a.part_id], "part_id")
+    return serializers.product_json(product, parts, by_part, [a for a in assets if not a.part_id])
+
+
+@router.get("/parts", response=PartPage, operation_id="list_parts")
+def list_parts(
+    request: HttpRequest, filters: Query[PartFilter], limit: int = Limit,
+    ordering: str = "-createdAt", cursor: str | None = None,
+) -> dict[str, Any]:
+    qs = filters.apply(selectors.parts_for(principal(request)))
+    rows, next_url = paginate(request, qs, keys=PART_SORT, ordering=ordering, limit=limit,
+                              cursor=cursor)
+    assets = _group(Asset.objects.filter(part__in=rows), "part_id")
+    return {"items": [serializers.part_json(p, assets.get(p.id, [])) for p in rows],
+            "next": next_url}
+
+
+@router.get("/parts/{part_id}", response=PartOut, operation_id="get_part")
+def get_part(request: HttpRequest, part_id: UUID) -> dict[str, Any]:
+    part = selectors.get_or_404(selectors.parts_for(principal(request)), part_id)
+    return serializers.part_json(part, part.assets.all())
+
+
+@router.get("/assets/{asset_id}/download", auth=None, operation_id="download_asset",
+            response={200: None})
+def download_asset(request: HttpRequest, asset_id: UUID, token: str | None = None) -> Any:
+    """The file; with a secret key, a session, or a signed `token` from a `downloadUrl`."""
+    from fabflow.api import authenticate
+
+    if token is not None and check_download_token(token, str(asset_id)):
+        asset = Asset.objects.filter(pk=asset_id).first()
+    else:
+        who = authenticate(request)
+        asset = selectors.assets_for(who).filter(pk=asset_id).first()
+    if asset is None:
+        raise ApiError(404, "Not found.")
+    if asset.state != Asset.State.READY or not asset.file:
+        raise ApiError(409, f"The asset is {asset.state}; its file is not available yet.")
+    return _file_response(asset)
+
+
+def _file_response(asset: Asset) -> HttpResponse:
+    response = FileResponse(
+        asset.file.open("rb"), as_attachment=True, filename=safe_filename(asset.name),
+        content_type=asset.content_type or "application/octet-stream",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+def _group(qs: Any, attr: str) -> dict[Any, list[Any]]:
+    return _group_list(list(qs), attr)
+
+
+def _group_list(rows: list[Any], attr: str) -> dict[Any, list[Any]]:
+    grouped: dict[Any, list[Any]] = {}
+    for row in rows:
+        grouped.setdefault(getattr(row, attr), []).append(row)
+    return grouped

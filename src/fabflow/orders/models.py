@@ -1,0 +1,182 @@
+"""Orders, their products, parts, assets and the append-only order timeline."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+
+from fabflow.accounts.models import Organization, Space
+from fabflow.core.models import UUIDModel
+
+
+class OrderStatus(models.TextChoices):
+    CREATED = "created", "Created"
+    IN_PROGRESS = "in_progress", "In progress"
+    SUCCESS = "success", "Success"
+    UNHEALTHY = "unhealthy", "Unhealthy"
+    FAILURE = "failure", "Failure"
+
+
+class Order(UUIDModel):
+    """A request for something to be made, created by a shop through the API."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    space = models.ForeignKey(Space, on_delete=models.PROTECT, related_name="orders")
+    name = models.CharField(max_length=200)
+    third_party_order_id = models.CharField(max_length=200)
+    status = models.CharField(
+        max_length=20, choices=OrderStatus.choices, default=OrderStatus.CREATED
+    )
+    # Denormalised sum of units x unit value, so lists can sort and filter on it.
+    value = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
+    currency = models.CharField(max_length=3, default="EUR")
+    deadline = models.DateTimeField(null=True, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    # "|vip|rush|": lets every database filter by tag with one indexed-friendly LIKE.
+    tag_index = models.CharField(max_length=2000, blank=True, editable=False)
+    customer_email = models.EmailField(max_length=254, blank=True)
+    customer_info = models.JSONField(default=dict, blank=True)
+    addresses = models.JSONField(default=list, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    update_url = models.URLField(max_length=2000, blank=True)
+    flow_version = models.ForeignKey(
+        "flows.FlowVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["space", "third_party_order_id"], name="order_unique_third_party_id"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["space", "-created_at", "-id"], name="order_space_created"),
+            models.Index(fields=["organization", "-created_at", "-id"], name="order_org_created"),
+            models.Index(fields=["organization", "status", "-created_at"], name="order_org_status"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Product(UUIDModel):
+    """One line of an order: a configured commodity."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="products")
+    position = models.PositiveIntegerField(default=0)
+    name = models.CharField(max_length=200)
+    configuration_id = models.CharField(max_length=200, blank=True)
+    configuration = models.JSONField(default=dict, blank=True)
+    units = models.PositiveIntegerField(default=1)
+    unit_value = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
+
+    class Meta:
+        ordering = ["order", "position"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Part(UUIDModel):
+    """What a product is made of: a producible or stock item."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="parts")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="parts")
+    position = models.PositiveIntegerField(default=0)
+    name = models.CharField(max_length=200)
+    data = models.JSONField(default=dict, blank=True)
+    manufacturing_data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["product", "position"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def asset_upload_to(asset: Asset, filename: str) -> str:
+    return f"assets/{asset.order_id}/{asset.id}/{filename}"
+
+
+class Asset(UUIDModel):
+    """A file attached to an order, a product or a part."""
+
+    class Source(models.TextChoices):
+        INLINE = "inline", "Inline"
+        URL = "url", "URL"
+        UPLOAD = "upload", "Upload"
+        FLOW = "flow", "Flow"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="assets")
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, null=True, blank=True, related_name="assets"
+    )
+    part = models.ForeignKey(
+        Part, on_delete=models.CASCADE, null=True, blank=True, related_name="assets"
+    )
+    name = models.CharField(max_length=255)
+    file = models.FileField(upload_to=asset_upload_to, max_length=500, blank=True)
+    content_type = models.CharField(max_length=200, blank=True)
+    size = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    source_url = models.URLField(max_length=2000, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.READY)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OrderEvent(models.Model):
+    """An append-only timeline entry of an order."""
+
+    id = models.BigAutoField(primary_key=True)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=50)
+    message = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    actor = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["order", "id"]
+        indexes = [models.Index(fields=["order", "id"], name="event_order_id")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message}"
+
+
+class IdempotencyKey(models.Model):
+    """The first response to a POST /orders with an Idempotency-Key, for replays."""
+
+    class State(models.TextChoices):
+        IN_PROGRESS = "in_progress", "In progress"
+        DONE = "done", "Done"
+
+    id = models.BigAutoField(primary_key=True)
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.IN_PROGRESS)
+    locked_at = models.DateTimeField()
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    order = models.ForeignKey(Order, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["space", "key"], name="idempotency_unique_key")
+        ]

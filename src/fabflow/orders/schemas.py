@@ -1,0 +1,226 @@
+"""Request and response schemas of the orders API (camelCase, as the public contract says)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import EmailValidator, URLValidator
+from ninja import Schema
+from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import model_validator
+
+MAX_PRODUCTS = 500
+MAX_PARTS = 500
+MAX_ASSETS = 100
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+ShortText = Annotated[str, StringConstraints(max_length=200)]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=50, strip_whitespace=True,
+                                       pattern=r"^[^|,]+$")]
+Money = Annotated[Decimal, Field(ge=0, le=Decimal("9999999999.99"), decimal_places=2,
+                                 max_digits=12)]
+
+_email = EmailValidator()
+_url = URLValidator(schemes=["http", "https"])
+
+
+def _check_email(value: str) -> str:
+    try:
+        _email(value)
+    except DjangoValidationError as exc:
+        raise ValueError("not a valid e-mail address") from exc
+    return value
+
+
+class InputSchema(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AssetIn(InputSchema):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    contentType: ShortText | None = None
+    contentBase64: str | None = None
+    url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AssetIn:
+        if (self.contentBase64 is None) == (self.url is None):
+            raise ValueError("give exactly one of contentBase64 and url")
+        return self
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                _url(value)
+            except DjangoValidationError as exc:
+                raise ValueError("not a valid http(s) URL") from exc
+        return value
+
+
+class PartIn(InputSchema):
+    name: Name
+    data: dict[str, Any] = Field(default_factory=dict)
+    manufacturingData: dict[str, Any] = Field(default_factory=dict)
+    assets: list[AssetIn] = Field(default_factory=list, max_length=MAX_ASSETS)
+
+
+class ProductIn(InputSchema):
+    name: Name
+    configurationId: ShortText = ""
+    configuration: dict[str, Any] = Field(default_factory=dict)
+    units: int = Field(default=1, ge=1, le=1_000_000)
+    value: Money = Decimal("0.00")
+    assets: list[AssetIn] = Field(default_factory=list, max_length=MAX_ASSETS)
+    parts: list[PartIn] = Field(default_factory=list, max_length=MAX_PARTS)
+
+
+class CustomerInfo(InputSchema):
+    name: ShortText = ""
+    email: ShortText = ""
+    phone: ShortText = ""
+    company: ShortText = ""
+    message: Annotated[str, StringConstraints(max_length=5000)] = ""
+
+
+class AddressIn(InputSchema):
+    addressType: ShortText = "shipping"
+    purpose: ShortText = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class OrderIn(InputSchema):
+    spaceKey: ShortText | None = None
+    flowKey: ShortText | None = None
+    thirdPartyOrderId: Name
+    name: Name | None = None
+    deadline: AwareDatetime | None = None
+    updateUrl: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    customerEmail: Annotated[str, StringConstraints(max_length=254)] | None = None
+    customerInfo: CustomerInfo = Field(default_factory=CustomerInfo)
+    addresses: list[AddressIn] = Field(default_factory=list, max_length=20)
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+    data: dict[str, Any] = Field(default_factory=dict)
+    assets: list[AssetIn] = Field(default_factory=list, max_length=MAX_ASSETS)
+    products: list[ProductIn] = Field(min_length=1, max_length=MAX_PRODUCTS)
+
+    @field_validator("customerEmail")
+    @classmethod
+    def _valid_email(cls, value: str | None) -> str | None:
+        return _check_email(value) if value else value
+
+    @field_validator("updateUrl")
+    @classmethod
+    def _valid_update_url(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                _url(value)
+            except DjangoValidationError as exc:
+                raise ValueError("not a valid http(s) URL") from exc
+        return value
+
+
+class StartIn(InputSchema):
+    flowKey: ShortText | None = None
+
+
+class AssetOut(Schema):
+    id: UUID
+    name: str
+    contentType: str
+    size: int | None
+    sha256: str
+    state: Literal["pending", "ready", "failed"]
+    source: Literal["inline", "url", "upload", "flow"]
+    error: str
+    createdAt: datetime
+    downloadUrl: str | None
+
+
+class PartOut(Schema):
+    id: UUID
+    orderId: UUID
+    productId: UUID
+    name: str
+    data: dict[str, Any]
+    manufacturingData: dict[str, Any]
+    createdAt: datetime
+    assets: list[AssetOut]
+
+
+class ProductOut(Schema):
+    id: UUID
+    orderId: UUID
+    name: str
+    configurationId: str
+    configuration: dict[str, Any]
+    units: int
+    value: str = Field(description="Value of one unit, EUR, two decimals")
+    createdAt: datetime
+    assets: list[AssetOut]
+    parts: list[PartOut]
+
+
+class FlowRef(Schema):
+    key: str
+    version: int
+
+
+class OrderSummary(Schema):
+    id: UUID
+    name: str
+    thirdPartyOrderId: str
+    spaceKey: str
+    flow: FlowRef | None
+    status: Literal["created", "in_progress", "success", "unhealthy", "failure"]
+    value: str = Field(description="Sum of units x unit value, EUR, two decimals")
+    currency: str
+    createdAt: datetime
+    deadline: datetime | None
+    tags: list[str]
+    url: str
+
+
+class OrderOut(OrderSummary):
+    customerEmail: str
+    customerInfo: dict[str, Any]
+    addresses: list[dict[str, Any]]
+    data: dict[str, Any]
+    updateUrl: str | None
+    assets: list[AssetOut]
+    products: list[ProductOut]
+    tasks: list[dict[str, Any]]
+
+
+class OrderPage(Schema):
+    items: list[OrderSummary]
+    next: str | None
+
+
+class ProductPage(Schema):
+    items: list[ProductOut]
+    next: str | None
+
+
+class PartPage(Schema):
+    items: list[PartOut]
+    next: str | None
+
+
+class EventOut(Schema):
+    id: int
+    kind: str
+    message: str
+    data: dict[str, Any]
+    actor: str
+    createdAt: datetime
+
+
+class EventPage(Schema):
+    items: list[EventOut]
+    next: str | None

@@ -1,0 +1,47 @@
+"""Reads for orders, products, parts and assets, always scoped to a principal."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from fabflow.accounts.auth import Principal
+from fabflow.orders.models import Asset, Order, Part, Product
+
+
+def orders_for(who: Principal) -> QuerySet[Order]:
+    return Order.objects.filter(**who.space_filter()).select_related(
+        "space", "flow_version__flow"
+    )
+
+
+def products_for(who: Principal) -> QuerySet[Product]:
+    return Product.objects.filter(**who.space_filter("order__"))
+
+
+def parts_for(who: Principal) -> QuerySet[Part]:
+    return Part.objects.filter(**who.space_filter("order__"))
+
+
+def assets_for(who: Principal) -> QuerySet[Asset]:
+    return Asset.objects.filter(**who.space_filter("order__"))
+
+
+def get_or_404(qs: QuerySet[Any], pk: UUID) -> Any:
+    """One row of a scoped queryset; another tenant's id is simply not found."""
+    obj = qs.filter(pk=pk).first()
+    if obj is None:
+        raise Http404("not found")
+    return obj
+
+
+def order_rows(order: Order) -> tuple[list[Product], list[Part], list[Asset]]:
+    """Everything the full order object needs, in three queries."""
+    return (
+        list(Product.objects.filter(order=order).order_by("position")),
+        list(Part.objects.filter(order=order).order_by("product_id", "position")),
+        list(Asset.objects.filter(order=order).order_by("created_at", "id")),
+    )

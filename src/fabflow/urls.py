@@ -1,0 +1,18 @@
+"""URL routes: the API, the Django admin and the (coming) web app."""
+
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path
+
+from fabflow.api import api
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return HttpResponseRedirect("/api/docs")
+
+
+urlpatterns = [
+    path("api/", api.urls),
+    path("admin/", admin.site.urls),
+    path("", home, name="home"),
+]

@@ -1,0 +1,39 @@
+"""Shared fixtures: tenants, secret keys and an API client that speaks JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fabflow.accounts.services import create_user
+from tests.factories import ApiClient, Tenant, make_tenant
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings: Any, tmp_path: Path) -> None:
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+@pytest.fixture
+def tenant(db: None) -> Tenant:
+    return make_tenant("Acme", "acme-rings")
+
+
+@pytest.fixture
+def other_tenant(db: None) -> Tenant:
+    return make_tenant("Globex", "globex-braces")
+
+
+@pytest.fixture
+def api(tenant: Tenant) -> ApiClient:
+    return ApiClient(tenant.secret)
+
+
+@pytest.fixture
+def member(tenant: Tenant) -> Any:
+    return create_user(organization=tenant.org, email="mia@acme.test", password="x-pass-1234",
+                       tags=["vip"])
+
+
