@@ -33,7 +33,6 @@ def api(tenant: Tenant) -> ApiClient:
 
 @pytest.fixture
 def member(tenant: Tenant) -> Any:
-    return create_user(organization=tenant.org, email="mia@acme.test", password="x-pass-1234",
-                       tags=["vip"])
-
-
+    return create_user(
+        organization=tenant.org, email="mia@acme.test", password="x-pass-1234", tags=["vip"]
+    )

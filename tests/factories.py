@@ -10,7 +10,9 @@ from django.test import Client
 
 from fabflow.accounts.models import Organization, SecretKey, Space
 from fabflow.accounts.services import (
-    create_organization, create_secret_key, create_space, create_user,
+    create_organization,
+    create_secret_key,
+    create_space,
 )
 
 
@@ -39,11 +41,21 @@ class ApiClient:
     def get(self, path: str, **params: Any) -> Any:
         return self.client.get(path, params, headers=self.headers)
 
-    def post(self, path: str, body: Any = None, *, raw: bytes | str | None = None,
-             headers: dict[str, str] | None = None) -> Any:
+    def post(
+        self,
+        path: str,
+        body: Any = None,
+        *,
+        raw: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
         data = raw if raw is not None else json.dumps(body)
-        return self.client.post(path, data=data, content_type="application/json",
-                                headers={**self.headers, **(headers or {})})
+        return self.client.post(
+            path,
+            data=data,
+            content_type="application/json",
+            headers={**self.headers, **(headers or {})},
+        )
 
 
 def order_body(tpo: str = "WEB-1001", **overrides: Any) -> dict[str, Any]:
@@ -55,10 +67,17 @@ def order_body(tpo: str = "WEB-1001", **overrides: Any) -> dict[str, Any]:
         "tags": ["vip"],
         "data": {"channel": "web"},
         "products": [
-            {"name": f"Ring {i}", "configurationId": f"cfg-{i}",
-             "configuration": {"size": 16 + i}, "units": 2, "value": "49.50",
-             "parts": [{"name": "band", "data": {"material": "PLA"}},
-                       {"name": "stone", "data": {}}]}
+            {
+                "name": f"Ring {i}",
+                "configurationId": f"cfg-{i}",
+                "configuration": {"size": 16 + i},
+                "units": 2,
+                "value": "49.50",
+                "parts": [
+                    {"name": "band", "data": {"material": "PLA"}},
+                    {"name": "stone", "data": {}},
+                ],
+            }
             for i in range(2)
         ],
     }

@@ -6,9 +6,10 @@ import json
 import logging
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import BadRequest, RequestDataTooBig
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -55,15 +56,18 @@ def health(request: HttpRequest) -> HttpResponse:
         ready = DBTaskResult.objects.ready()
         oldest = ready.order_by("enqueued_at").values_list("enqueued_at", flat=True).first()
         body: dict[str, Any] = {
-            "status": "ok", "version": __version__, "database": "ok",
+            "status": "ok",
+            "version": __version__,
+            "database": "ok",
             "jobs": {
                 "ready": ready.count(),
                 "oldestReadyAgeSeconds": (timezone.now() - oldest).total_seconds()
-                if oldest else None,
+                if oldest
+                else None,
             },
         }
         status = 200
-    except Exception as exc:  # noqa: BLE001 - a health check reports, never raises
+    except Exception as exc:
         log.warning("health check failed: %s", exc)
         body, status = {"status": "error", "database": "unreachable"}, 503
     return HttpResponse(json.dumps(body), status=status, content_type="application/json")
@@ -77,9 +81,17 @@ def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
 @api.exception_handler(ValidationError)
 def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     errors = [
-        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "invalid"))} for e in exc.errors
+        {"loc": _loc(e.get("loc", ())), "msg": str(e.get("msg", "invalid"))} for e in exc.errors
     ]
     return problem_response(422, "Some fields are invalid.", errors=errors[:100])
+
+
+def _loc(loc: Any) -> list[Any]:
+    """Ninja nests the body under the parameter's name; the contract says ["body", field]."""
+    parts = list(loc)
+    if parts[:2] == ["body", "payload"]:
+        del parts[1]
+    return parts
 
 
 @api.exception_handler(HttpError)
@@ -90,8 +102,11 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     if isinstance(cause, RequestDataTooBig):
         return _too_big(request, cause)
     if cause is not None:
-        return problem_response(400, f"Malformed JSON body: {_short(cause)}",
-                                errors=[{"loc": ["body"], "msg": _short(cause)}])
+        return problem_response(
+            400,
+            f"Malformed JSON body: {_short(cause)}",
+            errors=[{"loc": ["body"], "msg": _short(cause)}],
+        )
     return problem_response(exc.status_code, str(exc))
 
 
@@ -109,10 +124,17 @@ def _too_big(request: HttpRequest, exc: Exception) -> HttpResponse:
     return problem_response(413, f"The request body is larger than {limit} bytes.")
 
 
+@api.exception_handler(MultiPartParserError)
+@api.exception_handler(BadRequest)
+def _bad_request(request: HttpRequest, exc: Exception) -> HttpResponse:
+    return problem_response(400, f"Malformed request: {_short(exc)}")
+
+
 @api.exception_handler(AuthenticationError)
 def _unauthorized(request: HttpRequest, exc: Exception) -> HttpResponse:
     return problem_response(
-        401, "A valid secret key is required: Authorization: Bearer <key>.",
+        401,
+        "A valid secret key is required: Authorization: Bearer <key>.",
         headers={"WWW-Authenticate": 'Bearer realm="fabflow"'},
     )
 

@@ -81,9 +81,7 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": env.db_url(
-        "DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'fabflow.sqlite3'}"
-    )
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'fabflow.sqlite3'}")
 }
 _db = DATABASES["default"]
 if _db["ENGINE"] == "django.db.backends.sqlite3":
@@ -122,9 +120,7 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(DATA_DIR / "media")))
 MEDIA_URL = "/media/"
 STORAGES = {
     "default": {
-        "BACKEND": env.str(
-            "STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"
-        )
+        "BACKEND": env.str("STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage")
     },
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
@@ -132,9 +128,7 @@ WHITENOISE_USE_FINDERS = True
 
 # Request bodies: JSON bodies above this are answered 413 (inline assets count here).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("FABFLOW_MAX_BODY_BYTES", default=32 * 1024 * 1024)
-FABFLOW_MAX_INLINE_ASSET_BYTES = env.int(
-    "FABFLOW_MAX_INLINE_ASSET_BYTES", default=10 * 1024 * 1024
-)
+FABFLOW_MAX_INLINE_ASSET_BYTES = env.int("FABFLOW_MAX_INLINE_ASSET_BYTES", default=10 * 1024 * 1024)
 FABFLOW_MAX_UPLOAD_BYTES = env.int("FABFLOW_MAX_UPLOAD_BYTES", default=512 * 1024 * 1024)
 FABFLOW_MAX_FETCH_BYTES = env.int("FABFLOW_MAX_FETCH_BYTES", default=512 * 1024 * 1024)
 FABFLOW_FETCH_ATTEMPTS = env.int("FABFLOW_FETCH_ATTEMPTS", default=5)

@@ -23,14 +23,40 @@ def create(api: ApiClient, **overrides: Any) -> dict[str, Any]:
 def test_create_order_returns_the_contract_fields(api: ApiClient, tenant: Tenant) -> None:
     # given a body with 2 products x 2 parts
     # when it is posted
-    body = create(api, deadline="2026-12-24T12:00:00Z", updateUrl="https://shop.example/u",
-                  addresses=[{"addressType": "shipping", "purpose": "delivery",
-                              "data": {"city": "Antwerp", "country": "BE"}}])
+    body = create(
+        api,
+        deadline="2026-12-24T12:00:00Z",
+        updateUrl="https://shop.example/u",
+        addresses=[
+            {
+                "addressType": "shipping",
+                "purpose": "delivery",
+                "data": {"city": "Antwerp", "country": "BE"},
+            }
+        ],
+    )
     # then the order object has exactly the documented fields
     assert set(body) == {
-        "id", "name", "thirdPartyOrderId", "spaceKey", "flow", "status", "value", "currency",
-        "createdAt", "deadline", "tags", "customerEmail", "customerInfo", "addresses", "data",
-        "updateUrl", "url", "assets", "products", "tasks",
+        "id",
+        "name",
+        "thirdPartyOrderId",
+        "spaceKey",
+        "flow",
+        "status",
+        "value",
+        "currency",
+        "createdAt",
+        "deadline",
+        "tags",
+        "customerEmail",
+        "customerInfo",
+        "addresses",
+        "data",
+        "updateUrl",
+        "url",
+        "assets",
+        "products",
+        "tasks",
     }
     assert body["name"] == "WEB-1001"
     assert body["thirdPartyOrderId"] == "WEB-1001"
@@ -43,8 +69,13 @@ def test_create_order_returns_the_contract_fields(api: ApiClient, tenant: Tenant
     assert body["tags"] == ["vip"]
     assert body["customerEmail"] == "ann@example.com"
     assert body["customerInfo"] == {"name": "Ann", "email": "ann@example.com"}
-    assert body["addresses"] == [{"addressType": "shipping", "purpose": "delivery",
-                                  "data": {"city": "Antwerp", "country": "BE"}}]
+    assert body["addresses"] == [
+        {
+            "addressType": "shipping",
+            "purpose": "delivery",
+            "data": {"city": "Antwerp", "country": "BE"},
+        }
+    ]
     assert body["data"] == {"channel": "web"}
     assert body["updateUrl"] == "https://shop.example/u"
     assert body["url"].endswith(f"/orders/{body['id']}")
@@ -56,8 +87,18 @@ def test_create_order_returns_products_and_parts_in_order(api: ApiClient) -> Non
     products = body["products"]
     assert [p["name"] for p in products] == ["Ring 0", "Ring 1"]
     first = products[0]
-    assert set(first) == {"id", "orderId", "name", "configurationId", "configuration", "units",
-                          "value", "createdAt", "assets", "parts"}
+    assert set(first) == {
+        "id",
+        "orderId",
+        "name",
+        "configurationId",
+        "configuration",
+        "units",
+        "value",
+        "createdAt",
+        "assets",
+        "parts",
+    }
     assert first["orderId"] == body["id"]
     assert first["configurationId"] == "cfg-0"
     assert first["configuration"] == {"size": 16}
@@ -65,8 +106,16 @@ def test_create_order_returns_products_and_parts_in_order(api: ApiClient) -> Non
     assert first["value"] == "49.50"
     assert [p["name"] for p in first["parts"]] == ["band", "stone"]
     part = first["parts"][0]
-    assert set(part) == {"id", "orderId", "productId", "name", "data", "manufacturingData",
-                         "createdAt", "assets"}
+    assert set(part) == {
+        "id",
+        "orderId",
+        "productId",
+        "name",
+        "data",
+        "manufacturingData",
+        "createdAt",
+        "assets",
+    }
     assert part["productId"] == first["id"]
     assert part["data"] == {"material": "PLA"}
     assert part["manufacturingData"] == {}
@@ -89,8 +138,10 @@ def test_create_order_stores_rows_and_a_created_event(api: ApiClient, tenant: Te
     ("products", "expected"),
     [
         ([{"name": "a", "units": 3, "value": 10}], "30.00"),
-        ([{"name": "a", "units": 1, "value": "0.10"}, {"name": "b", "units": 3, "value": 0.2}],
-         "0.70"),
+        (
+            [{"name": "a", "units": 1, "value": "0.10"}, {"name": "b", "units": 3, "value": 0.2}],
+            "0.70",
+        ),
         ([{"name": "a", "units": 7}], "0.00"),
         ([{"name": "a", "units": 1000000, "value": "9999.99"}], "9999990000.00"),
     ],
@@ -122,8 +173,9 @@ def test_third_party_order_id_is_unique_per_space(api: ApiClient, other_tenant: 
     response = api.post("/api/v1/orders", order_body("DUP-1"))
     # then it is a conflict naming the field, and nothing more is stored
     assert response.status_code == 409
-    assert response.json()["errors"] == [{"loc": ["body", "thirdPartyOrderId"],
-                                          "msg": "already used"}]
+    assert response.json()["errors"] == [
+        {"loc": ["body", "thirdPartyOrderId"], "msg": "already used"}
+    ]
     assert Order.objects.count() == 1
     # but another space may use it
     other = ApiClient(other_tenant.secret)
@@ -156,8 +208,19 @@ def test_get_order_returns_the_same_object_as_create(api: ApiClient) -> None:
 
 def test_inline_asset_is_stored_and_downloadable(api: ApiClient) -> None:
     content = b"solid ring\nendsolid ring\n"
-    products = [{"name": "Ring", "parts": [{"name": "band", "assets": [
-        {"name": "band.stl", "contentBase64": base64.b64encode(content).decode()}]}]}]
+    products = [
+        {
+            "name": "Ring",
+            "parts": [
+                {
+                    "name": "band",
+                    "assets": [
+                        {"name": "band.stl", "contentBase64": base64.b64encode(content).decode()}
+                    ],
+                }
+            ],
+        }
+    ]
     body = create(api, products=products)
     asset = body["products"][0]["parts"][0]["assets"][0]
     assert asset["name"] == "band.stl"
@@ -216,8 +279,12 @@ def test_list_orders_filters_by_created_range(api: ApiClient) -> None:
 @pytest.mark.parametrize("ordering", ["-createdAt", "createdAt", "name", "-value", "deadline"])
 def test_cursor_pagination_visits_every_order_once(api: ApiClient, ordering: str) -> None:
     # given 7 orders, some with equal sort values
-    made = {create(api, thirdPartyOrderId=f"P-{i % 3}-{i}",
-                   products=[{"name": "r", "value": str(i % 2)}])["id"] for i in range(7)}
+    made = {
+        create(
+            api, thirdPartyOrderId=f"P-{i % 3}-{i}", products=[{"name": "r", "value": str(i % 2)}]
+        )["id"]
+        for i in range(7)
+    }
     # when walking pages of 3 by following `next`
     seen: list[str] = []
     page = api.get("/api/v1/orders", limit=3, ordering=ordering).json()
@@ -272,8 +339,11 @@ def test_upload_asset_to_a_part(api: ApiClient) -> None:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     upload = SimpleUploadedFile("scan.3mf", b"3mf-bytes", content_type="model/3mf")
-    response = api.client.post(f"/api/v1/orders/{order['id']}/assets",
-                               {"file": upload, "partId": part["id"]}, headers=api.headers)
+    response = api.client.post(
+        f"/api/v1/orders/{order['id']}/assets",
+        {"file": upload, "partId": part["id"]},
+        headers=api.headers,
+    )
     assert response.status_code == 201, response.content
     asset = Asset.objects.get(pk=response.json()["id"])
     assert asset.part_id is not None and str(asset.part_id) == part["id"]
@@ -291,7 +361,8 @@ def test_upload_to_a_part_of_another_order_is_422(api: ApiClient) -> None:
     upload = SimpleUploadedFile("x.stl", b"x")
     response = api.client.post(
         f"/api/v1/orders/{first['id']}/assets",
-        {"file": upload, "partId": second["products"][0]["parts"][0]["id"]}, headers=api.headers,
+        {"file": upload, "partId": second["products"][0]["parts"][0]["id"]},
+        headers=api.headers,
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["form", "partId"]

@@ -94,6 +94,12 @@ def hang(conn: socket.socket, stop: threading.Event) -> None:
     stop.wait(5)
 
 
+def announce_a_large_body_then_hang(conn: socket.socket, stop: threading.Event) -> None:
+    conn.recv(65536)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\nxx")
+    stop.wait(5)
+
+
 def endless_chunks(conn: socket.socket, stop: threading.Event) -> None:
     conn.recv(65536)
     chunk = b"x" * 1000
@@ -237,6 +243,17 @@ def test_body_announced_larger_than_the_cap_is_refused(httpserver: HTTPServer) -
         request(LOOPBACK, "GET", local_url(httpserver, "/"), max_bytes=1000)
     # then
     assert caught.value.transient is False
+
+
+def test_announced_content_length_over_the_cap_is_refused_before_reading(
+    raw_server: Callable[[Handler], int],
+) -> None:
+    # given a server that promises a gigabyte and then sends nothing more
+    port = raw_server(announce_a_large_body_then_hang)
+    policy = OutboundPolicy(allowlist=("127.0.0.1",), read_timeout=2)
+    # when
+    with pytest.raises(ResponseTooLarge, match="announces 1000000000 bytes"):
+        request(policy, "GET", f"http://127.0.0.1:{port}/", max_bytes=1000)
 
 
 def test_chunked_body_is_aborted_once_it_passes_the_cap(

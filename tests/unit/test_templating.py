@@ -18,7 +18,7 @@ CONTEXT: dict[str, Any] = {
     "assetOverview": SafeHtml("<ul><li>ring.stl</li></ul>"),
     "orderUrl": "https://fabflow.example/orders/1",
 }
-DOTTED = ": expected a dotted name such as {order.name}"
+DOTTED = ": expected a dotted name such as {order.name}; write '{{' and '}}' for literal braces"
 
 
 @pytest.mark.parametrize(
@@ -58,6 +58,8 @@ def test_placeholders_lists_paths_in_order_without_repeats(text: str, expected: 
         ("{order..name}", "invalid placeholder {order..name}" + DOTTED),
         ("{x:>10}", "invalid placeholder {x:>10}: format specs and conversions are not supported"),
         ("{x!r}", "invalid placeholder {x!r}: format specs and conversions are not supported"),
+        ("{x.y:}", "invalid placeholder {x.y:}: format specs and conversions are not supported"),
+        ("{ color: red }", "invalid placeholder { color: red }" + DOTTED),
     ],
 )  # fmt: skip
 def test_placeholders_rejects_anything_but_dotted_names(text: str, message: str) -> None:

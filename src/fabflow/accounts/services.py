@@ -27,7 +27,11 @@ def create_organization(*, name: str) -> Organization:
 
 
 def create_user(
-    *, organization: Organization, email: str, password: str, admin: bool = False,
+    *,
+    organization: Organization,
+    email: str,
+    password: str,
+    admin: bool = False,
     tags: list[str] | None = None,
 ) -> User:
     return User.objects.create_user(

@@ -73,6 +73,7 @@ class StrictJSONParser(Parser):
         data = loads(request.body)
         errors = check_values(data, ("body",))
         if errors:
-            raise BodyInvalid(422, "The request body holds values that cannot be stored.",
-                              errors=errors[:50])
+            raise BodyInvalid(
+                422, "The request body holds values that cannot be stored.", errors=errors[:50]
+            )
         return data

@@ -44,8 +44,13 @@ def _decode(value: Any, kind: type) -> Any:
 
 
 def paginate(
-    request: HttpRequest, qs: QuerySet[Any], *, keys: Mapping[str, SortKey], ordering: str,
-    limit: int, cursor: str | None,
+    request: HttpRequest,
+    qs: QuerySet[Any],
+    *,
+    keys: Mapping[str, SortKey],
+    ordering: str,
+    limit: int,
+    cursor: str | None,
 ) -> tuple[list[Any], str | None]:
     """One page of `qs` ordered by `ordering` (a key name, optionally with "-") and id."""
     name = ordering.lstrip("-")

@@ -13,6 +13,7 @@ from typing import Any
 # `{{` and `}}` are escaped braces, `{...}` a placeholder, a lone brace an error.
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 _PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+_SPEC = re.compile(r"[:!]")
 _MISSING = object()
 
 
@@ -39,12 +40,13 @@ def _placeholder(inner: str) -> _Placeholder:
         return _Placeholder(inner)
     if not inner.strip():
         raise TemplateSyntaxError(f"empty placeholder {{{inner}}}")
-    if ":" in inner or "!" in inner:
+    if _PATH.fullmatch(_SPEC.split(inner, maxsplit=1)[0]):
         raise TemplateSyntaxError(
             f"invalid placeholder {{{inner}}}: format specs and conversions are not supported"
         )
     raise TemplateSyntaxError(
-        f"invalid placeholder {{{inner}}}: expected a dotted name such as {{order.name}}"
+        f"invalid placeholder {{{inner}}}: expected a dotted name such as {{order.name}};"
+        " write '{{' and '}}' for literal braces"
     )
 
 
@@ -61,9 +63,8 @@ def _parse(text: str) -> tuple[str | _Placeholder, ...]:
         elif match.group(1) is not None:
             tokens.append(_placeholder(match.group(1)))
         else:
-            raise TemplateSyntaxError(
-                f"single {token!r} at position {match.start()}; write {token * 2!r} for a literal brace"
-            )
+            where = f"single {token!r} at position {match.start()}"
+            raise TemplateSyntaxError(f"{where}; write {token * 2!r} for a literal brace")
         position = match.end()
     if position < len(text):
         tokens.append(text[position:])

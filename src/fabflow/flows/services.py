@@ -18,7 +18,8 @@ def _check(definition: Any) -> None:
     errors = validate_definition(definition)
     if errors:
         raise ApiError(
-            422, "The flow definition is invalid.",
+            422,
+            "The flow definition is invalid.",
             errors=[{"loc": ["body", "definition", *e.loc], "msg": e.msg} for e in errors],
         )
 
@@ -28,11 +29,13 @@ def create_flow(*, space: Space, name: str, definition: Any, actor: str = "") ->
     try:
         with transaction.atomic():
             flow = Flow.objects.create(space=space, name=name, current_version=1)
-            FlowVersion.objects.create(flow=flow, number=1, definition=definition,
-                                       created_by=actor)
+            FlowVersion.objects.create(flow=flow, number=1, definition=definition, created_by=actor)
     except IntegrityError as exc:
-        raise ApiError(409, f"Space {space.key} already has a flow named {name!r}.",
-                       errors=[{"loc": ["body", "name"], "msg": "already used"}]) from exc
+        raise ApiError(
+            409,
+            f"Space {space.key} already has a flow named {name!r}.",
+            errors=[{"loc": ["body", "name"], "msg": "already used"}],
+        ) from exc
     return flow
 
 

@@ -18,11 +18,23 @@ from fabflow.core.problems import ApiError, invalid
 from fabflow.orders import idempotency, selectors, serializers, services
 from fabflow.orders.assets import check_download_token, safe_filename
 from fabflow.orders.filters import (
-    ORDER_SORT, PART_SORT, PRODUCT_SORT, OrderFilter, PartFilter, ProductFilter,
+    ORDER_SORT,
+    PART_SORT,
+    PRODUCT_SORT,
+    OrderFilter,
+    PartFilter,
+    ProductFilter,
 )
 from fabflow.orders.models import Asset, OrderEvent
 from fabflow.orders.schemas import (
-    AssetOut, EventPage, OrderIn, OrderOut, OrderPage, PartOut, PartPage, ProductOut,
+    AssetOut,
+    EventPage,
+    OrderIn,
+    OrderOut,
+    OrderPage,
+    PartOut,
+    PartPage,
+    ProductOut,
     ProductPage,
 )
 
@@ -33,8 +45,11 @@ Limit = Query(50, ge=1, le=MAX_LIMIT)  # type: ignore[type-arg]
 def _space_for_create(who: Principal, space_key: str | None) -> Space:
     if who.space is not None:
         if space_key and space_key != who.space.key:
-            raise ApiError(403, "This secret key belongs to another space.",
-                           errors=[{"loc": ["body", "spaceKey"], "msg": "not this key's space"}])
+            raise ApiError(
+                403,
+                "This secret key belongs to another space.",
+                errors=[{"loc": ["body", "spaceKey"], "msg": "not this key's space"}],
+            )
         return who.space
     if not space_key:
         raise invalid(("body", "spaceKey"), "required when not calling with a secret key")
@@ -58,7 +73,8 @@ def create_order(request: HttpRequest, payload: OrderIn) -> Any:
     record = None
     if key is not None:
         outcome = idempotency.claim(
-            space=space, key=idempotency.check_key(key),
+            space=space,
+            key=idempotency.check_key(key),
             digest=idempotency.request_hash(payload.model_dump(mode="json")),
         )
         if isinstance(outcome, idempotency.Replay):
@@ -79,12 +95,16 @@ def create_order(request: HttpRequest, payload: OrderIn) -> Any:
 
 @router.get("/orders", response=OrderPage, operation_id="list_orders")
 def list_orders(
-    request: HttpRequest, filters: Query[OrderFilter], limit: int = Limit,
-    ordering: str = "-createdAt", cursor: str | None = None,
+    request: HttpRequest,
+    filters: Query[OrderFilter],
+    limit: int = Limit,
+    ordering: str = "-createdAt",
+    cursor: str | None = None,
 ) -> dict[str, Any]:
     qs = filters.apply(selectors.orders_for(principal(request)))
-    rows, next_url = paginate(request, qs, keys=ORDER_SORT, ordering=ordering, limit=limit,
-                              cursor=cursor)
+    rows, next_url = paginate(
+        request, qs, keys=ORDER_SORT, ordering=ordering, limit=limit, cursor=cursor
+    )
     return {"items": [serializers.order_summary_json(o) for o in rows], "next": next_url}
 
 
@@ -96,30 +116,37 @@ def get_order(request: HttpRequest, order_id: UUID) -> dict[str, Any]:
 
 @router.get("/orders/{order_id}/events", response=EventPage, operation_id="list_order_events")
 def list_events(
-    request: HttpRequest, order_id: UUID, limit: int = Limit, after: int = Query(0, ge=0),  # type: ignore[type-arg]
+    request: HttpRequest,
+    order_id: UUID,
+    limit: int = Limit,
+    after: int = Query(0, ge=0),  # type: ignore[type-arg]
 ) -> dict[str, Any]:
     order = selectors.get_or_404(selectors.orders_for(principal(request)), order_id)
     rows = list(OrderEvent.objects.filter(order=order, id__gt=after).order_by("id")[: limit + 1])
     next_url = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_url = request.build_absolute_uri(
-            f"{request.path}?limit={limit}&after={rows[-1].id}"
-        )
+        next_url = request.build_absolute_uri(f"{request.path}?limit={limit}&after={rows[-1].id}")
     return {"items": [serializers.event_json(e) for e in rows], "next": next_url}
 
 
 @router.post("/orders/{order_id}/assets", response={201: AssetOut}, operation_id="upload_asset")
 def upload_asset(
-    request: HttpRequest, order_id: UUID, file: File[UploadedFile],
-    productId: Form[UUID | None] = None, partId: Form[UUID | None] = None,  # noqa: N803
+    request: HttpRequest,
+    order_id: UUID,
+    file: File[UploadedFile],
+    productId: Form[UUID | None] = None,
+    partId: Form[UUID | None] = None,
 ) -> Any:
     """Attach a file (multipart `file`) to an order, or to one of its products or parts."""
     who = principal(request)
     order = selectors.get_or_404(selectors.orders_for(who), order_id)
     if file.size is not None and file.size > settings.FABFLOW_MAX_UPLOAD_BYTES:
-        raise ApiError(413, f"Files are limited to {settings.FABFLOW_MAX_UPLOAD_BYTES} bytes.",
-                       errors=[{"loc": ["form", "file"], "msg": "too large"}])
+        raise ApiError(
+            413,
+            f"Files are limited to {settings.FABFLOW_MAX_UPLOAD_BYTES} bytes.",
+            errors=[{"loc": ["form", "file"], "msg": "too large"}],
+        )
     product = part = None
     if partId is not None:
         part = order.parts.filter(pk=partId).select_related("product").first()
@@ -133,23 +160,35 @@ def upload_asset(
             raise invalid(("form", "productId"), "no such product in this order")
     name = (file.name or "upload").replace("\x00", "")
     asset = services.add_uploaded_asset(
-        order=order, name=name[:255], handle=file, size=file.size or 0,
-        content_type=file.content_type or "", product=product, part=part, actor=who.actor,
+        order=order,
+        name=name[:255],
+        handle=file,
+        size=file.size or 0,
+        content_type=file.content_type or "",
+        product=product,
+        part=part,
+        actor=who.actor,
     )
     return Status(201, serializers.asset_json(asset))
 
 
 @router.get("/products", response=ProductPage, operation_id="list_products")
 def list_products(
-    request: HttpRequest, filters: Query[ProductFilter], limit: int = Limit,
-    ordering: str = "-createdAt", cursor: str | None = None,
+    request: HttpRequest,
+    filters: Query[ProductFilter],
+    limit: int = Limit,
+    ordering: str = "-createdAt",
+    cursor: str | None = None,
 ) -> dict[str, Any]:
     qs = filters.apply(selectors.products_for(principal(request)))
-    rows, next_url = paginate(request, qs, keys=PRODUCT_SORT, ordering=ordering, limit=limit,
-                              cursor=cursor)
+    rows, next_url = paginate(
+        request, qs, keys=PRODUCT_SORT, ordering=ordering, limit=limit, cursor=cursor
+    )
     parts = _group(selectors.parts_for(principal(request)).filter(product__in=rows), "product_id")
-    return {"items": [serializers.product_json(p, parts.get(p.id, [])) for p in rows],
-            "next": next_url}
+    return {
+        "items": [serializers.product_json(p, parts.get(p.id, [])) for p in rows],
+        "next": next_url,
+    }
 
 
 @router.get("/products/{product_id}", response=ProductOut, operation_id="get_product")
@@ -164,15 +203,21 @@ def get_product(request: HttpRequest, product_id: UUID) -> dict[str, Any]:
 
 @router.get("/parts", response=PartPage, operation_id="list_parts")
 def list_parts(
-    request: HttpRequest, filters: Query[PartFilter], limit: int = Limit,
-    ordering: str = "-createdAt", cursor: str | None = None,
+    request: HttpRequest,
+    filters: Query[PartFilter],
+    limit: int = Limit,
+    ordering: str = "-createdAt",
+    cursor: str | None = None,
 ) -> dict[str, Any]:
     qs = filters.apply(selectors.parts_for(principal(request)))
-    rows, next_url = paginate(request, qs, keys=PART_SORT, ordering=ordering, limit=limit,
-                              cursor=cursor)
+    rows, next_url = paginate(
+        request, qs, keys=PART_SORT, ordering=ordering, limit=limit, cursor=cursor
+    )
     assets = _group(Asset.objects.filter(part__in=rows), "part_id")
-    return {"items": [serializers.part_json(p, assets.get(p.id, [])) for p in rows],
-            "next": next_url}
+    return {
+        "items": [serializers.part_json(p, assets.get(p.id, [])) for p in rows],
+        "next": next_url,
+    }
 
 
 @router.get("/parts/{part_id}", response=PartOut, operation_id="get_part")
@@ -181,8 +226,9 @@ def get_part(request: HttpRequest, part_id: UUID) -> dict[str, Any]:
     return serializers.part_json(part, part.assets.all())
 
 
-@router.get("/assets/{asset_id}/download", auth=None, operation_id="download_asset",
-            response={200: None})
+@router.get(
+    "/assets/{asset_id}/download", auth=None, operation_id="download_asset", response={200: None}
+)
 def download_asset(request: HttpRequest, asset_id: UUID, token: str | None = None) -> Any:
     """The file; with a secret key, a session, or a signed `token` from a `downloadUrl`."""
     from fabflow.api import authenticate
@@ -201,7 +247,9 @@ def download_asset(request: HttpRequest, asset_id: UUID, token: str | None = Non
 
 def _file_response(asset: Asset) -> HttpResponse:
     response = FileResponse(
-        asset.file.open("rb"), as_attachment=True, filename=safe_filename(asset.name),
+        asset.file.open("rb"),
+        as_attachment=True,
+        filename=safe_filename(asset.name),
         content_type=asset.content_type or "application/octet-stream",
     )
     response["X-Content-Type-Options"] = "nosniff"

@@ -39,16 +39,23 @@ def decode_inline(content: str, loc: tuple[str | int, ...]) -> bytes:
     """Decode base64 content, enforcing the inline size limit before decoding."""
     limit = settings.FABFLOW_MAX_INLINE_ASSET_BYTES
     if len(content) > (limit * 4) // 3 + 4:
-        raise ApiError(413, f"Inline asset larger than {limit} bytes; upload it instead.",
-                       errors=[field_error(loc, f"larger than {limit} bytes")])
+        raise ApiError(
+            413,
+            f"Inline asset larger than {limit} bytes; upload it instead.",
+            errors=[field_error(loc, f"larger than {limit} bytes")],
+        )
     try:
         data = base64.b64decode(content, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ApiError(422, "Invalid base64 content.",
-                       errors=[field_error(loc, "not valid base64")]) from exc
+        raise ApiError(
+            422, "Invalid base64 content.", errors=[field_error(loc, "not valid base64")]
+        ) from exc
     if len(data) > limit:
-        raise ApiError(413, f"Inline asset larger than {limit} bytes; upload it instead.",
-                       errors=[field_error(loc, f"larger than {limit} bytes")])
+        raise ApiError(
+            413,
+            f"Inline asset larger than {limit} bytes; upload it instead.",
+            errors=[field_error(loc, f"larger than {limit} bytes")],
+        )
     return data
 
 

@@ -56,7 +56,8 @@ class OrderFilter(ListFilter):
             qs = qs.filter(tag_index__contains=f"|{self.tag.lower()}|")
         if self.q:
             qs = qs.filter(
-                Q(name__icontains=self.q) | Q(third_party_order_id__icontains=self.q)
+                Q(name__icontains=self.q)
+                | Q(third_party_order_id__icontains=self.q)
                 | Q(customer_email__icontains=self.q)
             )
         return qs
@@ -71,7 +72,8 @@ class ProductFilter(ListFilter):
             qs = qs.filter(order_id=self.orderId)
         if self.q:
             qs = qs.filter(
-                Q(name__icontains=self.q) | Q(order__name__icontains=self.q)
+                Q(name__icontains=self.q)
+                | Q(order__name__icontains=self.q)
                 | Q(configuration_id__icontains=self.q)
             )
         return qs
@@ -89,7 +91,8 @@ class PartFilter(ListFilter):
             qs = qs.filter(product_id=self.productId)
         if self.q:
             qs = qs.filter(
-                Q(name__icontains=self.q) | Q(product__name__icontains=self.q)
+                Q(name__icontains=self.q)
+                | Q(product__name__icontains=self.q)
                 | Q(order__name__icontains=self.q)
             )
         return qs

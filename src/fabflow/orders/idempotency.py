@@ -32,8 +32,10 @@ def request_hash(payload: dict[str, Any]) -> str:
 
 def check_key(key: str) -> str:
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
-        raise invalid(("header", "Idempotency-Key"),
-                      f"must be 1 to {MAX_KEY_LENGTH} printable ASCII characters")
+        raise invalid(
+            ("header", "Idempotency-Key"),
+            f"must be 1 to {MAX_KEY_LENGTH} printable ASCII characters",
+        )
     return key
 
 
@@ -53,8 +55,9 @@ def claim(*, space: Space, key: str, digest: str) -> IdempotencyKey | Replay:
         pass
     record = IdempotencyKey.objects.get(space=space, key=key)
     if record.request_hash != digest:
-        raise invalid(("header", "Idempotency-Key"),
-                      "this key was used with a different request body")
+        raise invalid(
+            ("header", "Idempotency-Key"), "this key was used with a different request body"
+        )
     if record.state == IdempotencyKey.State.DONE:
         return Replay(record.response_status or 200, record.response_body)
     stale = now - timedelta(seconds=settings.FABFLOW_IDEMPOTENCY_LOCK_SECONDS)
@@ -64,16 +67,20 @@ def claim(*, space: Space, key: str, digest: str) -> IdempotencyKey | Replay:
     if taken:
         record.locked_at = now
         return record
-    raise ApiError(409, "A request with this Idempotency-Key is still being processed.",
-                   headers={"Retry-After": "1"})
+    raise ApiError(
+        409,
+        "A request with this Idempotency-Key is still being processed.",
+        headers={"Retry-After": "1"},
+    )
 
 
 def complete(record: IdempotencyKey, *, status: int, body: Any, order: Order) -> None:
     """Store the response; call in the transaction that created the order."""
     updated = IdempotencyKey.objects.filter(
         pk=record.pk, locked_at=record.locked_at, state=IdempotencyKey.State.IN_PROGRESS
-    ).update(state=IdempotencyKey.State.DONE, response_status=status, response_body=body,
-             order=order)
+    ).update(
+        state=IdempotencyKey.State.DONE, response_status=status, response_body=body, order=order
+    )
     if not updated:
         # Our claim expired and another request took the key over: let it win.
         raise ApiError(409, "This Idempotency-Key was taken over by another request.")

@@ -41,7 +41,9 @@ def fetch_asset(asset_id: str) -> str:
     try:
         with tempfile.TemporaryFile() as handle:
             _status, _headers, size, digest = outbound.stream_download(
-                outbound_policy(), asset.source_url, handle,
+                outbound_policy(),
+                asset.source_url,
+                handle,
                 max_bytes=settings.FABFLOW_MAX_FETCH_BYTES,
             )
             handle.seek(0)
@@ -51,16 +53,25 @@ def fetch_asset(asset_id: str) -> str:
     with transaction.atomic():
         asset.state, asset.error = Asset.State.READY, ""
         asset.save(update_fields=["file", "size", "sha256", "state", "error"])
-        record_event(asset.order, "asset.fetched", f"Asset {asset.name} fetched",
-                     data={"assetId": str(asset.id), "size": size})
+        record_event(
+            asset.order,
+            "asset.fetched",
+            f"Asset {asset.name} fetched",
+            data={"assetId": str(asset.id), "size": size},
+        )
     return "ready"
 
 
 def _failed(asset: Asset, exc: outbound.OutboundError) -> str:
     if exc.transient and asset.attempts < settings.FABFLOW_FETCH_ATTEMPTS:
         delay = outbound.backoff_delay(asset.attempts, base=2.0, cap=600.0)
-        log.info("asset %s fetch attempt %s failed (%s); retry in %.1fs",
-                 asset.id, asset.attempts, exc, delay)
+        log.info(
+            "asset %s fetch attempt %s failed (%s); retry in %.1fs",
+            asset.id,
+            asset.attempts,
+            exc,
+            delay,
+        )
         fetch_asset.using(run_after=timezone.now() + timedelta(seconds=delay)).enqueue(
             str(asset.id)
         )
@@ -68,7 +79,10 @@ def _failed(asset: Asset, exc: outbound.OutboundError) -> str:
     with transaction.atomic():
         asset.state, asset.error = Asset.State.FAILED, str(exc)[:2000]
         asset.save(update_fields=["state", "error"])
-        record_event(asset.order, "asset.fetch_failed",
-                     f"Asset {asset.name} could not be fetched: {exc}",
-                     data={"assetId": str(asset.id), "attempts": asset.attempts})
+        record_event(
+            asset.order,
+            "asset.fetch_failed",
+            f"Asset {asset.name} could not be fetched: {exc}",
+            data={"assetId": str(asset.id), "attempts": asset.attempts},
+        )
     return "failed"

@@ -10,8 +10,14 @@ from uuid import UUID
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator, URLValidator
 from ninja import Schema
-from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints, field_validator
-from pydantic import model_validator
+from pydantic import (
+    AwareDatetime,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 MAX_PRODUCTS = 500
 MAX_PARTS = 500
@@ -19,10 +25,12 @@ MAX_ASSETS = 100
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 ShortText = Annotated[str, StringConstraints(max_length=200)]
-Tag = Annotated[str, StringConstraints(min_length=1, max_length=50, strip_whitespace=True,
-                                       pattern=r"^[^|,]+$")]
-Money = Annotated[Decimal, Field(ge=0, le=Decimal("9999999999.99"), decimal_places=2,
-                                 max_digits=12)]
+Tag = Annotated[
+    str, StringConstraints(min_length=1, max_length=50, strip_whitespace=True, pattern=r"^[^|,]+$")
+]
+Money = Annotated[
+    Decimal, Field(ge=0, le=Decimal("9999999999.99"), decimal_places=2, max_digits=12)
+]
 
 _email = EmailValidator()
 _url = URLValidator(schemes=["http", "https"])

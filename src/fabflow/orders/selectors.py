@@ -13,9 +13,7 @@ from fabflow.orders.models import Asset, Order, Part, Product
 
 
 def orders_for(who: Principal) -> QuerySet[Order]:
-    return Order.objects.filter(**who.space_filter()).select_related(
-        "space", "flow_version__flow"
-    )
+    return Order.objects.filter(**who.space_filter()).select_related("space", "flow_version__flow")
 
 
 def products_for(who: Principal) -> QuerySet[Product]:

@@ -18,31 +18,49 @@ def money(value: Any) -> str:
 
 def asset_json(asset: Asset) -> dict[str, Any]:
     return {
-        "id": asset.id, "name": asset.name, "contentType": asset.content_type,
-        "size": asset.size, "sha256": asset.sha256, "state": asset.state,
-        "source": asset.source, "error": asset.error, "createdAt": asset.created_at,
+        "id": asset.id,
+        "name": asset.name,
+        "contentType": asset.content_type,
+        "size": asset.size,
+        "sha256": asset.sha256,
+        "state": asset.state,
+        "source": asset.source,
+        "error": asset.error,
+        "createdAt": asset.created_at,
         "downloadUrl": signed_download_url(asset) if asset.state == Asset.State.READY else None,
     }
 
 
 def part_json(part: Part, assets: Iterable[Asset] = ()) -> dict[str, Any]:
     return {
-        "id": part.id, "orderId": part.order_id, "productId": part.product_id,
-        "name": part.name, "data": part.data, "manufacturingData": part.manufacturing_data,
-        "createdAt": part.created_at, "assets": [asset_json(a) for a in assets],
+        "id": part.id,
+        "orderId": part.order_id,
+        "productId": part.product_id,
+        "name": part.name,
+        "data": part.data,
+        "manufacturingData": part.manufacturing_data,
+        "createdAt": part.created_at,
+        "assets": [asset_json(a) for a in assets],
     }
 
 
 def product_json(
-    product: Product, parts: Iterable[Part] = (), assets_by_part: dict[Any, list[Asset]] | None
-    = None, assets: Iterable[Asset] = (),
+    product: Product,
+    parts: Iterable[Part] = (),
+    assets_by_part: dict[Any, list[Asset]] | None = None,
+    assets: Iterable[Asset] = (),
 ) -> dict[str, Any]:
     by_part = assets_by_part or {}
     return {
-        "id": product.id, "orderId": product.order_id, "name": product.name,
-        "configurationId": product.configuration_id, "configuration": product.configuration,
-        "units": product.units, "value": money(product.unit_value),
-        "createdAt": product.created_at, "assets": [asset_json(a) for a in assets],
+        "id": product.id,
+        "orderId": product.order_id,
+        "name": product.name,
+        "configurationId": product.configuration_id,
+        "configuration": product.configuration,
+        "units": product.units,
+        "value": money(product.unit_value),
+        "createdAt": product.created_at,
+        "assets": [asset_json(a) for a in assets],
         "parts": [part_json(p, by_part.get(p.id, ())) for p in parts],
     }
 
@@ -50,11 +68,17 @@ def product_json(
 def order_summary_json(order: Order) -> dict[str, Any]:
     version = order.flow_version
     return {
-        "id": order.id, "name": order.name, "thirdPartyOrderId": order.third_party_order_id,
+        "id": order.id,
+        "name": order.name,
+        "thirdPartyOrderId": order.third_party_order_id,
         "spaceKey": order.space.key,
         "flow": {"key": version.flow.name, "version": version.number} if version else None,
-        "status": order.status, "value": money(order.value), "currency": order.currency,
-        "createdAt": order.created_at, "deadline": order.deadline, "tags": order.tags,
+        "status": order.status,
+        "value": money(order.value),
+        "currency": order.currency,
+        "createdAt": order.created_at,
+        "deadline": order.deadline,
+        "tags": order.tags,
         "url": f"{settings.BASE_URL}/orders/{order.id}",
     }
 
@@ -78,8 +102,10 @@ def order_json(
             order_assets.append(asset)
     return {
         **order_summary_json(order),
-        "customerEmail": order.customer_email, "customerInfo": order.customer_info,
-        "addresses": order.addresses, "data": order.data,
+        "customerEmail": order.customer_email,
+        "customerInfo": order.customer_info,
+        "addresses": order.addresses,
+        "data": order.data,
         "updateUrl": order.update_url or None,
         "assets": [asset_json(a) for a in order_assets],
         "products": [
@@ -91,6 +117,10 @@ def order_json(
 
 def event_json(event: OrderEvent) -> dict[str, Any]:
     return {
-        "id": event.id, "kind": event.kind, "message": event.message, "data": event.data,
-        "actor": event.actor, "createdAt": event.created_at,
+        "id": event.id,
+        "kind": event.kind,
+        "message": event.message,
+        "data": event.data,
+        "actor": event.actor,
+        "createdAt": event.created_at,
     }

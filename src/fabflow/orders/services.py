@@ -21,7 +21,11 @@ CENT = Decimal("0.01")
 
 
 def record_event(
-    order: Order, kind: str, message: str = "", *, data: dict[str, Any] | None = None,
+    order: Order,
+    kind: str,
+    message: str = "",
+    *,
+    data: dict[str, Any] | None = None,
     actor: str = "",
 ) -> OrderEvent:
     """Append to an order's timeline; call inside the transaction of the change it records."""
@@ -50,8 +54,10 @@ def order_value(payload: OrderIn) -> Decimal:
 
 def _asset(intake: _Intake, spec: AssetIn, loc: tuple[str | int, ...], **owner: Any) -> None:
     asset = Asset(
-        order=intake.order, name=spec.name,
-        content_type=asset_files.guess_content_type(spec.name, spec.contentType), **owner,
+        order=intake.order,
+        name=spec.name,
+        content_type=asset_files.guess_content_type(spec.name, spec.contentType),
+        **owner,
     )
     if spec.contentBase64 is not None:
         data = asset_files.decode_inline(spec.contentBase64, (*loc, "contentBase64"))
@@ -65,15 +71,20 @@ def _asset(intake: _Intake, spec: AssetIn, loc: tuple[str | int, ...], **owner: 
 
 def _build(space: Space, payload: OrderIn, flow_version: FlowVersion | None) -> _Intake:
     order = Order(
-        organization_id=space.organization_id, space=space,
+        organization_id=space.organization_id,
+        space=space,
         name=payload.name or payload.thirdPartyOrderId,
-        third_party_order_id=payload.thirdPartyOrderId, value=order_value(payload),
-        deadline=payload.deadline, tags=payload.tags,
+        third_party_order_id=payload.thirdPartyOrderId,
+        value=order_value(payload),
+        deadline=payload.deadline,
+        tags=payload.tags,
         tag_index="".join(f"|{t.lower()}" for t in payload.tags) + ("|" if payload.tags else ""),
         customer_email=payload.customerEmail or "",
         customer_info=payload.customerInfo.model_dump(exclude_defaults=True),
-        addresses=[a.model_dump() for a in payload.addresses], data=payload.data,
-        update_url=payload.updateUrl or "", flow_version=flow_version,
+        addresses=[a.model_dump() for a in payload.addresses],
+        data=payload.data,
+        update_url=payload.updateUrl or "",
+        flow_version=flow_version,
     )
     intake = _Intake(order)
     for i, spec in enumerate(payload.assets):
@@ -81,21 +92,35 @@ def _build(space: Space, payload: OrderIn, flow_version: FlowVersion | None) -> 
     for p_index, p in enumerate(payload.products):
         loc: tuple[str | int, ...] = ("body", "products", p_index)
         product = Product(
-            order=order, position=p_index, name=p.name, configuration_id=p.configurationId,
-            configuration=p.configuration, units=p.units, unit_value=p.value.quantize(CENT),
+            order=order,
+            position=p_index,
+            name=p.name,
+            configuration_id=p.configurationId,
+            configuration=p.configuration,
+            units=p.units,
+            unit_value=p.value.quantize(CENT),
         )
         intake.products.append(product)
         for i, spec in enumerate(p.assets):
             _asset(intake, spec, (*loc, "assets", i), product=product)
         for part_index, part_in in enumerate(p.parts):
             part = Part(
-                order=order, product=product, position=part_index, name=part_in.name,
-                data=part_in.data, manufacturing_data=part_in.manufacturingData,
+                order=order,
+                product=product,
+                position=part_index,
+                name=part_in.name,
+                data=part_in.data,
+                manufacturing_data=part_in.manufacturingData,
             )
             intake.parts.append(part)
             for i, spec in enumerate(part_in.assets):
-                _asset(intake, spec, (*loc, "parts", part_index, "assets", i),
-                       product=product, part=part)
+                _asset(
+                    intake,
+                    spec,
+                    (*loc, "parts", part_index, "assets", i),
+                    product=product,
+                    part=part,
+                )
     return intake
 
 
@@ -121,7 +146,8 @@ def create_order(*, space: Space, payload: OrderIn, actor: str = "") -> Order:
             space=space, third_party_order_id=payload.thirdPartyOrderId
         ).exists():
             raise ApiError(
-                409, f"An order with thirdPartyOrderId {payload.thirdPartyOrderId!r} exists "
+                409,
+                f"An order with thirdPartyOrderId {payload.thirdPartyOrderId!r} exists "
                 "in this space.",
                 errors=[{"loc": ["body", "thirdPartyOrderId"], "msg": "already used"}],
             ) from exc
@@ -140,14 +166,27 @@ def _write(intake: _Intake, actor: str) -> Order:
         if data is not None:
             asset_files.store_bytes(asset, data)
     Asset.objects.bulk_create([a for a, _ in intake.assets])
-    record_event(order, "order.created", f"Order {order.name} created", actor=actor,
-                 data={"products": len(intake.products), "parts": len(intake.parts),
-                       "assets": len(intake.assets)})
+    record_event(
+        order,
+        "order.created",
+        f"Order {order.name} created",
+        actor=actor,
+        data={
+            "products": len(intake.products),
+            "parts": len(intake.parts),
+            "assets": len(intake.assets),
+        },
+    )
     if order.flow_version_id:
         version = order.flow_version
         assert version is not None
-        record_event(order, "flow.assigned", f"Flow {version.flow.name} v{version.number}",
-                     actor=actor, data={"flow": version.flow.name, "version": version.number})
+        record_event(
+            order,
+            "flow.assigned",
+            f"Flow {version.flow.name} v{version.number}",
+            actor=actor,
+            data={"flow": version.flow.name, "version": version.number},
+        )
     pending = [a.id for a, data in intake.assets if data is None]
     if pending:
         from fabflow.orders.jobs import enqueue_fetches
@@ -157,14 +196,25 @@ def _write(intake: _Intake, actor: str) -> Order:
 
 
 def add_uploaded_asset(
-    *, order: Order, name: str, handle: Any, size: int, content_type: str,
-    product: Product | None = None, part: Part | None = None, actor: str = "",
+    *,
+    order: Order,
+    name: str,
+    handle: Any,
+    size: int,
+    content_type: str,
+    product: Product | None = None,
+    part: Part | None = None,
+    actor: str = "",
 ) -> Asset:
     """Attach an uploaded file to an order (and optionally one of its products or parts)."""
     asset = Asset(
-        order=order, product=product or (part.product if part else None), part=part,
-        name=name, content_type=asset_files.guess_content_type(name, content_type),
-        source=Asset.Source.UPLOAD, state=Asset.State.READY,
+        order=order,
+        product=product or (part.product if part else None),
+        part=part,
+        name=name,
+        content_type=asset_files.guess_content_type(name, content_type),
+        source=Asset.Source.UPLOAD,
+        state=Asset.State.READY,
     )
     chunks = handle.chunks()
     handle.seek(0)
@@ -174,8 +224,13 @@ def add_uploaded_asset(
     try:
         with transaction.atomic():
             asset.save(force_insert=True)
-            record_event(order, "asset.added", f"Asset {name} uploaded", actor=actor,
-                         data={"assetId": str(asset.id), "size": checked_size})
+            record_event(
+                order,
+                "asset.added",
+                f"Asset {name} uploaded",
+                actor=actor,
+                data={"assetId": str(asset.id), "size": checked_size},
+            )
     except BaseException:
         asset_files.delete_files([asset])
         raise

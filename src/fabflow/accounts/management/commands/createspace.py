@@ -1,8 +1,8 @@
 """fabflow createspace --org NAME --key KEY [--name N]"""
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import validate_slug
-from django.core.exceptions import ValidationError
 
 from fabflow.accounts.models import Organization, Space
 from fabflow.accounts.services import create_space

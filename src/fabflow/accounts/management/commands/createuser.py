@@ -30,6 +30,11 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
         tags = [t.strip() for t in options["tags"].split(",") if t.strip()]
-        user = create_user(organization=org, email=email, password=options["password"],
-                           admin=bool(options["admin"]), tags=tags)
+        user = create_user(
+            organization=org,
+            email=email,
+            password=options["password"],
+            admin=bool(options["admin"]),
+            tags=tags,
+        )
         self.stdout.write(str(user.id))

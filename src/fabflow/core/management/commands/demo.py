@@ -13,23 +13,43 @@ from django.db import transaction
 
 from fabflow.accounts.models import Organization
 from fabflow.accounts.services import (
-    create_organization, create_secret_key, create_space, create_user,
+    create_organization,
+    create_secret_key,
+    create_space,
+    create_user,
 )
 from fabflow.flows.services import create_flow
 from fabflow.orders.schemas import OrderIn
 from fabflow.orders.services import create_order
 
 DEMO_FLOW = [
-    {"key": "confirm", "name": "Order confirmation", "taskDefinitions": [
-        {"key": "mail-customer", "handlerKey": "send-email",
-         "payload": {"recipients": ["{customerEmail}"], "subject": "Your order {order.name}",
-                     "body": "Dear {customerInfo.name},<br>we received order {order.name}."},
-         "next": [{"taskDefinitionKey": "check-files", "trigger": "success"}]},
-        {"key": "check-files", "handlerKey": "manual-task",
-         "payload": {"title": "Check the print files", "outcomes": ["approve", "reject"],
-                     "failureOutcomes": ["reject"]},
-         "timeoutDuration": 86400000, "next": []},
-    ]},
+    {
+        "key": "confirm",
+        "name": "Order confirmation",
+        "taskDefinitions": [
+            {
+                "key": "mail-customer",
+                "handlerKey": "send-email",
+                "payload": {
+                    "recipients": ["{customerEmail}"],
+                    "subject": "Your order {order.name}",
+                    "body": "Dear {customerInfo.name},<br>we received order {order.name}.",
+                },
+                "next": [{"taskDefinitionKey": "check-files", "trigger": "success"}],
+            },
+            {
+                "key": "check-files",
+                "handlerKey": "manual-task",
+                "payload": {
+                    "title": "Check the print files",
+                    "outcomes": ["approve", "reject"],
+                    "failureOutcomes": ["reject"],
+                },
+                "timeoutDuration": 86400000,
+                "next": [],
+            },
+        ],
+    },
 ]
 
 DEMO_ORDERS = [
@@ -59,8 +79,9 @@ class Command(BaseCommand):
     def _seed(self) -> dict[str, str]:
         org = create_organization(name="Demo Manufacturing")
         password = secrets.token_urlsafe(12)
-        admin = create_user(organization=org, email="admin@example.com", password=password,
-                            admin=True, tags=["vip"])
+        admin = create_user(
+            organization=org, email="admin@example.com", password=password, admin=True, tags=["vip"]
+        )
         # The demo admin may also use the Django admin (/admin/); real org admins may not.
         admin.is_staff = admin.is_superuser = True
         admin.save(update_fields=["is_staff", "is_superuser"])
@@ -68,17 +89,31 @@ class Command(BaseCommand):
         _key, plain = create_secret_key(space=space, name="demo shop")
         create_flow(space=space, name="standard-flow", definition=DEMO_FLOW, actor="demo")
         for number, name, email, tags, size, material, value in DEMO_ORDERS:
-            payload = OrderIn.model_validate({
-                "thirdPartyOrderId": number, "customerEmail": email, "tags": tags,
-                "customerInfo": {"name": name, "email": email},
-                "products": [{"name": "Comfort ring", "configurationId": f"cfg-{size}",
-                              "configuration": {"size": size, "material": material},
-                              "units": 1, "value": str(value),
-                              "parts": [{"name": "band", "data": {"material": material}}]}],
-            })
+            payload = OrderIn.model_validate(
+                {
+                    "thirdPartyOrderId": number,
+                    "customerEmail": email,
+                    "tags": tags,
+                    "customerInfo": {"name": name, "email": email},
+                    "products": [
+                        {
+                            "name": "Comfort ring",
+                            "configurationId": f"cfg-{size}",
+                            "configuration": {"size": size, "material": material},
+                            "units": 1,
+                            "value": str(value),
+                            "parts": [{"name": "band", "data": {"material": material}}],
+                        }
+                    ],
+                }
+            )
             create_order(space=space, payload=payload, actor="demo")
-        return {"email": "admin@example.com", "password": password, "secretKey": plain,
-                "spaceKey": space.key}
+        return {
+            "email": "admin@example.com",
+            "password": password,
+            "secretKey": plain,
+            "spaceKey": space.key,
+        }
 
     def _print(self, c: dict[str, str]) -> None:
         base = settings.BASE_URL

@@ -19,16 +19,32 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--port", type=int, default=settings.PORT)
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-        parser.add_argument("--web-workers", type=int,
-                            default=int(os.environ.get("WEB_CONCURRENCY", "3")))
+        parser.add_argument(
+            "--web-workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "3"))
+        )
         parser.add_argument("--workers", type=int, default=1, help="flow/job workers")
 
     def handle(self, *args: object, **options: object) -> None:
         call_command("collectstatic", interactive=False, verbosity=0)
         bind = f"{options['host']}:{options['port']}"
-        web = [sys.executable, "-m", "gunicorn", "fabflow.wsgi:application", "--bind", bind,
-               "--workers", str(options["web_workers"]), "--threads", "4",
-               "--worker-class", "gthread", "--access-logfile", "-", "--graceful-timeout", "10"]
+        web = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "fabflow.wsgi:application",
+            "--bind",
+            bind,
+            "--workers",
+            str(options["web_workers"]),
+            "--threads",
+            "4",
+            "--worker-class",
+            "gthread",
+            "--access-logfile",
+            "-",
+            "--graceful-timeout",
+            "10",
+        ]
         worker = [sys.executable, "-m", "fabflow.cli", "worker"]
         children = [subprocess.Popen(web)]  # noqa: S603 - our own interpreter and args
         children += [subprocess.Popen(worker) for _ in range(int(options["workers"]))]  # noqa: S603

@@ -1,0 +1,233 @@
+"""A corpus of bad requests: each gets a 4xx problem naming the field, and nothing is written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fabflow.orders.models import Asset, IdempotencyKey, Order, OrderEvent, Part, Product
+from tests.factories import ApiClient, order_body
+
+
+def with_product(**fields: Any) -> str:
+    product = {"name": "Ring", **fields}
+    return json.dumps(order_body(products=[product]))
+
+
+def deep(levels: int) -> str:
+    return json.dumps(order_body(data=json.loads('{"a":' * levels + "1" + "}" * levels)))
+
+
+CORPUS: list[tuple[str, str | bytes, int, list[Any] | None]] = [
+    ("empty body", b"", 422, None),
+    ("not json", b"{nope", 400, ["body"]),
+    ("truncated", b'{"thirdPartyOrderId": "A', 400, ["body"]),
+    ("json array", b"[]", 422, None),
+    ("json string", b'"order"', 422, None),
+    ("NaN", with_product(units=1).replace('"units": 1', '"units": NaN'), 400, ["body"]),
+    (
+        "Infinity value",
+        with_product(value=1).replace('"value": 1', '"value": Infinity'),
+        400,
+        ["body"],
+    ),
+    (
+        "float overflow",
+        with_product(value=1).replace('"value": 1', '"value": 1e999'),
+        400,
+        ["body"],
+    ),
+    ("huge integer", with_product(units=10**30), 422, ["body", "products", 0, "units"]),
+    (
+        "huge digits",
+        with_product(units=1).replace('"units": 1', '"units": ' + "9" * 5000),
+        400,
+        ["body"],
+    ),
+    ("huge value", with_product(value="1e20"), 422, ["body", "products", 0, "value"]),
+    ("negative value", with_product(value="-0.01"), 422, ["body", "products", 0, "value"]),
+    ("three decimals", with_product(value="1.005"), 422, ["body", "products", 0, "value"]),
+    ("units zero", with_product(units=0), 422, ["body", "products", 0, "units"]),
+    ("units negative", with_product(units=-3), 422, ["body", "products", 0, "units"]),
+    ("units float", with_product(units=1.5), 422, ["body", "products", 0, "units"]),
+    ("units string", with_product(units="two"), 422, ["body", "products", 0, "units"]),
+    ("no products", json.dumps(order_body(products=[])), 422, ["body", "products"]),
+    (
+        "no third party id",
+        json.dumps({"products": [{"name": "x"}]}),
+        422,
+        ["body", "thirdPartyOrderId"],
+    ),
+    ("blank third party id", json.dumps(order_body("   ")), 422, ["body", "thirdPartyOrderId"]),
+    ("unknown top field", json.dumps(order_body(priority="high")), 422, ["body", "priority"]),
+    ("unknown product field", with_product(colour="red"), 422, ["body", "products", 0, "colour"]),
+    (
+        "unknown part field",
+        with_product(parts=[{"name": "p", "weight": 3}]),
+        422,
+        ["body", "products", 0, "parts", 0, "weight"],
+    ),
+    ("deep nesting", deep(40), 422, None),
+    ("very deep nesting", b'{"data":' + b"[" * 100000 + b"]" * 100000 + b"}", 400, ["body"]),
+    (
+        "NUL in name",
+        with_product().replace('"Ring"', '"Ri\\u0000ng"'),
+        422,
+        ["body", "products", 0, "name"],
+    ),
+    ("NUL in data key", json.dumps(order_body(data={"a\u0000b": 1})), 422, None),
+    (
+        "lone surrogate",
+        with_product().replace('"Ring"', '"Ri\\ud800ng"'),
+        422,
+        ["body", "products", 0, "name"],
+    ),
+    ("invalid utf-8", with_product().encode().replace(b"Ring", b"Ri\xffng"), 400, ["body"]),
+    ("bad deadline", json.dumps(order_body(deadline="tomorrow")), 422, ["body", "deadline"]),
+    (
+        "naive deadline",
+        json.dumps(order_body(deadline="2026-12-24T12:00:00")),
+        422,
+        ["body", "deadline"],
+    ),
+    (
+        "bad email",
+        json.dumps(order_body(customerEmail="not-an-email")),
+        422,
+        ["body", "customerEmail"],
+    ),
+    (
+        "bad updateUrl",
+        json.dumps(order_body(updateUrl="javascript:alert(1)")),
+        422,
+        ["body", "updateUrl"],
+    ),
+    ("tags not list", json.dumps(order_body(tags="vip")), 422, ["body", "tags"]),
+    ("tag with pipe", json.dumps(order_body(tags=["a|b"])), 422, ["body", "tags", 0]),
+    ("name too long", with_product(name="x" * 201), 422, ["body", "products", 0, "name"]),
+    (
+        "asset with both sources",
+        with_product(assets=[{"name": "a", "contentBase64": "YQ==", "url": "https://x.example/a"}]),
+        422,
+        None,
+    ),
+    (
+        "asset bad base64",
+        with_product(assets=[{"name": "a", "contentBase64": "!!!"}]),
+        422,
+        ["body", "products", 0, "assets", 0, "contentBase64"],
+    ),
+    ("asset bad url", with_product(assets=[{"name": "a", "url": "ftp://x/a"}]), 422, None),
+    ("flowKey unknown", json.dumps(order_body(flowKey="ghost")), 422, ["body", "flowKey"]),
+]
+
+
+def assert_nothing_written(media: Path) -> None:
+    for model in (Order, Product, Part, Asset, OrderEvent, IdempotencyKey):
+        assert model.objects.count() == 0, model.__name__
+    assert not any(p.is_file() for p in media.rglob("*")) if media.exists() else True
+
+
+@pytest.mark.parametrize(("name", "raw", "status", "loc"), CORPUS, ids=[c[0] for c in CORPUS])
+def test_bad_body_is_a_4xx_problem_and_writes_nothing(
+    api: ApiClient,
+    settings: Any,
+    name: str,
+    raw: str | bytes,
+    status: int,
+    loc: list[Any] | None,
+) -> None:
+    response = api.post("/api/v1/orders", raw=raw, headers={"Idempotency-Key": f"bad-{name}"})
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == status
+    assert problem["title"] and problem["detail"]
+    if loc is not None:
+        assert loc in [e["loc"] for e in problem["errors"]]
+    assert_nothing_written(Path(settings.MEDIA_ROOT))
+
+
+def test_body_over_the_limit_is_413(api: ApiClient, settings: Any) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = api.post("/api/v1/orders", order_body(data={"blob": "x" * 2000}))
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/problem+json"
+    assert_nothing_written(Path(settings.MEDIA_ROOT))
+
+
+def test_inline_asset_over_the_limit_is_413_naming_the_field(api: ApiClient, settings: Any) -> None:
+    settings.FABFLOW_MAX_INLINE_ASSET_BYTES = 10
+    body = order_body(
+        products=[
+            {
+                "name": "r",
+                "assets": [
+                    {"name": "ok.txt", "contentBase64": "YQ=="},
+                    {"name": "big.bin", "contentBase64": "QUJDREVGR0hJSktMTU5PUA=="},
+                ],
+            }
+        ]
+    )
+    response = api.post("/api/v1/orders", body)
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["loc"] == [
+        "body",
+        "products",
+        0,
+        "assets",
+        1,
+        "contentBase64",
+    ]
+    assert_nothing_written(Path(settings.MEDIA_ROOT))
+
+
+def test_failure_after_files_were_written_removes_them(api: ApiClient, settings: Any) -> None:
+    # given an order that will conflict on thirdPartyOrderId after its files are stored
+    body = order_body(
+        "TWICE", products=[{"name": "r", "assets": [{"name": "a.txt", "contentBase64": "YQ=="}]}]
+    )
+    assert api.post("/api/v1/orders", body).status_code == 201
+    media = Path(settings.MEDIA_ROOT)
+    files_before = sorted(p for p in media.rglob("*") if p.is_file())
+    # when the same order is posted again
+    assert api.post("/api/v1/orders", body).status_code == 409
+    # then no new file is left behind
+    assert sorted(p for p in media.rglob("*") if p.is_file()) == files_before
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/api/v1/orders", {"status": "shipped"}),
+        ("/api/v1/orders", {"createdAfter": "yesterday"}),
+        ("/api/v1/orders", {"createdAfter": "2026-01-01T00:00:00"}),
+        ("/api/v1/orders", {"q": "a\x00b"}),
+        ("/api/v1/orders", {"tag": "a\x00"}),
+        ("/api/v1/orders", {"limit": "0"}),
+        ("/api/v1/orders", {"limit": "abc"}),
+        ("/api/v1/orders", {"q": "x" * 201}),
+        ("/api/v1/products", {"orderId": "not-a-uuid"}),
+        ("/api/v1/parts", {"productId": "123"}),
+        ("/api/v1/orders/not-a-uuid", {}),
+    ],
+)
+def test_bad_query_parameters_are_422(api: ApiClient, path: str, params: dict[str, str]) -> None:
+    response = api.get(path, **params)
+    assert response.status_code == 422, response.content
+    assert response["Content-Type"] == "application/problem+json"
+
+
+def test_multipart_without_boundary_is_400(api: ApiClient) -> None:
+    order = api.post("/api/v1/orders", order_body()).json()
+    response = api.client.post(
+        f"/api/v1/orders/{order['id']}/assets",
+        data=b"x",
+        content_type="multipart/form-data",
+        headers=api.headers,
+    )
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
