@@ -18,6 +18,7 @@ $(VENV)/.installed: $(BIN)/python requirements/base.txt pyproject.toml
 
 $(VENV)/.dev-installed: $(VENV)/.installed requirements/dev.txt
 	$(PIP) install -r requirements/dev.txt
+	$(PIP) install --no-deps -e examples/fabflow-hello-plugin
 	@touch $@
 
 run: $(VENV)/.installed

@@ -18,6 +18,7 @@ from fabflow import __version__
 from fabflow.accounts.auth import Principal, SecretKeyBearer, UserSession
 from fabflow.core.jsonbody import StrictJSONParser
 from fabflow.core.problems import ApiError, from_api_error, problem_response
+from fabflow.flows.api import router as flows_router
 from fabflow.orders.api import router as orders_router
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ api = NinjaAPI(
     docs_url="/docs",
 )
 api.add_router("/v1/", orders_router)
+api.add_router("/v1/", flows_router)
 
 
 def authenticate(request: HttpRequest) -> Principal:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -92,7 +93,8 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
     }
-    _db["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+    # One test database per process: parallel test runs on one machine never share a file.
+    _db["TEST"] = {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")}
 else:
     _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     _db["CONN_HEALTH_CHECKS"] = True
@@ -180,3 +182,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Flow engine
+FABFLOW_SMTP_TIMEOUT = env.float("FABFLOW_SMTP_TIMEOUT", default=10.0)
+FABFLOW_CONNECTOR_TIMEOUT = env.float("FABFLOW_CONNECTOR_TIMEOUT", default=30.0)
+FABFLOW_TASK_MAX_DELIVERIES = env.int("FABFLOW_TASK_MAX_DELIVERIES", default=8)
+FABFLOW_UPDATE_MAX_ATTEMPTS = env.int("FABFLOW_UPDATE_MAX_ATTEMPTS", default=10)
+FABFLOW_LEASE_SECONDS = env.int("FABFLOW_LEASE_SECONDS", default=90)
+FABFLOW_CONFIRMATION_MAX_AGE = env.int("FABFLOW_CONFIRMATION_MAX_AGE", default=30 * 24 * 3600)

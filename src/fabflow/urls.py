@@ -5,6 +5,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path
 
 from fabflow.api import api
+from fabflow.flows.views import confirm_task
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -14,5 +15,6 @@ def home(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("api/", api.urls),
     path("admin/", admin.site.urls),
+    path("confirm/<str:token>", confirm_task, name="confirm_task"),
     path("", home, name="home"),
 ]

@@ -14,8 +14,9 @@ from fabflow.flows.models import Flow, FlowVersion
 
 def _check(definition: Any) -> None:
     from fabflow.flows.definition import validate_definition
+    from fabflow.flows.handlers.registry import payload_models
 
-    errors = validate_definition(definition)
+    errors = validate_definition(definition, payload_models())
     if errors:
         raise ApiError(
             422,

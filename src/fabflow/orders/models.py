@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from django.db import models
@@ -183,3 +184,48 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.state})"
+
+
+class UpdateDelivery(models.Model):
+    """One POST to an order's updateUrl (a status change or feedback), retried until done."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=50)
+    url = models.URLField(max_length=2000)
+    body = models.JSONField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.url} ({self.state})"
+
+
+class DeliveryAttempt(models.Model):
+    """The log line of one attempt to deliver an update."""
+
+    id = models.BigAutoField(primary_key=True)
+    delivery = models.ForeignKey(UpdateDelivery, on_delete=models.CASCADE, related_name="log")
+    attempt = models.PositiveIntegerField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["delivery", "attempt"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.attempt}: {self.status_code or self.error}"

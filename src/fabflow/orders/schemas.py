@@ -179,6 +179,25 @@ class FlowRef(Schema):
     version: int
 
 
+class TaskOut(Schema):
+    id: UUID
+    orderId: UUID
+    key: str
+    handlerKey: str
+    stage: int
+    attempt: int
+    state: Literal["pending", "running", "waiting", "succeeded", "failed", "cancelled"]
+    timedOut: bool
+    reason: str
+    result: dict[str, Any]
+    title: str
+    outcomes: list[str]
+    createdAt: datetime
+    startedAt: datetime | None
+    finishedAt: datetime | None
+    timeoutAt: datetime | None
+
+
 class OrderSummary(Schema):
     id: UUID
     name: str
@@ -202,7 +221,7 @@ class OrderOut(OrderSummary):
     updateUrl: str | None
     assets: list[AssetOut]
     products: list[ProductOut]
-    tasks: list[dict[str, Any]]
+    tasks: list[TaskOut]
 
 
 class OrderPage(Schema):

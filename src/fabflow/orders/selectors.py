@@ -36,10 +36,17 @@ def get_or_404(qs: QuerySet[Any], pk: UUID) -> Any:
     return obj
 
 
-def order_rows(order: Order) -> tuple[list[Product], list[Part], list[Asset]]:
-    """Everything the full order object needs, in three queries."""
+def order_rows(
+    order: Order,
+) -> tuple[list[Product], list[Part], list[Asset], list[dict[str, Any]]]:
+    """Everything the full order object needs, in four queries."""
+    from fabflow.flows.models import TaskRun
+    from fabflow.flows.serializers import task_json
+
+    tasks = TaskRun.objects.filter(order=order).select_related("flow_run__flow_version")
     return (
         list(Product.objects.filter(order=order).order_by("position")),
         list(Part.objects.filter(order=order).order_by("product_id", "position")),
         list(Asset.objects.filter(order=order).order_by("created_at", "id")),
+        [task_json(t) for t in tasks.order_by("created_at", "id")],
     )

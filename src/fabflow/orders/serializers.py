@@ -84,7 +84,11 @@ def order_summary_json(order: Order) -> dict[str, Any]:
 
 
 def order_json(
-    order: Order, products: list[Product], parts: list[Part], assets: list[Asset]
+    order: Order,
+    products: list[Product],
+    parts: list[Part],
+    assets: list[Asset],
+    tasks: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The full order object, built from already loaded rows (no queries)."""
     parts_by_product: dict[Any, list[Part]] = defaultdict(list)
@@ -111,7 +115,7 @@ def order_json(
         "products": [
             product_json(p, parts_by_product[p.id], by_part, by_product[p.id]) for p in products
         ],
-        "tasks": [],
+        "tasks": tasks or [],
     }
 
 

@@ -187,6 +187,9 @@ def _write(intake: _Intake, actor: str) -> Order:
             actor=actor,
             data={"flow": version.flow.name, "version": version.number},
         )
+        from fabflow.flows.engine.events import start_flow
+
+        start_flow(order=order, version=version, actor=actor)
     pending = [a.id for a, data in intake.assets if data is None]
     if pending:
         from fabflow.orders.jobs import enqueue_fetches

@@ -1,7 +1,17 @@
-"""fabflow worker: run a flow/job worker (django-tasks-db's db_worker)."""
+"""fabflow worker: run jobs (django-tasks-db's db_worker) plus the flow engine's sweeper."""
+
+from __future__ import annotations
+
+import logging
+import threading
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import close_old_connections
+
+from fabflow.flows.engine.sweeper import sweep
+
+log = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -11,17 +21,47 @@ class Command(BaseCommand):
         parser.add_argument(
             "--interval",
             type=float,
-            default=0.5,
-            help="seconds between polls when idle (default 0.5)",
+            default=0.2,
+            help="seconds between polls when idle (default 0.2)",
         )
         parser.add_argument("--batch", action="store_true", help="run what is due now, then exit")
-
-    def handle(self, *args: object, interval: float, batch: bool, **options: object) -> None:
-        call_command(
-            "db_worker",
-            queue_name="*",
-            interval=interval,
-            batch=batch,
-            reload=False,
-            verbosity=options.get("verbosity", 1),
+        parser.add_argument(
+            "--sweep-interval",
+            type=float,
+            default=1.0,
+            help="seconds between recovery sweeps (default 1)",
         )
+
+    def handle(self, *args: object, **options: object) -> None:
+        batch = bool(options["batch"])
+        stop = threading.Event()
+        if batch:
+            sweep()
+        else:
+            thread = threading.Thread(
+                target=self._sweep_forever,
+                daemon=True,
+                args=(stop, float(options["sweep_interval"])),
+            )  # type: ignore[arg-type]
+            thread.start()
+        try:
+            call_command(
+                "db_worker",
+                queue_name="*",
+                interval=options["interval"],
+                batch=batch,
+                reload=False,
+                startup_delay=False,
+                verbosity=options.get("verbosity", 1),
+            )
+        finally:
+            stop.set()
+
+    def _sweep_forever(self, stop: threading.Event, interval: float) -> None:
+        while not stop.wait(interval):
+            try:
+                sweep()
+            except Exception:
+                log.exception("sweep failed")
+            finally:
+                close_old_connections()

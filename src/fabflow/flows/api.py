@@ -1,0 +1,194 @@
+"""Flows, tasks, feedback and flow actions endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.http import HttpRequest
+from ninja import Query, Router, Status
+
+from fabflow.accounts.auth import Principal, principal
+from fabflow.accounts.models import Space
+from fabflow.core.pagination import MAX_LIMIT
+from fabflow.core.problems import ApiError, invalid
+from fabflow.flows import actions
+from fabflow.flows import services as flow_services
+from fabflow.flows.definition import flow_json_schema, validate_definition
+from fabflow.flows.engine.context import FEEDBACK_SALT, run_id_from
+from fabflow.flows.handlers import registry
+from fabflow.flows.models import Flow, TaskRun
+from fabflow.flows.schemas import (
+    AcceptedOut,
+    CompleteIn,
+    FeedbackIn,
+    FlowIn,
+    FlowOut,
+    FlowPage,
+    FlowUpdateIn,
+    TaskPage,
+    TaskState,
+    ValidateIn,
+    ValidationOut,
+)
+from fabflow.flows.serializers import flow_json, task_json
+from fabflow.orders import selectors
+
+router = Router(tags=["flows"])
+
+
+def _flows(who: Principal) -> Any:
+    return Flow.objects.filter(**who.space_filter()).select_related("space")
+
+
+def _space(who: Principal, key: str | None) -> Space:
+    if who.space is not None:
+        if key and key != who.space.key:
+            raise ApiError(403, "This secret key belongs to another space.")
+        return who.space
+    space = Space.objects.filter(organization=who.organization, key=key or "").first()
+    if space is None:
+        raise invalid(("body", "spaceKey"), "unknown space")
+    return space
+
+
+@router.get("/flows", response=FlowPage, operation_id="list_flows")
+def list_flows(request: HttpRequest) -> dict[str, Any]:
+    flows = _flows(principal(request)).order_by("space__key", "name")[:MAX_LIMIT]
+    return {"items": [flow_json(f) for f in flows], "next": None}
+
+
+@router.post("/flows", response={201: FlowOut}, operation_id="create_flow")
+def create_flow(request: HttpRequest, payload: FlowIn) -> Any:
+    who = principal(request)
+    raw = [stage.model_dump(mode="json") for stage in payload.definition]
+    flow = flow_services.create_flow(
+        space=_space(who, payload.spaceKey), name=payload.name, definition=raw, actor=who.actor
+    )
+    return Status(201, flow_json(flow))
+
+
+@router.get("/flows/schema", operation_id="flow_json_schema")
+def flow_schema(request: HttpRequest) -> dict[str, Any]:
+    """The JSON Schema of a flow definition, with each installed handler's payload schema."""
+    return flow_json_schema(registry.payload_models())
+
+
+@router.post(
+    "/flows/validate",
+    response={200: ValidationOut, 422: ValidationOut},
+    operation_id="validate_flow",
+)
+def validate_flow(request: HttpRequest, payload: ValidateIn) -> Any:
+    """Every error of a definition, each with its JSON path (`loc`)."""
+    errors = validate_definition(payload.definition, registry.payload_models())
+    if errors:
+        return Status(
+            422,
+            {
+                "valid": False,
+                "errors": [{"loc": ["body", "definition", *e.loc], "msg": e.msg} for e in errors],
+            },
+        )
+    return {"valid": True, "errors": []}
+
+
+@router.get("/flows/{flow_id}", response=FlowOut, operation_id="get_flow")
+def get_flow(request: HttpRequest, flow_id: UUID) -> dict[str, Any]:
+    return flow_json(selectors.get_or_404(_flows(principal(request)), flow_id))
+
+
+@router.put("/flows/{flow_id}", response=FlowOut, operation_id="update_flow")
+def update_flow(request: HttpRequest, flow_id: UUID, payload: FlowUpdateIn) -> dict[str, Any]:
+    """Save a new version; name and space never change, running orders keep their version."""
+    who = principal(request)
+    flow = selectors.get_or_404(_flows(who), flow_id)
+    raw = [stage.model_dump(mode="json") for stage in payload.definition]
+    flow_services.save_version(flow=flow, definition=raw, actor=who.actor)
+    return flow_json(Flow.objects.select_related("space").get(pk=flow.pk))
+
+
+def _tasks(who: Principal) -> Any:
+    return TaskRun.objects.filter(**who.space_filter("order__")).select_related(
+        "flow_run__flow_version"
+    )
+
+
+@router.get("/tasks", response=TaskPage, operation_id="list_tasks")
+def list_tasks(
+    request: HttpRequest,
+    orderId: UUID | None = None,
+    state: TaskState | None = None,
+    limit: int = Query(50, ge=1, le=MAX_LIMIT),  # type: ignore[type-arg]
+) -> dict[str, Any]:
+    qs = _tasks(principal(request))
+    if orderId:
+        qs = qs.filter(order_id=orderId)
+    if state:
+        qs = qs.filter(state=state)
+    return {"items": [task_json(t) for t in qs.order_by("-created_at")[:limit]], "next": None}
+
+
+@router.post("/tasks/{task_id}/complete", response={202: AcceptedOut}, operation_id="complete_task")
+def complete_task(request: HttpRequest, task_id: UUID, payload: CompleteIn) -> Any:
+    """Complete a waiting manual task with one of its outcomes."""
+    who = principal(request)
+    run = selectors.get_or_404(_tasks(who), task_id)
+    actions.complete_task(
+        run=run, outcome=payload.outcome, comment=payload.comment, actor=who.actor
+    )
+    return Status(202, {"accepted": True, "taskId": run.id})
+
+
+@router.post("/tasks/{task_id}/retry", response={202: AcceptedOut}, operation_id="retry_task")
+def retry_task(request: HttpRequest, task_id: UUID) -> Any:
+    """Run a failed task again (staff action); a failed flow resumes."""
+    who = principal(request)
+    run = selectors.get_or_404(_tasks(who), task_id)
+    actions.retry_task(run=run, actor=who.actor)
+    return Status(202, {"accepted": True, "taskId": run.id})
+
+
+@router.post(
+    "/feedback/{token}", auth=None, response={202: AcceptedOut}, operation_id="connector_feedback"
+)
+def connector_feedback(request: HttpRequest, token: str, payload: FeedbackIn) -> Any:
+    """Connector feedback for a waiting `consume-rest-api` task (the token is the auth)."""
+    run_id = run_id_from(token, FEEDBACK_SALT)
+    run = TaskRun.objects.filter(pk=run_id).first() if run_id else None
+    if run is None:
+        raise ApiError(404, "Unknown feedback link.")
+    actions.accept_feedback(run=run, feedback=payload.model_dump(mode="json"), actor="connector")
+    return Status(202, {"accepted": True, "taskId": run.id})
+
+
+@router.post(
+    "/orders/{order_id}/start",
+    response={202: AcceptedOut},
+    operation_id="start_order_flow",
+    tags=["orders"],
+)
+def start_order(
+    request: HttpRequest,
+    order_id: UUID,
+    flowKey: str | None = None,
+) -> Any:
+    """Start the flow of an order still in Created (its pinned flow, or `flowKey`)."""
+    who = principal(request)
+    order = selectors.get_or_404(selectors.orders_for(who), order_id)
+    flow_run = actions.start_order_flow(order=order, flow_key=flowKey, actor=who.actor)
+    return Status(202, {"accepted": True, "taskId": flow_run.id})
+
+
+@router.post(
+    "/orders/{order_id}/restart",
+    response={202: AcceptedOut},
+    operation_id="restart_order_flow",
+    tags=["orders"],
+)
+def restart_order(request: HttpRequest, order_id: UUID) -> Any:
+    """Restart the order's flow from its first stage (same flow version; staff action)."""
+    who = principal(request)
+    order = selectors.get_or_404(selectors.orders_for(who), order_id)
+    inbox = actions.restart_flow(order=order, actor=who.actor)
+    return Status(202, {"accepted": True, "taskId": inbox.flow_run_id})

@@ -1,0 +1,1 @@
+"""The flow engine: a pure interpreter and the runner that persists and executes it."""

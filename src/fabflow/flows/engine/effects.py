@@ -1,0 +1,146 @@
+"""The side effects a handler may cause, bound to one task run (the `Services` of base.py)."""
+
+from __future__ import annotations
+
+import smtplib
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import re2
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.utils.html import escape, strip_tags
+from standardwebhooks.webhooks import Webhook
+
+from fabflow.core import outbound
+from fabflow.core.templating import SafeHtml, render
+from fabflow.flows.handlers.base import PermanentError, TransientError
+from fabflow.orders import assets as asset_files
+from fabflow.orders.models import Asset, Order
+
+
+def mail_domain() -> str:
+    return settings.DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1] or "fabflow.local"
+
+
+class TaskEffects:
+    """Concrete services for one task run; every side effect carries the run's stable id."""
+
+    def __init__(
+        self, *, order: Order, order_json: Mapping[str, Any], run_id: str, context: dict[str, Any]
+    ) -> None:
+        self.order = order
+        self.order_json = order_json
+        self.run_id = run_id
+        self.context = context
+        self.missing: list[str] = []
+        self._sent = 0
+
+    # -- templates --
+    def render(self, text: str, *, html: bool = False, header: bool = False) -> str:
+        rendered, missing = render(text, self.context, html=html, header=header)
+        self.missing += [m for m in missing if m not in self.missing]
+        return rendered
+
+    def asset_overview(self, pattern: str) -> tuple[str, list[str]]:
+        """An HTML list of expiring download links of the order's assets matching `pattern`."""
+        regex = re2.compile(pattern)
+        items, ids = [], []
+        for asset in Asset.objects.filter(order=self.order, state=Asset.State.READY):
+            if regex.search(asset.name):
+                url = asset_files.signed_download_url(asset)
+                items.append(f'<li><a href="{escape(url)}">{escape(asset.name)}</a></li>')
+                ids.append(str(asset.id))
+        return SafeHtml("<ul>" + "".join(items) + "</ul>" if items else ""), ids
+
+    # -- e-mail --
+    def send_mail(
+        self,
+        *,
+        to: list[str],
+        subject: str,
+        html: str,
+        cc: list[str] | None = None,
+        bcc: list[str] | None = None,
+    ) -> None:
+        self._sent += 1
+        suffix = "" if self._sent == 1 else f".{self._sent}"
+        message = EmailMultiAlternatives(
+            subject=subject,
+            body=strip_tags(html),
+            to=to,
+            cc=cc or [],
+            bcc=bcc or [],
+            headers={"Message-ID": f"<taskrun-{self.run_id}{suffix}@{mail_domain()}>"},
+        )
+        message.attach_alternative(html, "text/html")
+        try:
+            get_connection(timeout=settings.FABFLOW_SMTP_TIMEOUT).send_messages([message])
+        except smtplib.SMTPResponseException as exc:
+            if 400 <= exc.smtp_code < 500:
+                raise TransientError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
+            raise PermanentError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise PermanentError(f"recipients refused: {sorted(exc.recipients)}") from exc
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+            raise TransientError(f"mail server unavailable: {exc}") from exc
+
+    # -- HTTP --
+    def http(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+    ) -> outbound.OutboundResponse:
+        policy = outbound.OutboundPolicy.from_strings(
+            settings.OUTBOUND_ALLOWLIST, read_timeout=settings.FABFLOW_CONNECTOR_TIMEOUT
+        )
+        try:
+            return outbound.request(policy, method, url, headers=headers, body=body)
+        except outbound.OutboundError as exc:
+            if exc.transient:
+                raise TransientError(str(exc)) from exc
+            raise PermanentError(str(exc)) from exc
+
+    def sign_webhook(self, message_id: str, body: bytes) -> dict[str, str]:
+        timestamp = int(time.time())
+        signature = Webhook(self.order.space.signing_secret).sign(
+            message_id, _utc(timestamp), body.decode()
+        )
+        return {
+            "webhook-id": message_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature,
+        }
+
+    # -- assets --
+    def store_asset(
+        self,
+        *,
+        name: str,
+        data: bytes,
+        product_id: str | None = None,
+        part_id: str | None = None,
+        content_type: str = "",
+    ) -> str:
+        asset = Asset(
+            order=self.order,
+            product_id=product_id,
+            part_id=part_id,
+            name=name,
+            content_type=asset_files.guess_content_type(name, content_type),
+            source=Asset.Source.FLOW,
+            state=Asset.State.READY,
+        )
+        asset_files.store_bytes(asset, data)
+        asset.save(force_insert=True)
+        return str(asset.id)
+
+
+def _utc(timestamp: int) -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(timestamp, tz=UTC)

@@ -1,0 +1,48 @@
+"""The handler registry: built-in handlers plus plugins from the `fabflow.handlers` group."""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+from importlib.metadata import entry_points
+
+from pydantic import BaseModel
+
+from fabflow.flows.handlers.base import Handler
+
+log = logging.getLogger(__name__)
+ENTRY_POINT_GROUP = "fabflow.handlers"
+
+
+def _builtin() -> list[type[Handler]]:
+    from fabflow.flows.handlers import builtin
+
+    return list(builtin.HANDLERS)
+
+
+@cache
+def handlers() -> dict[str, Handler]:
+    """Every handler by key; a plugin may not replace a built-in handler."""
+    found: dict[str, Handler] = {cls.key: cls() for cls in _builtin()}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            cls = entry.load()
+        except Exception:
+            log.exception("could not load handler plugin %s", entry.value)
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, Handler)):
+            log.error("plugin %s is not a fabflow Handler subclass", entry.value)
+            continue
+        if cls.key in found:
+            log.error("plugin %s reuses the handler key %r; ignored", entry.value, cls.key)
+            continue
+        found[cls.key] = cls()
+    return found
+
+
+def payload_models() -> dict[str, type[BaseModel]]:
+    return {key: handler.payload_model for key, handler in handlers().items()}
+
+
+def get(key: str) -> Handler | None:
+    return handlers().get(key)

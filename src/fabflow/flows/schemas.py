@@ -1,0 +1,89 @@
+"""Request and response schemas of the flows and tasks API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from ninja import Schema
+from pydantic import ConfigDict, Field, StringConstraints
+
+from fabflow.flows.definition import FlowStage
+from fabflow.orders.schemas import TaskOut
+
+
+class _In(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+FlowName = Annotated[str, StringConstraints(min_length=5, max_length=200, strip_whitespace=True)]
+
+
+class FlowIn(_In):
+    spaceKey: Annotated[str, StringConstraints(max_length=100)] | None = None
+    name: FlowName
+    definition: list[FlowStage] = Field(json_schema_extra={"description": "IFlowStage[]"})
+
+
+class FlowUpdateIn(_In):
+    definition: list[FlowStage]
+
+
+class ValidateIn(_In):
+    definition: Any
+
+
+class ValidationOut(Schema):
+    valid: bool
+    errors: list[dict[str, Any]] = []
+
+
+class FlowOut(Schema):
+    id: UUID
+    spaceKey: str
+    name: str
+    version: int
+    archived: bool
+    createdAt: datetime
+    updatedAt: datetime
+    definition: list[dict[str, Any]]
+
+
+class FlowPage(Schema):
+    items: list[FlowOut]
+    next: str | None
+
+
+TaskState = Literal["pending", "running", "waiting", "succeeded", "failed", "cancelled"]
+
+
+class TaskPage(Schema):
+    items: list[TaskOut]
+    next: str | None
+
+
+class CompleteIn(_In):
+    outcome: Annotated[str, StringConstraints(min_length=1, max_length=100)] = "done"
+    comment: Annotated[str, StringConstraints(max_length=5000)] = ""
+
+
+class FeedbackAssetIn(_In):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    contentBase64: str | None = None
+    partId: UUID | None = None
+    productId: UUID | None = None
+
+
+class FeedbackIn(_In):
+    status: Literal["progress", "success", "failure"]
+    message: Annotated[str, StringConstraints(max_length=5000)] = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+    manufacturingData: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    assets: list[FeedbackAssetIn] = Field(default_factory=list, max_length=100)
+
+
+class AcceptedOut(Schema):
+    accepted: bool
+    taskId: UUID

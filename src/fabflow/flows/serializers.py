@@ -1,0 +1,53 @@
+"""Flows and task runs as API objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fabflow.flows.models import Flow, FlowVersion, TaskRun
+
+
+def flow_json(flow: Flow) -> dict[str, Any]:
+    version = FlowVersion.objects.get(flow=flow, number=flow.current_version)
+    return {
+        "id": flow.id,
+        "spaceKey": flow.space.key,
+        "name": flow.name,
+        "version": flow.current_version,
+        "archived": flow.archived,
+        "createdAt": flow.created_at,
+        "updatedAt": flow.updated_at,
+        "definition": version.definition,
+    }
+
+
+def task_json(run: TaskRun) -> dict[str, Any]:
+    payload = _payload(run)
+    return {
+        "id": run.id,
+        "orderId": run.order_id,
+        "key": run.key,
+        "handlerKey": run.handler_key,
+        "stage": run.stage,
+        "attempt": run.attempt,
+        "state": run.state,
+        "timedOut": run.timed_out,
+        "reason": run.reason,
+        "result": run.result,
+        "title": str(payload.get("title") or payload.get("subject") or run.key),
+        "outcomes": list(
+            payload.get("outcomes") or (["done"] if run.handler_key == "manual-task" else [])
+        ),
+        "createdAt": run.created_at,
+        "startedAt": run.started_at,
+        "finishedAt": run.finished_at,
+        "timeoutAt": run.timeout_at,
+    }
+
+
+def _payload(run: TaskRun) -> dict[str, Any]:
+    definition = run.flow_run.flow_version.definition
+    for task in definition[run.stage]["taskDefinitions"]:
+        if task["key"] == run.key:
+            return dict(task.get("payload") or {})
+    return {}
