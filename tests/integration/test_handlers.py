@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import email
 import email.policy
 import re
 import socket
@@ -11,6 +10,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -138,10 +138,8 @@ class Mailbox:
         return "250 OK"
 
     def messages(self) -> list[EmailMessage]:
-        return [
-            email.message_from_bytes(bytes(e.content or b""), policy=email.policy.default)  # type: ignore[misc]
-            for e in self.envelopes
-        ]
+        parser = BytesParser(EmailMessage, policy=email.policy.default)
+        return [parser.parsebytes(e.original_content or b"") for e in self.envelopes]
 
 
 class RefusesRecipients(Mailbox):

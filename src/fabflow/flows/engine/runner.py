@@ -50,9 +50,9 @@ def _release(flow_run: FlowRun, owner: str) -> bool:
     """Give the lease back unless outside work arrived meanwhile (then keep advancing)."""
     now = timezone.now()
     with transaction.atomic():
-        due = store.next_due(flow_run, now)
-        if due is not None and due <= now:
+        if _ready(flow_run, now) is not None:
             return False
+        due = store.next_due(flow_run)
         FlowRun.objects.filter(pk=flow_run.pk, lease_owner=owner).update(
             lease_owner="", lease_until=None, due_at=due
         )
@@ -84,30 +84,45 @@ def advance(flow_run_id: str, owner: str | None = None) -> int:
     return steps
 
 
+UNFINISHED = ["pending", "running", "waiting"]
+
+
+def _ready(flow_run: FlowRun, now: datetime) -> FlowInbox | tuple[str, TaskRun] | None:
+    """The next thing to do now, in priority order: the single definition of "ready"."""
+    # An event about a run whose handler call is not recorded yet waits for that record.
+    inbox = (
+        FlowInbox.objects.filter(flow_run=flow_run, processed_at__isnull=True)
+        .exclude(task_run__state__in=["pending", "running"])
+        .first()
+    )
+    if inbox is not None:
+        return inbox
+    live = TaskRun.objects.filter(flow_run=flow_run, generation=flow_run.generation)
+    timed_out = live.filter(state__in=UNFINISHED, timed_out=False, timeout_at__lte=now).first()
+    if timed_out is not None:
+        return "timeout", timed_out
+    runnable = live.filter(
+        Q(state__in=["pending", "running"], wake_at__isnull=True)
+        | Q(state__in=UNFINISHED, wake_at__lte=now)
+    ).first()
+    return ("execute", runnable) if runnable is not None else None
+
+
 def _step_once(flow_run: FlowRun, owner: str) -> bool:
     now = timezone.now()
     if not _lease(str(flow_run.pk), owner, now):
         raise RuntimeError("lost the lease of a flow run")
-    inbox = FlowInbox.objects.filter(flow_run=flow_run, processed_at__isnull=True).first()
-    if inbox is not None:
-        _handle_inbox(flow_run, inbox)
-        return True
-    live = TaskRun.objects.filter(flow_run=flow_run, generation=flow_run.generation)
-    timed_out = live.filter(
-        state__in=["pending", "running", "waiting"], timed_out=False, timeout_at__lte=now
-    ).first()
-    if timed_out is not None:
-        _apply(flow_run, ip.TaskTimedOut(str(timed_out.id)))
-        return True
-    ready = live.filter(
-        Q(state="pending", wake_at__isnull=True)
-        | Q(state="running", wake_at__isnull=True)
-        | Q(state__in=["pending", "running", "waiting"], wake_at__lte=now)
-    ).first()
-    if ready is not None:
-        _execute(flow_run, ready)
-        return True
-    return False
+    flow_run.refresh_from_db(fields=["generation"])
+    work = _ready(flow_run, now)
+    if work is None:
+        return False
+    if isinstance(work, FlowInbox):
+        _handle_inbox(flow_run, work)
+    elif work[0] == "timeout":
+        _apply(flow_run, ip.TaskTimedOut(str(work[1].id)))
+    else:
+        _execute(flow_run, work[1])
+    return True
 
 
 def _apply(

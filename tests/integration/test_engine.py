@@ -1,0 +1,298 @@
+"""The runner on a real database: flows run to the end, timers, failures, staff actions."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.core.management import call_command
+from django.utils import timezone
+from pytest_httpserver import HTTPServer
+from standardwebhooks.webhooks import Webhook
+
+from fabflow.flows.engine.runner import advance
+from fabflow.flows.models import FlowRun, TaskRun
+from fabflow.flows.services import create_flow, save_version
+from fabflow.orders.models import DeliveryAttempt, Order, OrderEvent, UpdateDelivery
+from tests.factories import ApiClient, Tenant, order_body
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MAIL = {
+    "key": "mail",
+    "handlerKey": "send-email",
+    "payload": {
+        "recipients": ["{customerEmail}"],
+        "subject": "Order {order.name}",
+        "body": "Hello {customerInfo.name}",
+    },
+}
+
+
+def manual(key: str = "check", **extra: Any) -> dict[str, Any]:
+    payload = {"title": "Check", "outcomes": ["approve", "reject"], "failureOutcomes": ["reject"]}
+    return {"key": key, "handlerKey": "manual-task", "payload": payload, **extra}
+
+
+def flow(*tasks: dict[str, Any], stages: int = 1) -> list[dict[str, Any]]:
+    """Stages holding copies of `tasks`; task keys of stage i > 0 get the suffix "-i"."""
+
+    def copy(task: dict[str, Any], i: int) -> dict[str, Any]:
+        suffix = f"-{i}" if i else ""
+        nexts = [
+            {**n, "taskDefinitionKey": n["taskDefinitionKey"] + suffix}
+            for n in task.get("next", [])
+        ]
+        return {**task, "key": task["key"] + suffix, "next": nexts}
+
+    return [
+        {"key": f"s{i}", "name": f"Stage {i}", "taskDefinitions": [copy(t, i) for t in tasks]}
+        for i in range(stages)
+    ]
+
+
+def start(api: ApiClient, tenant: Tenant, definition: list[dict[str, Any]], **body: Any) -> Order:
+    create_flow(space=tenant.space, name="test-flow", definition=definition)
+    response = api.post("/api/v1/orders", order_body(flowKey="test-flow", **body))
+    assert response.status_code == 201, response.content
+    order = Order.objects.get(pk=response.json()["id"])
+    run_engine(order)
+    return order
+
+
+def run_engine(order: Order) -> None:
+    advance(str(FlowRun.objects.get(order=order).pk))
+    order.refresh_from_db()
+
+
+def run(order: Order, key: str) -> TaskRun:
+    return TaskRun.objects.filter(order=order, key=key).order_by("-attempt").first()  # type: ignore[return-value]
+
+
+def kinds(order: Order) -> list[str]:
+    return list(OrderEvent.objects.filter(order=order).values_list("kind", flat=True))
+
+
+def complete(api: ApiClient, order: Order, key: str, outcome: str) -> Any:
+    return api.post(f"/api/v1/tasks/{run(order, key).id}/complete", {"outcome": outcome})
+
+
+def test_flow_runs_to_success(api: ApiClient, tenant: Tenant) -> None:
+    # given a flow: e-mail, then a manual check
+    definition = flow(
+        {**MAIL, "next": [{"taskDefinitionKey": "check", "trigger": "success"}]}, manual()
+    )
+    order = start(api, tenant, definition)
+    # then the mail went out and the order waits for the person
+    assert order.status == "in_progress"
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].subject == "Order WEB-1001"
+    assert (
+        mail.outbox[0].extra_headers["Message-ID"] == f"<taskrun-{run(order, 'mail').id}@localhost>"
+    )
+    assert run(order, "check").state == "waiting"
+    # when the person approves
+    assert complete(api, order, "check", "approve").status_code == 202
+    run_engine(order)
+    # then the flow succeeded and every transition is on the timeline
+    assert order.status == "success"
+    assert run(order, "check").result == {"outcome": "approve", "comment": ""}
+    assert kinds(order) == [
+        "order.created",
+        "flow.assigned",
+        "flow.started",
+        "stage.started",
+        "order.status_changed",
+        "task.started",
+        "task.succeeded",
+        "task.started",
+        "task.waiting",
+        "task.completed",
+        "task.succeeded",
+        "flow.succeeded",
+        "order.status_changed",
+    ]
+
+
+def test_completion_is_checked(api: ApiClient, tenant: Tenant) -> None:
+    order = start(api, tenant, flow(manual()))
+    response = complete(api, order, "check", "maybe")
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["body", "outcome"]
+    assert complete(api, order, "check", "approve").status_code == 202
+    assert complete(api, order, "check", "approve").status_code == 409
+    run_engine(order)
+    assert complete(api, order, "check", "approve").status_code == 409
+
+
+def test_failure_outcome_fails_the_flow_and_retry_resumes_it(
+    api: ApiClient, tenant: Tenant
+) -> None:
+    order = start(api, tenant, flow(manual("a"), manual("b")))
+    complete(api, order, "a", "reject")
+    run_engine(order)
+    assert order.status == "failure"
+    assert run(order, "b").state == "cancelled"
+    # when staff retry the failed task
+    failed = run(order, "a")
+    assert api.post(f"/api/v1/tasks/{failed.id}/retry").status_code == 202
+    run_engine(order)
+    # then both tasks run again and the order is back in progress
+    assert order.status == "in_progress"
+    assert run(order, "a").attempt == 2 and run(order, "a").state == "waiting"
+    assert run(order, "b").attempt == 2 and run(order, "b").state == "waiting"
+    complete(api, order, "a", "approve")
+    complete(api, order, "b", "approve")
+    run_engine(order)
+    assert order.status == "success"
+
+
+def test_handled_failure_continues(api: ApiClient, tenant: Tenant) -> None:
+    definition = flow(
+        manual("a", next=[{"taskDefinitionKey": "fix", "trigger": "failure"}]), manual("fix")
+    )
+    order = start(api, tenant, definition)
+    complete(api, order, "a", "reject")
+    run_engine(order)
+    assert order.status == "in_progress"
+    assert run(order, "fix").state == "waiting"
+
+
+def test_timeout_makes_the_order_unhealthy_until_the_task_ends(
+    api: ApiClient, tenant: Tenant
+) -> None:
+    definition = flow(
+        manual(
+            "slow",
+            timeoutDuration=60000,
+            next=[{"taskDefinitionKey": "escalate", "trigger": "timeout"}],
+        ),
+        manual("escalate"),
+    )
+    order = start(api, tenant, definition)
+    slow = run(order, "slow")
+    assert slow.timeout_at is not None
+    # when the timeout falls due
+    TaskRun.objects.filter(pk=slow.pk).update(timeout_at=timezone.now() - timedelta(seconds=1))
+    run_engine(order)
+    # then the order is unhealthy and the timeout branch started, once
+    assert order.status == "unhealthy"
+    assert run(order, "escalate").state == "waiting"
+    run_engine(order)
+    assert kinds(order).count("task.timed_out") == 1
+    # and finishing the late task clears Unhealthy
+    complete(api, order, "slow", "approve")
+    run_engine(order)
+    assert order.status == "in_progress"
+
+
+def test_wait_is_a_durable_timer(api: ApiClient, tenant: Tenant) -> None:
+    order = start(
+        api,
+        tenant,
+        flow({"key": "pause", "handlerKey": "wait", "payload": {"durationMs": 3600000}}),
+    )
+    pause = run(order, "pause")
+    assert pause.state == "waiting"
+    assert pause.wake_at is not None
+    assert FlowRun.objects.get(order=order).due_at == pause.wake_at
+    # when the hour has passed (moved back in time: the timer is a row, not a sleeping thread)
+    hour_ago = timezone.now() - timedelta(hours=1)
+    TaskRun.objects.filter(pk=pause.pk).update(wake_at=timezone.now(), started_at=hour_ago)
+    run_engine(order)
+    assert order.status == "success"
+
+
+def test_stages_run_one_after_another(api: ApiClient, tenant: Tenant) -> None:
+    order = start(api, tenant, flow(manual("x"), stages=2))
+    assert TaskRun.objects.filter(order=order).count() == 1
+    complete(api, order, "x", "approve")
+    run_engine(order)
+    runs = list(TaskRun.objects.filter(order=order).order_by("created_at"))
+    assert [(r.stage, r.state) for r in runs] == [(0, "succeeded"), (1, "waiting")]
+
+
+def test_restart_runs_the_flow_again(api: ApiClient, tenant: Tenant) -> None:
+    order = start(api, tenant, flow(manual("x")))
+    assert api.post(f"/api/v1/orders/{order.id}/restart").status_code == 202
+    run_engine(order)
+    runs = list(TaskRun.objects.filter(order=order).order_by("created_at"))
+    assert [(r.generation, r.state) for r in runs] == [(0, "cancelled"), (1, "waiting")]
+    assert "flow.restarted" in kinds(order)
+
+
+def test_orders_keep_the_flow_version_they_started_with(api: ApiClient, tenant: Tenant) -> None:
+    order = start(api, tenant, flow(manual("v1-task")))
+    flow_obj = FlowRun.objects.get(order=order).flow_version.flow
+    save_version(flow=flow_obj, definition=flow(manual("v2-task")))
+    complete(api, order, "v1-task", "approve")
+    run_engine(order)
+    assert order.status == "success"
+    newer = api.post("/api/v1/orders", order_body("WEB-2", flowKey="test-flow")).json()
+    assert newer["flow"] == {"key": "test-flow", "version": 2}
+
+
+def test_start_endpoint_starts_a_created_order_once(api: ApiClient, tenant: Tenant) -> None:
+    create_flow(space=tenant.space, name="later-flow", definition=flow(manual()))
+    order_id = api.post("/api/v1/orders", order_body()).json()["id"]
+    response = api.client.post(
+        f"/api/v1/orders/{order_id}/start?flowKey=later-flow", headers=api.headers
+    )
+    assert response.status_code == 202
+    again = api.client.post(f"/api/v1/orders/{order_id}/start", headers=api.headers)
+    assert again.status_code == 409
+    order = Order.objects.get(pk=order_id)
+    run_engine(order)
+    assert order.status == "in_progress"
+
+
+def test_tasks_endpoint_lists_waiting_manual_tasks(api: ApiClient, tenant: Tenant) -> None:
+    order = start(api, tenant, flow(manual()))
+    response = api.get("/api/v1/tasks", orderId=str(order.id), state="waiting")
+    items = response.json()["items"]
+    assert [(t["key"], t["title"], t["outcomes"]) for t in items] == [
+        ("check", "Check", ["approve", "reject"])
+    ]
+    assert api.get(f"/api/v1/orders/{order.id}").json()["tasks"][0]["state"] == "waiting"
+
+
+def test_status_changes_are_posted_signed_to_the_update_url(
+    api: ApiClient, tenant: Tenant, httpserver: HTTPServer, settings: Any
+) -> None:
+    settings.OUTBOUND_ALLOWLIST = ["127.0.0.1"]
+    httpserver.expect_request("/updates", method="POST").respond_with_data("ok")
+    order = start(api, tenant, flow(manual()), updateUrl=httpserver.url_for("/updates"))
+    complete(api, order, "check", "approve")
+    run_engine(order)
+    call_command("worker", batch=True, verbosity=0)
+    bodies = [json.loads(r.get_data()) for r, _ in httpserver.log]
+    assert [(b["event"], b.get("previousStatus"), b["order"]["status"]) for b in bodies] == [
+        ("order.status_changed", "created", "in_progress"),
+        ("order.status_changed", "in_progress", "success"),
+    ]
+    request = httpserver.log[0][0]
+    Webhook(tenant.space.signing_secret).verify(request.get_data(), dict(request.headers))
+    assert UpdateDelivery.objects.filter(state="delivered").count() == 2
+    assert DeliveryAttempt.objects.filter(status_code=200).count() == 2
+
+
+def test_failed_update_deliveries_are_retried_and_logged(
+    api: ApiClient, tenant: Tenant, httpserver: HTTPServer, settings: Any
+) -> None:
+    settings.OUTBOUND_ALLOWLIST = ["127.0.0.1"]
+    settings.FABFLOW_UPDATE_MAX_ATTEMPTS = 2
+    httpserver.expect_request("/updates").respond_with_data("down", status=503)
+    start(api, tenant, flow(manual()), updateUrl=httpserver.url_for("/updates"))
+    call_command("worker", batch=True, verbosity=0)
+    delivery = UpdateDelivery.objects.get()
+    assert delivery.state == "pending" and delivery.attempts == 1
+    UpdateDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    from fabflow.orders.updates import deliver_update
+
+    deliver_update.call(str(delivery.pk))
+    delivery.refresh_from_db()
+    assert delivery.state == "failed"
+    assert list(delivery.log.values_list("attempt", "status_code")) == [(1, 503), (2, 503)]
