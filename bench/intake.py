@@ -213,10 +213,12 @@ def prepared(args: argparse.Namespace) -> Iterator[Setup]:
 
 
 @contextlib.contextmanager
-def gunicorn(args: argparse.Namespace, setup: Setup) -> Iterator[None]:
-    """Serve the setup's database with gunicorn like `fabflow serve`; always stopped at exit."""
-    if setup.env is None or setup.tmp is None:  # --url: somebody else's server
-        yield
+def gunicorn(args: argparse.Namespace, setup: Setup) -> Iterator[int | None]:
+    """Serve the setup's database with gunicorn like `fabflow serve`; always stopped at exit.
+
+    Yields the master's pid (None with --url: somebody else's server)."""
+    if setup.env is None or setup.tmp is None:
+        yield None
         return
     port = urlsplit(setup.base_url).port
     cmd = [
@@ -249,7 +251,7 @@ def gunicorn(args: argparse.Namespace, setup: Setup) -> Iterator[None]:
         )
     try:
         wait_healthy(setup.base_url, server, log_path)
-        yield
+        yield server.pid
     finally:
         stop(server)
     if server.returncode not in (0, -signal.SIGTERM):
@@ -363,13 +365,71 @@ def client(
 
 
 @dataclass
+class CpuSnapshot:
+    """CPU seconds used so far: whole machine (busy), this script, the server, the database."""
+
+    machine: float
+    client: float
+    server: float
+    database: float
+
+
+def _proc_table() -> list[tuple[int, int, str, float]]:
+    """(pid, ppid, command name, CPU seconds) of every process, from /proc (Linux only)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    rows = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        rows.append((int(entry), int(fields[1]), name, (int(fields[11]) + int(fields[12])) / tick))
+    return rows
+
+
+def cpu_snapshot(server_pid: int | None) -> CpuSnapshot | None:
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        table = _proc_table()
+    except (OSError, ValueError):
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    busy = (sum(values[:8]) - values[3] - values[4]) / tick  # without idle and iowait
+    tree = {server_pid} if server_pid else set()
+    grew = True
+    while grew:  # the server's process tree: the gunicorn master and its workers
+        children = {pid for pid, ppid, _, _ in table if ppid in tree} - tree
+        tree |= children
+        grew = bool(children)
+    own = os.times()
+    return CpuSnapshot(
+        machine=busy,
+        client=own.user + own.system,
+        server=sum(cpu for pid, _, _, cpu in table if pid in tree),
+        database=sum(cpu for _, _, name, cpu in table if name in ("postgres", "postmaster")),
+    )
+
+
+@dataclass
 class LoadResult:
     samples: list[Sample]
     window_start: float
     window_end: float
+    cpu: dict[str, float] | None  # CPU seconds used during the measured window
 
 
-def run_load(setup: Setup, args: argparse.Namespace, prefix: str) -> LoadResult:
+def _sleep_until(moment: float, threads: list[threading.Thread]) -> None:
+    while time.perf_counter() < moment and any(t.is_alive() for t in threads):
+        time.sleep(min(0.2, max(0.0, moment - time.perf_counter())))
+
+
+def run_load(
+    setup: Setup, args: argparse.Namespace, prefix: str, server_pid: int | None
+) -> LoadResult:
     stop_event = threading.Event()
     outs: list[list[Sample]] = [[] for _ in range(args.clients)]
     window_start = time.perf_counter() + args.warmup
@@ -383,15 +443,25 @@ def run_load(setup: Setup, args: argparse.Namespace, prefix: str) -> LoadResult:
         )
         for i in range(args.clients)
     ]
+    cpu = None
     try:
         for thread in threads:
             thread.start()
+        _sleep_until(window_start, threads)
+        before = cpu_snapshot(server_pid)
+        _sleep_until(window_end, threads)
+        after = cpu_snapshot(server_pid)
+        if before and after:
+            cpu = {
+                name: getattr(after, name) - getattr(before, name)
+                for name in ("machine", "client", "server", "database")
+            }
         for thread in threads:
             while thread.is_alive():
                 thread.join(0.2)
     finally:
         stop_event.set()
-    return LoadResult([s for out in outs for s in out], window_start, window_end)
+    return LoadResult([s for out in outs for s in out], window_start, window_end, cpu)
 
 
 # --- verification ---------------------------------------------------------------------------
@@ -516,6 +586,10 @@ class Figures:
     http_to_service: float | None = None
     target_orders_per_second: float | None = None
     body_bytes: int = 0
+    # CPU milliseconds per accepted order in the window: server, database, client, other load
+    cpu_ms_per_order: dict[str, float] | None = None
+    machine_busy: float | None = None  # share of all CPUs busy during the window
+    cpu_bound_ceiling: float | None = None  # orders/s if server + database had every CPU
 
 
 def summarize(
@@ -527,7 +601,7 @@ def summarize(
     statuses = Counter(str(s.status) for s in load.samples if s.status)
     errors = Counter(s.error for s in load.samples if s.error)
     own = args.url is None
-    return Figures(
+    figures = Figures(
         database=setup.database,
         workers=args.workers if own else None,
         threads=args.threads if own else None,
@@ -548,6 +622,19 @@ def summarize(
         target_orders_per_second=TARGETS.get(setup.database or ""),
         body_bytes=len(json.dumps(order_body("bench-0000000000-0-0", 0))),
     )
+    cpu = load.cpu
+    if cpu and ok:
+        per_order = {k: 1000 * v / len(ok) for k, v in cpu.items()}
+        per_order["other"] = per_order.pop("machine") - sum(per_order.values())
+        if not own:
+            per_order["other"] += per_order.pop("server")  # not ours to see
+        figures.cpu_ms_per_order = per_order
+        ncpu = os.cpu_count() or 1
+        figures.machine_busy = cpu["machine"] / (args.seconds * ncpu)
+        if own:
+            server_ms = per_order["server"] + per_order["database"]
+            figures.cpu_bound_ceiling = 1000 * ncpu / server_ms if server_ms else None
+    return figures
 
 
 def print_report(figures: Figures) -> None:
@@ -585,6 +672,18 @@ def print_report(figures: Figures) -> None:
         + "; no response "
         + (", ".join(f"{k}: {n}" for k, n in figures.client_errors.items()) or "0")
     )
+    cpu = figures.cpu_ms_per_order
+    if cpu is not None and figures.machine_busy is not None:
+        print(
+            "  CPU ms/order "
+            + "   ".join(f"{k} {ms:.1f}" for k, ms in cpu.items())
+            + f"   (machine {100 * figures.machine_busy:.0f}% busy on {os.cpu_count()} CPUs"
+            + (
+                f"; server + database alone would allow ~{figures.cpu_bound_ceiling:.0f} orders/s)"
+                if figures.cpu_bound_ceiling
+                else ")"
+            )
+        )
     print(
         f"  check        {v.accepted} accepted, {v.listed} listed ({v.pages} pages): "
         f"lost {len(v.lost)}, duplicated {len(v.duplicated)}, "
@@ -636,13 +735,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     prefix = f"bench-{uuid.uuid4().hex[:10]}-"
     with prepared(args) as setup:
-        with gunicorn(args, setup):
+        with gunicorn(args, setup) as server_pid:
             print(
                 f"loading {setup.base_url} with {args.clients} clients for "
                 f"{args.warmup:g} + {args.seconds:g} s ...",
                 flush=True,
             )
-            load = run_load(setup, args, prefix)
+            load = run_load(setup, args, prefix, server_pid)
             verification = verify(setup, load, prefix, args.timeout)
         figures = summarize(args, setup, load, verification)
         figures.baseline = run_baseline(args, setup, prefix)

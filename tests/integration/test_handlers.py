@@ -149,6 +149,13 @@ class RefusesRecipients(Mailbox):
         return "550 5.1.1 no such user"
 
 
+class Greylists(Mailbox):
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        return "450 4.2.0 greylisted"
+
+
 class TryLater(Mailbox):
     async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:
         return "451 4.3.0 try again later"
@@ -290,8 +297,21 @@ def test_send_email_fails_without_sending(
 @pytest.mark.parametrize(
     ("server", "expected"),
     [
-        (RefusesRecipients, Failed("recipients refused: ['ann@example.com', 'ops@shop.example']")),
+        (
+            RefusesRecipients,
+            Failed(
+                "recipients refused: ann@example.com: 550 5.1.1 no such user; "
+                "ops@shop.example: 550 5.1.1 no such user"
+            ),
+        ),
         (TryLater, RetryLater("SMTP 451: b'4.3.0 try again later'")),
+        (
+            Greylists,
+            RetryLater(
+                "recipients deferred: ann@example.com: 450 4.2.0 greylisted; "
+                "ops@shop.example: 450 4.2.0 greylisted"
+            ),
+        ),
     ],
 )
 def test_smtp_refusals(

@@ -82,7 +82,14 @@ class TaskEffects:
                 raise TransientError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
             raise PermanentError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
         except smtplib.SMTPRecipientsRefused as exc:
-            raise PermanentError(f"recipients refused: {sorted(exc.recipients)}") from exc
+            refusals = "; ".join(
+                f"{address}: {code} {_text(reply)}"
+                for address, (code, reply) in sorted(exc.recipients.items())
+            )
+            # Greylisting answers 4xx at RCPT: that is worth a retry, 5xx is not.
+            if any(400 <= code < 500 for code, _ in exc.recipients.values()):
+                raise TransientError(f"recipients deferred: {refusals}") from exc
+            raise PermanentError(f"recipients refused: {refusals}") from exc
         except (TimeoutError, smtplib.SMTPException, OSError) as exc:
             raise TransientError(f"mail server unavailable: {exc}") from exc
 
@@ -138,6 +145,10 @@ class TaskEffects:
         asset_files.store_bytes(asset, data)
         asset.save(force_insert=True)
         return str(asset.id)
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
 
 
 def _utc(timestamp: int) -> Any:
