@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import urllib.error
@@ -42,7 +43,7 @@ class ConnectorStub:
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 stub.received(self.headers["webhook-id"], body)
                 self.send_response(200)
@@ -73,11 +74,12 @@ class ConnectorStub:
     def _feedback(self, url: str) -> None:
         time.sleep(self.feedback_delay)
         data = json.dumps({"status": "success", "message": "made"}).encode()
-        request = urllib.request.Request(url, data=data, method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            url, data=data, method="POST", headers={"Content-Type": "application/json"}
+        )
         for _ in range(50):
             try:
-                with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+                with urllib.request.urlopen(request, timeout=10):
                     return
             except urllib.error.HTTPError as exc:
                 if exc.code in (404, 409):
@@ -95,9 +97,15 @@ class _Sink:
     def __init__(self) -> None:
         self.messages: list[bytes] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(envelope.content)
         return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class SmtpSink:
@@ -105,15 +113,12 @@ class SmtpSink:
 
     def __init__(self) -> None:
         self.handler = _Sink()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=0)
+        self.port = free_port()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
 
     def start(self) -> SmtpSink:
         self.controller.start()
         return self
-
-    @property
-    def port(self) -> int:
-        return int(self.controller.server.sockets[0].getsockname()[1])
 
     @property
     def messages(self) -> list[bytes]:

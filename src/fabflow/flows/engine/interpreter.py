@@ -274,8 +274,12 @@ def _on_retry(step: _Step, event: RetryTask) -> None:
         raise InvalidTransition("only a failed task of the current run can be retried")
     if any(r.key == run.key and r.attempt > run.attempt for r in step.state.current()):
         raise InvalidTransition("this task has already been retried")
-    if run.stage != step.state.stage:
+    if run.stage != step.state.stage or step.state.status == "succeeded":
         raise InvalidTransition("the task's stage has already finished")
+    handled = any(n.trigger == "failure" for n in step.task(run.key).next)
+    if step.state.status == "failed" and handled:
+        # Only the run that failed the flow (one without a failure entry) may resume it.
+        raise InvalidTransition("retry the task that failed the flow")
     resumed = step.state.status == "failed"
     step.state = replace(step.state, status="running", stage=run.stage)
     step.commands.append(Note("task.retried", f"Task {run.key} retried", run.id))
