@@ -21,10 +21,13 @@ $(VENV)/.dev-installed: $(VENV)/.installed requirements/dev.txt
 	$(PIP) install --no-deps -e examples/fabflow-hello-plugin
 	@touch $@
 
+# Demo-friendly settings: the built-in demo connector, reachable on loopback.
+DEMO_ENV := FABFLOW_DEMO_CONNECTOR=true OUTBOUND_ALLOWLIST=$${OUTBOUND_ALLOWLIST:-127.0.0.1,localhost}
+
 run: $(VENV)/.installed
 	$(BIN)/fabflow migrate --noinput -v0
-	$(BIN)/fabflow demo
-	$(BIN)/fabflow serve
+	$(DEMO_ENV) $(BIN)/fabflow demo
+	$(DEMO_ENV) $(BIN)/fabflow serve
 
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -q -m "not browser"

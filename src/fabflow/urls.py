@@ -5,6 +5,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path
 
 from fabflow.api import api
+from fabflow.connectors.demo import connector as demo_connector
 from fabflow.flows.views import confirm_task
 
 
@@ -16,5 +17,6 @@ urlpatterns = [
     path("api/", api.urls),
     path("admin/", admin.site.urls),
     path("confirm/<str:token>", confirm_task, name="confirm_task"),
+    path("demo/connector", demo_connector, name="demo_connector"),
     path("", home, name="home"),
 ]

@@ -190,11 +190,11 @@ def test_unknown_flow_key_is_422(api: ApiClient) -> None:
 
 
 def test_flow_key_pins_the_latest_flow_version(api: ApiClient, tenant: Tenant) -> None:
-    from fabflow.core.management.commands.demo import DEMO_FLOW
+    from fabflow.core.management.commands.demo import demo_flow
     from fabflow.flows.services import create_flow, save_version
 
-    flow = create_flow(space=tenant.space, name="standard-flow", definition=DEMO_FLOW)
-    save_version(flow=flow, definition=DEMO_FLOW)
+    flow = create_flow(space=tenant.space, name="standard-flow", definition=demo_flow())
+    save_version(flow=flow, definition=demo_flow())
     body = create(api, flowKey="standard-flow")
     assert body["flow"] == {"key": "standard-flow", "version": 2}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from decimal import Decimal
@@ -35,13 +36,38 @@ DEMO_FLOW = [
                     "subject": "Your order {order.name}",
                     "body": "Dear {customerInfo.name},<br>we received order {order.name}.",
                 },
-                "next": [{"taskDefinitionKey": "check-files", "trigger": "success"}],
+                "next": [{"taskDefinitionKey": "send-files", "trigger": "success"}],
             },
             {
-                "key": "check-files",
+                "key": "send-files",
+                "handlerKey": "asset-email",
+                "payload": {
+                    "filter": "\\.(stl|png)$",
+                    "recipients": ["{customerEmail}"],
+                    "subject": "Files of order {order.name}",
+                    "body": "Your files:<br>{assetOverview}",
+                    "needConfirmation": False,
+                },
+                "next": [],
+            },
+        ],
+    },
+    {
+        "key": "production",
+        "name": "Production",
+        "taskDefinitions": [
+            {
+                "key": "print",
+                "handlerKey": "consume-rest-api",
+                "payload": {"uri": "{demoConnectorUrl}", "sendsFeedback": True},
+                "timeoutDuration": 600000,
+                "next": [{"taskDefinitionKey": "check-print", "trigger": "success"}],
+            },
+            {
+                "key": "check-print",
                 "handlerKey": "manual-task",
                 "payload": {
-                    "title": "Check the print files",
+                    "title": "Check the print of {order.name}",
                     "outcomes": ["approve", "reject"],
                     "failureOutcomes": ["reject"],
                 },
@@ -50,13 +76,54 @@ DEMO_FLOW = [
             },
         ],
     },
+    {
+        "key": "shipping",
+        "name": "Shipping",
+        "taskDefinitions": [
+            {
+                "key": "cool-down",
+                "handlerKey": "wait",
+                "payload": {"durationMs": 5000},
+                "next": [{"taskDefinitionKey": "mail-shipped", "trigger": "success"}],
+            },
+            {
+                "key": "mail-shipped",
+                "handlerKey": "send-email",
+                "payload": {
+                    "recipient": "{customerEmail}",
+                    "subject": "Order {order.name} shipped",
+                    "body": "Your order is on its way.",
+                },
+            },
+        ],
+    },
 ]
+
+
+def demo_flow() -> list[dict[str, object]]:
+    """The demo flow with the demo connector's address filled in."""
+    text = json.dumps(DEMO_FLOW).replace(
+        "{demoConnectorUrl}", f"{settings.BASE_URL}/demo/connector"
+    )
+    return json.loads(text)  # type: ignore[no-any-return]
+
 
 DEMO_ORDERS = [
     ("WEB-1001", "Ann Peeters", "ann@example.com", ["vip"], 17, "silver", Decimal("49.50")),
     ("WEB-1002", "Bram Claes", "bram@example.com", [], 19, "gold", Decimal("189.00")),
     ("WEB-1003", "Chloe Martin", "chloe@example.com", ["rush"], 15, "steel", Decimal("29.90")),
 ]
+
+
+# A 1x1 PNG and a one-facet ASCII STL, so the demo orders carry real files.
+PREVIEW_PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGA"
+    "WjR9awAAAABJRU5ErkJggg=="
+)
+BAND_STL = base64.b64encode(
+    b"solid band\nfacet normal 0 0 1\nouter loop\nvertex 0 0 0\nvertex 1 0 0\n"
+    b"vertex 0 1 0\nendloop\nendfacet\nendsolid band\n"
+).decode()
 
 
 class Command(BaseCommand):
@@ -87,7 +154,7 @@ class Command(BaseCommand):
         admin.save(update_fields=["is_staff", "is_superuser"])
         space = create_space(organization=org, key="demo-rings", name="Demo rings")
         _key, plain = create_secret_key(space=space, name="demo shop")
-        create_flow(space=space, name="standard-flow", definition=DEMO_FLOW, actor="demo")
+        create_flow(space=space, name="standard-flow", definition=demo_flow(), actor="demo")
         for number, name, email, tags, size, material, value in DEMO_ORDERS:
             payload = OrderIn.model_validate(
                 {
