@@ -8,7 +8,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja.security import HttpBearer, SessionAuth
 
-from fabflow.accounts.models import Organization, Space
+from fabflow.accounts.models import Organization, Space, User
 from fabflow.accounts.services import authenticate_secret_key
 
 
@@ -41,7 +41,7 @@ class UserSession(SessionAuth):
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Principal | None:
         user = request.user
-        if user.is_authenticated and user.is_active and getattr(user, "organization", None):
+        if isinstance(user, User) and user.is_active and user.organization is not None:
             return Principal(user.organization, None, f"user:{user.email}")
         return None
 

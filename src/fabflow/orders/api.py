@@ -7,7 +7,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest
 from ninja import File, Form, Query, Router, Status
 from ninja.files import UploadedFile
 
@@ -245,7 +245,7 @@ def download_asset(request: HttpRequest, asset_id: UUID, token: str | None = Non
     return _file_response(asset)
 
 
-def _file_response(asset: Asset) -> HttpResponse:
+def _file_response(asset: Asset) -> FileResponse:
     response = FileResponse(
         asset.file.open("rb"),
         as_attachment=True,

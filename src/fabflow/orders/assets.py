@@ -84,7 +84,7 @@ def hash_stream(chunks: Iterable[bytes]) -> tuple[int, str]:
 def delete_files(assets: Iterable[Asset]) -> None:
     """Remove stored files of assets whose rows were never committed."""
     for asset in assets:
-        if asset.file:
+        if asset.file and asset.file.name:
             asset.file.storage.delete(asset.file.name)
 
 

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
@@ -24,7 +25,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--workers", type=int, default=1, help="flow/job workers")
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: object, **options: Any) -> None:
         call_command("collectstatic", interactive=False, verbosity=0)
         bind = f"{options['host']}:{options['port']}"
         web = [
@@ -73,6 +74,6 @@ class Command(BaseCommand):
                     child.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     child.kill()
-        failed = [c.args[2] for c in children if c.returncode not in (0, -signal.SIGTERM)]
+        failed = [c.pid for c in children if c.returncode not in (0, -signal.SIGTERM)]
         if failed and not stopping:
             raise SystemExit(f"a child process exited: {failed}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
@@ -32,7 +33,7 @@ class Command(BaseCommand):
             help="seconds between recovery sweeps (default 1)",
         )
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: object, **options: Any) -> None:
         batch = bool(options["batch"])
         stop = threading.Event()
         if batch:
@@ -42,7 +43,7 @@ class Command(BaseCommand):
                 target=self._sweep_forever,
                 daemon=True,
                 args=(stop, float(options["sweep_interval"])),
-            )  # type: ignore[arg-type]
+            )
             thread.start()
         try:
             call_command(
