@@ -17,13 +17,26 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from fabflow import __version__
 from fabflow.accounts.auth import Principal, SecretKeyBearer, UserSession
 from fabflow.core.jsonbody import StrictJSONParser
+from fabflow.core.openapi import publish
 from fabflow.core.problems import ApiError, from_api_error, problem_response
 from fabflow.flows.api import router as flows_router
 from fabflow.orders.api import router as orders_router
 
 log = logging.getLogger(__name__)
 
-api = NinjaAPI(
+
+class FabflowAPI(NinjaAPI):
+    def get_openapi_schema(self, **kwargs: Any) -> Any:
+        from fabflow.flows.handlers.registry import payload_models
+
+        document = super().get_openapi_schema(**kwargs)
+        published = publish(dict(document), payload_models())
+        document.clear()
+        document.update(published)
+        return document
+
+
+api = FabflowAPI(
     title="Fabflow API",
     version="1",
     description="Order management for digital manufacturing. Authenticate with "

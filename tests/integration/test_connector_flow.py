@@ -10,7 +10,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from fabflow.flows.models import TaskRun
-from fabflow.orders.models import Order, OrderEvent, Part, UpdateDelivery
+from fabflow.orders.models import Asset, Order, OrderEvent, Part, UpdateDelivery
 from tests.factories import ApiClient, Tenant
 from tests.integration.test_engine import flow, run, run_engine, start
 
@@ -152,3 +152,43 @@ def test_bad_feedback_is_4xx(
 def test_forged_feedback_token_is_404(db: None) -> None:
     response = ApiClient(None).post("/api/v1/feedback/forged:token", {"status": "success"})
     assert response.status_code == 404
+
+
+def test_feedback_assets_are_attached_to_the_named_part(
+    api: ApiClient, tenant: Tenant, connector: HTTPServer
+) -> None:
+    order = started(api, tenant, connector)
+    part = Part.objects.filter(order=order).first()
+    assert part is not None
+    body = {
+        "status": "success",
+        "assets": [{"name": "build.gcode", "contentBase64": "RzEgWDEw", "partId": str(part.id)}],
+    }
+    assert feedback(api, order, body).status_code == 202
+    asset = Asset.objects.get(order=order, name="build.gcode")
+    assert asset.part_id == part.id
+    assert asset.product_id == part.product_id
+    assert asset.file.read() == b"G1 X10"
+
+
+def test_feedback_naming_a_foreign_part_is_422_and_changes_nothing(
+    api: ApiClient, tenant: Tenant, connector: HTTPServer
+) -> None:
+    order = started(api, tenant, connector)
+    body = {
+        "status": "success",
+        "message": "x",
+        "assets": [
+            {
+                "name": "a.gcode",
+                "contentBase64": "YQ==",
+                "partId": "00000000-0000-0000-0000-000000000000",
+            }
+        ],
+    }
+    response = feedback(api, order, body)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["body", "assets", 0, "partId"]
+    assert not Asset.objects.filter(order=order, name="a.gcode").exists()
+    assert not OrderEvent.objects.filter(order=order, kind="connector.feedback").exists()
+    assert TaskRun.objects.get(order=order).state == "waiting"

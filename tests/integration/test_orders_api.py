@@ -381,8 +381,23 @@ def test_health_needs_no_key(db: None) -> None:
 def test_openapi_document_names_the_schemas(db: None) -> None:
     doc = ApiClient(None).get("/api/openapi.json").json()
     schemas = doc["components"]["schemas"]
-    for name in ["OrderIn", "OrderOut", "ProductIn", "PartIn", "AssetIn", "OrderPage"]:
+    for name in [
+        "OrderIn",
+        "OrderOut",
+        "ProductIn",
+        "PartIn",
+        "AssetIn",
+        "OrderPage",
+        "IFlowStage",
+        "SendEmailPayload",
+        "AssetEmailPayload",
+        "ConsumeRestApiPayload",
+        "ManualTaskPayload",
+        "WaitPayload",
+    ]:
         assert name in schemas
+    assert "FlowStage" not in schemas
+    assert schemas["ConsumeRestApiPayload"]["x-handlerKey"] == "consume-rest-api"
     assert "/api/v1/orders" in doc["paths"]
 
 

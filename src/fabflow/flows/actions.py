@@ -12,7 +12,7 @@ from fabflow.flows.engine.runner import relay_feedback
 from fabflow.flows.handlers import registry
 from fabflow.flows.models import FlowInbox, FlowRun, FlowVersion, TaskRun
 from fabflow.orders.models import Order, OrderStatus, Part
-from fabflow.orders.services import record_event, resolve_flow
+from fabflow.orders.services import attach_assets, record_event, resolve_flow
 
 TERMINAL_FEEDBACK = ("success", "failure")
 
@@ -104,6 +104,10 @@ def accept_feedback(*, run: TaskRun, feedback: dict[str, Any], actor: str) -> No
         _waiting(run)
         if feedback["manufacturingData"]:
             _merge_manufacturing_data(run.order, feedback["manufacturingData"])
+        if feedback["assets"]:
+            attach_assets(
+                order=run.order, specs=feedback["assets"], actor=actor, loc=("body", "assets")
+            )
         relay_feedback(run, {k: v for k, v in feedback.items() if k != "assets"})
         if feedback["status"] in TERMINAL_FEEDBACK:
             events.post(

@@ -10,7 +10,7 @@ from ninja import Schema
 from pydantic import ConfigDict, Field, StringConstraints
 
 from fabflow.flows.definition import FlowStage
-from fabflow.orders.schemas import TaskOut
+from fabflow.orders.schemas import AssetIn, TaskOut
 
 
 class _In(Schema):
@@ -68,10 +68,9 @@ class CompleteIn(_In):
     comment: Annotated[str, StringConstraints(max_length=5000)] = ""
 
 
-class FeedbackAssetIn(_In):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
-    url: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    contentBase64: str | None = None
+class FeedbackAssetIn(AssetIn):
+    """A file the connector produced; attached to a part or product of the order if named."""
+
     partId: UUID | None = None
     productId: UUID | None = None
 

@@ -190,12 +190,51 @@ def _write(intake: _Intake, actor: str) -> Order:
         from fabflow.flows.engine.events import start_flow
 
         start_flow(order=order, version=version, actor=actor)
-    pending = [a.id for a, data in intake.assets if data is None]
-    if pending:
+    _fetch_on_commit([a.id for a, data in intake.assets if data is None])
+    return order
+
+
+def attach_assets(
+    *, order: Order, specs: list[dict[str, Any]], actor: str, loc: tuple[str | int, ...]
+) -> list[Asset]:
+    """Attach inline or URL assets (e.g. from connector feedback) to an order, a product or a
+    part of it; call inside a transaction. URL assets are fetched by a job after commit."""
+    intake = _Intake(order)
+    products = {str(p.id): p for p in order.products.all()}
+    parts = {str(p.id): p for p in order.parts.all()}
+    for i, spec in enumerate(specs):
+        part = parts.get(str(spec.get("partId")))
+        product = products.get(str(spec.get("productId"))) or (part.product if part else None)
+        if spec.get("partId") and part is None:
+            raise invalid((*loc, i, "partId"), "no such part in this order")
+        if spec.get("productId") and str(spec["productId"]) not in products:
+            raise invalid((*loc, i, "productId"), "no such product in this order")
+        fields = {k: spec.get(k) for k in ("name", "contentType", "contentBase64", "url")}
+        _asset(intake, AssetIn.model_validate(fields), (*loc, i), product=product, part=part)
+    try:
+        for asset, data in intake.assets:
+            if data is not None:
+                asset_files.store_bytes(asset, data)
+        Asset.objects.bulk_create([a for a, _ in intake.assets])
+    except BaseException:
+        asset_files.delete_files(a for a, _ in intake.assets)
+        raise
+    _fetch_on_commit([a.id for a, data in intake.assets if data is None])
+    record_event(
+        order,
+        "asset.added",
+        f"{len(intake.assets)} asset(s) attached",
+        actor=actor,
+        data={"assetIds": [str(a.id) for a, _ in intake.assets]},
+    )
+    return [a for a, _ in intake.assets]
+
+
+def _fetch_on_commit(asset_ids: list[Any]) -> None:
+    if asset_ids:
         from fabflow.orders.jobs import enqueue_fetches
 
-        transaction.on_commit(lambda: enqueue_fetches(pending))
-    return order
+        transaction.on_commit(lambda: enqueue_fetches(asset_ids))
 
 
 def add_uploaded_asset(
