@@ -105,6 +105,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--orders", type=int, default=500, help="orders per run")
     parser.add_argument("--clients", type=int, default=4, help="threads POSTing orders")
     parser.add_argument(
+        "--preload",
+        action="store_true",
+        help="pause the workers (SIGSTOP) while the orders are POSTed, then resume them: "
+        "flows/s then measures the engine alone, from the resume, without intake competing "
+        "for the CPUs (latencies include the pause)",
+    )
+    parser.add_argument(
         "--deadline",
         type=float,
         default=120.0,
@@ -115,6 +122,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=None,
         help="`fabflow worker --interval` (default: the worker's own default)",
+    )
+    parser.add_argument(
+        "--light-orders",
+        type=int,
+        default=20,
+        help="after each run, orders POSTed one by one at --light-rate to measure the latency "
+        "when not overloaded (0 skips)",
+    )
+    parser.add_argument(
+        "--light-rate", type=float, default=5.0, help="orders per second of the light load"
     )
     parser.add_argument(
         "--timeout-orders", type=int, default=50, help="orders of the timeout-lag run (0 skips)"
@@ -234,6 +251,14 @@ class Db:
     def execute(self, query: str, params: Sequence[Any] = ()) -> None:
         self.rows(query, params)
 
+    def in_ids(self, column: str, ids: Sequence[uuid.UUID]) -> tuple[str, list[Any]]:
+        """A `column IN ids` condition and its parameters (uses the primary key index)."""
+        if not self.sqlite:
+            return f"{column} = ANY(%s)", [list(ids)]
+        if not ids:
+            return "1 = 0", []
+        return f"{column} IN ({', '.join(['%s'] * len(ids))})", [i.hex for i in ids]
+
     def close(self) -> None:
         self.conn.close()
 
@@ -295,6 +320,7 @@ def stop_all(procs: Sequence[Proc], timeout: float = 20.0) -> None:
     for proc in procs:
         if proc.popen.poll() is None:
             with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.popen.pid, signal.SIGCONT)  # in case --preload paused it
                 proc.popen.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + timeout
     for proc in procs:
@@ -538,17 +564,24 @@ def order_body(tpo: str, seq: int, flow_key: str) -> dict[str, Any]:
 
 @dataclass
 class Posted:
-    accepted: int
+    ids: list[uuid.UUID]  # of the accepted orders
     errors: Counter[str]
     first_start: float  # wall clock (time.time())
     last_end: float
 
+    @property
+    def accepted(self) -> int:
+        return len(self.ids)
 
-def post_orders(w: World, prefix: str, count: int, flow_key: str, clients: int) -> Posted:
-    """POST `count` orders as fast as `clients` threads can, each on one kept-alive connection."""
+
+def post_orders(
+    w: World, prefix: str, count: int, flow_key: str, clients: int, rate: float = 0.0
+) -> Posted:
+    """POST `count` orders from `clients` threads, each on one kept-alive connection: as fast
+    as they can, or `rate` orders per second when given."""
     lock = threading.Lock()
     next_seq = iter(range(count))
-    accepted: list[int] = []
+    accepted: list[uuid.UUID] = []
     errors: Counter[str] = Counter()
     times: list[float] = []
     port = urlsplit(w.base_url).port
@@ -566,12 +599,17 @@ def post_orders(w: World, prefix: str, count: int, flow_key: str, clients: int) 
             if seq is None:
                 break
             body = json.dumps(order_body(f"{prefix}{seq:06d}", seq, flow_key)).encode()
+            if rate:
+                time.sleep(max(0.0, t0 + seq / rate - time.time()))
             start = time.time()
+            order_id = None
             try:
                 conn.request("POST", "/api/v1/orders", body=body, headers=headers)
                 response = conn.getresponse()
-                response.read()
+                raw = response.read()
                 status = str(response.status)
+                if status == "201":
+                    order_id = uuid.UUID(json.loads(raw)["id"])
                 if response.will_close:
                     conn.close()
             except (OSError, http.client.HTTPException) as exc:
@@ -580,38 +618,38 @@ def post_orders(w: World, prefix: str, count: int, flow_key: str, clients: int) 
             end = time.time()
             with lock:
                 times.extend((start, end))
-                if status == "201":
-                    accepted.append(seq)
+                if order_id is not None:
+                    accepted.append(order_id)
                 else:
                     errors[status] += 1
         conn.close()
 
     threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    t0 = time.time()
     for thread in threads:
         thread.start()
     for thread in threads:
         while thread.is_alive():
             thread.join(0.2)
-    return Posted(len(accepted), errors, min(times), max(times))
+    return Posted(accepted, errors, min(times), max(times))
 
 
-def order_statuses(db: Db, prefix: str) -> Counter[str]:
+def order_statuses(db: Db, ids: Sequence[uuid.UUID]) -> Counter[str]:
+    where, params = db.in_ids("id", ids)
     rows = db.rows(
-        "SELECT status, count(*) FROM orders_order WHERE third_party_order_id LIKE %s "
-        "GROUP BY status",
-        [prefix + "%"],
+        f"SELECT status, count(*) FROM orders_order WHERE {where} GROUP BY status", params
     )
     return Counter({str(status): int(n) for status, n in rows})
 
 
 def wait_for(
-    db: Db, prefix: str, done: str, expected: int, until: float, procs: Sequence[Proc]
+    db: Db, ids: Sequence[uuid.UUID], done: str, until: float, procs: Sequence[Proc]
 ) -> Counter[str]:
-    """Poll until `expected` orders of the prefix have status `done`, or the wall-clock
-    deadline passes, or every worker died; returns the final status counts."""
+    """Poll until every order of `ids` has status `done`, or the wall-clock deadline passes,
+    or every worker died; returns the final status counts."""
     while True:
-        statuses = order_statuses(db, prefix)
-        if statuses[done] >= expected or time.time() > until:
+        statuses = order_statuses(db, ids)
+        if statuses[done] >= len(ids) or time.time() > until:
             return statuses
         if all(p.popen.poll() is not None for p in procs):
             return statuses
@@ -755,29 +793,32 @@ class EngineRun:
     window_s: float
     latency_ms: dict[str, float]
     jobs: JobStats
+    leftover_jobs: int  # READY jobs still queued when the run ended (removed before the next)
     cpu_ms_per_flow: dict[str, float] | None
     pg_per_flow: dict[str, float] | None
     connector_calls: int
     redelivered_ids: int
     mails: int
     feedback_failures: int
+    light_latency_ms: dict[str, float] | None = None  # paced orders after the measured batch
 
 
-def success_times(db: Db, prefix: str) -> dict[uuid.UUID, tuple[datetime, datetime | None]]:
-    """Per order of the prefix: (created_at, time of its status change to success or None)."""
-    orders = {
+def success_times(
+    db: Db, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[datetime, datetime | None]]:
+    """Per order: (created_at, time of its first status change to success, or None)."""
+    where, params = db.in_ids("o.id", ids)
+    result: dict[uuid.UUID, tuple[datetime, datetime | None]] = {
         as_uuid(pk): (as_time(created), None)
         for pk, created in db.rows(
-            "SELECT id, created_at FROM orders_order WHERE third_party_order_id LIKE %s",
-            [prefix + "%"],
+            f"SELECT o.id, o.created_at FROM orders_order o WHERE {where}", params
         )
     }
-    result: dict[uuid.UUID, tuple[datetime, datetime | None]] = dict(orders)
     events = db.rows(
         "SELECT e.order_id, e.created_at, e.data FROM orders_orderevent e "
-        "JOIN orders_order o ON o.id = e.order_id "
-        "WHERE o.third_party_order_id LIKE %s AND e.kind = 'order.status_changed'",
-        [prefix + "%"],
+        f"JOIN orders_order o ON o.id = e.order_id WHERE {where} "
+        "AND e.kind = 'order.status_changed'",
+        params,
     )
     for order_id, created, data in events:
         if (as_json(data) or {}).get("to") != "success":
@@ -790,46 +831,83 @@ def success_times(db: Db, prefix: str) -> dict[uuid.UUID, tuple[datetime, dateti
     return result
 
 
+def latency_figures(times: dict[uuid.UUID, tuple[datetime, datetime | None]]) -> dict[str, float]:
+    latencies = sorted(
+        (at - created).total_seconds() * 1000 for created, at in times.values() if at is not None
+    )
+    return {
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
+        "max": latencies[-1] if latencies else math.nan,
+    }
+
+
+def drop_leftover_jobs(db: Db) -> int:
+    """Remove jobs still READY (duplicates: every flow of the run is over) for a clean start."""
+    left = int(db.rows(f"SELECT count(*) FROM {JOBS_TABLE} WHERE status = 'READY'")[0][0])
+    db.execute(f"DELETE FROM {JOBS_TABLE} WHERE status = 'READY'")
+    return left
+
+
 def engine_run(args: argparse.Namespace, w: World, count: int) -> EngineRun:
     tag = f"{count}w"
     run_prefix = f"fb-{uuid.uuid4().hex[:8]}-{tag}-"
     procs = start_workers(args, w, count, tag)
     try:
         # Warm-up: workers boot Django and open connections before the clock starts.
-        warm = 2 * count
-        post_orders(w, run_prefix + "warm-", warm, CHAIN_FLOW, min(args.clients, warm))
-        warm_status = wait_for(w.db, run_prefix + "warm-", "success", warm, time.time() + 60, procs)
+        warm = post_orders(w, run_prefix + "warm-", 2 * count, CHAIN_FLOW, 2 * count)
+        warm_status = wait_for(w.db, warm.ids, "success", time.time() + 60, procs)
         check_alive(procs)
-        if warm_status["success"] < warm:
+        if warm_status["success"] < 2 * count:
             raise SystemExit(
                 f"warm-up flows did not finish with {count} worker(s): {dict(warm_status)}\n"
                 + "\n".join(f"--- {p.name}\n{tail(p.log)}" for p in procs)
                 + f"\n--- gunicorn\n{tail(w.web.log)}"
             )
-        prefix = run_prefix + "m-"
         calls0, redelivered0 = w.stub.snapshot()
         mails0 = w.smtp.messages
         failures0 = w.stub.feedback_failures
-        cpu0 = cpu_snapshot(procs, w.web)
-        pg0 = pg_counters(w.db)
         since = datetime.now(UTC)
+        cpu0 = pg0 = None
+        if args.preload:
+            for proc in procs:
+                os.killpg(proc.popen.pid, signal.SIGSTOP)
+        else:
+            cpu0 = cpu_snapshot(procs, w.web)
+            pg0 = pg_counters(w.db)
         print(f"  {count} worker(s): posting {args.orders} orders ...", flush=True)
-        posted = post_orders(w, prefix, args.orders, CHAIN_FLOW, args.clients)
-        statuses = wait_for(
-            w.db, prefix, "success", posted.accepted, posted.last_end + args.deadline, procs
-        )
+        posted = post_orders(w, run_prefix + "m-", args.orders, CHAIN_FLOW, args.clients)
+        resumed: datetime | None = None
+        if args.preload:
+            time.sleep(1.5)  # let PostgreSQL's statistics of the intake settle first
+            cpu0 = cpu_snapshot(procs, w.web)
+            pg0 = pg_counters(w.db)
+            resumed = datetime.now(UTC)
+            for proc in procs:
+                os.killpg(proc.popen.pid, signal.SIGCONT)
+        statuses = wait_for(w.db, posted.ids, "success", posted.last_end + args.deadline, procs)
         cpu1 = cpu_snapshot(procs, w.web)
+        time.sleep(1.5)  # idle backends report their statistics within about a second
+        pg1 = pg_counters(w.db)
+        calls1, redelivered1 = w.stub.snapshot()
+        light = None
+        if args.light_orders and statuses["success"] == posted.accepted:
+            # Not overloaded: a few orders at a slow pace, once the backlog is gone.
+            leftover = drop_leftover_jobs(w.db)
+            paced = post_orders(
+                w, run_prefix + "light-", args.light_orders, CHAIN_FLOW, 1, args.light_rate
+            )
+            wait_for(w.db, paced.ids, "success", paced.last_end + 30, procs)
+            light = latency_figures(success_times(w.db, paced.ids))
     finally:
         stop_all(procs)
-    pg1 = pg_counters(w.db)
-    calls1, redelivered1 = w.stub.snapshot()
-    times = success_times(w.db, prefix)
+    jobs = job_stats(w.db, since)
+    leftover = drop_leftover_jobs(w.db) + (leftover if light is not None else 0)
+    times = success_times(w.db, posted.ids)
     done = sorted(at for _, at in times.values() if at is not None)
     first_created = min((created for created, _ in times.values()), default=None)
-    window = (done[-1] - first_created).total_seconds() if done and first_created else math.nan
-    latencies = sorted(
-        (at - created).total_seconds() * 1000 for created, at in times.values() if at is not None
-    )
+    start = resumed or first_created
+    window = (done[-1] - start).total_seconds() if done and start else math.nan
     pg_per_flow = None
     if pg0 and pg1 and posted.accepted:
         pg_per_flow = {k: (pg1[k] - pg0[k]) / posted.accepted for k in pg0}
@@ -843,18 +921,16 @@ def engine_run(args: argparse.Namespace, w: World, count: int) -> EngineRun:
         lost=posted.accepted - statuses["success"],
         flows_per_second=len(done) / window if window and window > 0 else math.nan,
         window_s=window,
-        latency_ms={
-            "p50": percentile(latencies, 50),
-            "p99": percentile(latencies, 99),
-            "max": latencies[-1] if latencies else math.nan,
-        },
-        jobs=job_stats(w.db, since),
+        latency_ms=latency_figures(times),
+        jobs=jobs,
+        leftover_jobs=leftover,
         cpu_ms_per_flow=cpu_delta(cpu0, cpu1, len(done)),
         pg_per_flow=pg_per_flow,
         connector_calls=calls1 - calls0,
         redelivered_ids=redelivered1 - redelivered0,
         mails=w.smtp.messages - mails0,
         feedback_failures=w.stub.feedback_failures - failures0,
+        light_latency_ms=light,
     )
 
 
@@ -880,26 +956,27 @@ def timeout_run(args: argparse.Namespace, w: World) -> TimeoutRun:
         )
         posted = post_orders(w, prefix, args.timeout_orders, TIMEOUT_FLOW, args.clients)
         # The timeout escalates the order to Unhealthy: wait for all of them.
-        wait_for(w.db, prefix, "unhealthy", posted.accepted, posted.last_end + 60, procs)
+        wait_for(w.db, posted.ids, "unhealthy", posted.last_end + 60, procs)
         time.sleep(0.5)  # let a duplicate timeout, if any, show up too
     finally:
         stop_all(procs)
+    drop_leftover_jobs(w.db)
+    where, params = w.db.in_ids("t.order_id", posted.ids)
     due = {
         as_uuid(pk): as_time(at)
         for pk, at in w.db.rows(
-            "SELECT t.id, t.timeout_at FROM flows_taskrun t JOIN orders_order o "
-            "ON o.id = t.order_id WHERE o.third_party_order_id LIKE %s AND t.key = 'check' "
+            f"SELECT t.id, t.timeout_at FROM flows_taskrun t WHERE {where} AND t.key = 'check' "
             "AND t.timeout_at IS NOT NULL",
-            [prefix + "%"],
+            params,
         )
     }
     fired: dict[uuid.UUID, datetime] = {}
-    per_order: Counter[Any] = Counter()
+    per_order: Counter[uuid.UUID] = Counter()
+    where, params = w.db.in_ids("e.order_id", posted.ids)
     for order_id, created, data in w.db.rows(
         "SELECT e.order_id, e.created_at, e.data FROM orders_orderevent e "
-        "JOIN orders_order o ON o.id = e.order_id "
-        "WHERE o.third_party_order_id LIKE %s AND e.kind = 'task.timed_out'",
-        [prefix + "%"],
+        f"WHERE {where} AND e.kind = 'task.timed_out'",
+        params,
     ):
         per_order[as_uuid(order_id)] += 1
         run_id = (as_json(data) or {}).get("taskRunId")
@@ -983,6 +1060,7 @@ def baseline_run(args: argparse.Namespace, w: World) -> Baseline:
 class Report:
     database: str
     orders: int
+    preload: bool
     engine: list[EngineRun] = field(default_factory=list)
     timeout: TimeoutRun | None = None
     baseline: Baseline | None = None
@@ -998,6 +1076,16 @@ def print_report(report: Report) -> None:
         f"Fabflow flow engine: {report.database}, {report.orders} orders per run, one stage of "
         "send-email -> consume-rest-api (feedback) -> wait 0 ms"
     )
+    if report.preload:
+        print(
+            "  --preload: workers paused during intake; flows/s counts from their resume, "
+            "CPU and PG figures exclude intake, latencies include the pause"
+        )
+    else:
+        print(
+            "  orders POSTed while the workers run: intake shares the CPUs; CPU and PG figures "
+            "include intake"
+        )
     print(f"  {'run':<22}{'flows/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'lost':>6}  target")
     for run in report.engine:
         target = "0 lost"
@@ -1096,7 +1184,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     with world(args) as w:
-        report = Report(database=w.db.vendor, orders=args.orders)
+        report = Report(database=w.db.vendor, orders=args.orders, preload=args.preload)
         create_flow(w, CHAIN_FLOW, chain_definition(w.stub.url))
         create_flow(w, TIMEOUT_FLOW, timeout_definition())
         print(f"server {w.base_url}, data in {w.tmp}", flush=True)

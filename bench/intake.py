@@ -74,6 +74,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     server.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     server.add_argument("--python", default=sys.executable, help="interpreter with fabflow")
     server.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra gunicorn argument, repeatable (e.g. --server-arg=--keep-alive=5)",
+    )
+    server.add_argument(
         "--keep", action="store_true", help="keep the temporary directory (logs, SQLite file)"
     )
     server.add_argument(
@@ -121,6 +128,12 @@ def database_kind(database_url: str | None) -> str | None:
     return scheme
 
 
+def postgres_name(database_url: str | None) -> str | None:
+    if database_kind(database_url) != "postgresql":
+        return None
+    return unquote(urlsplit(database_url or "").path.lstrip("/")) or None
+
+
 def reset_postgres(database_url: str) -> None:
     """Drop the URL's database if it exists and create it empty (via the `postgres` db)."""
     import psycopg
@@ -159,6 +172,7 @@ class Setup:
     database: str | None  # "sqlite", "postgresql", or None when unknown
     env: dict[str, str] | None  # environment for the baseline subprocess (None: no baseline)
     tmp: Path | None = None
+    database_name: str | None = None  # PostgreSQL database (its backends' CPU is reported)
 
 
 def fabflow(python: str, env: dict[str, str], *args: str) -> str:
@@ -182,7 +196,13 @@ def prepared(args: argparse.Namespace) -> Iterator[Setup]:
                 "DATABASE_URL": args.database_url,
                 "FABFLOW_DATA_DIR": os.environ.get("FABFLOW_DATA_DIR", "var"),
             }
-        yield Setup(args.url.rstrip("/"), args.key, database_kind(args.database_url), env)
+        yield Setup(
+            args.url.rstrip("/"),
+            args.key,
+            database_kind(args.database_url),
+            env,
+            database_name=postgres_name(args.database_url),
+        )
         return
     tmp = Path(tempfile.mkdtemp(prefix="fabflow-bench-"))
     try:
@@ -204,7 +224,14 @@ def prepared(args: argparse.Namespace) -> Iterator[Setup]:
         fabflow(args.python, env, "createorg", "Bench")
         fabflow(args.python, env, "createspace", "--org", "Bench", "--key", "bench")
         key = fabflow(args.python, env, "createkey", "--space", "bench", "--name", "bench")
-        yield Setup(f"http://127.0.0.1:{port}", key.strip(), database_kind(database_url), env, tmp)
+        yield Setup(
+            f"http://127.0.0.1:{port}",
+            key.strip(),
+            database_kind(database_url),
+            env,
+            tmp,
+            postgres_name(database_url),
+        )
     finally:
         if args.keep:
             print(f"kept {tmp}")
@@ -243,6 +270,7 @@ def gunicorn(args: argparse.Namespace, setup: Setup) -> Iterator[int | None]:
         args.profile.mkdir(parents=True, exist_ok=True)
         env["FABFLOW_BENCH_PROFILE_DIR"] = str(args.profile.resolve())
         cmd += ["--config", str(BENCH_DIR / "_gunicorn_profile.py")]
+    cmd += args.server_arg
     log_path = setup.tmp / "gunicorn.log"
     with open(log_path, "wb") as log:
         # Own session: Ctrl-C reaches only this script, which then stops gunicorn in order.
@@ -391,7 +419,17 @@ def _proc_table() -> list[tuple[int, int, str, float]]:
     return rows
 
 
-def cpu_snapshot(server_pid: int | None) -> CpuSnapshot | None:
+def _serves_database(pid: int, database: str) -> bool:
+    """Is this a PostgreSQL backend connected to `database` ("postgres: user db host ...")?"""
+    try:
+        title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return f" {database} " in title
+
+
+def cpu_snapshot(server_pid: int | None, database: str | None) -> CpuSnapshot | None:
+    """CPU used so far; `database` names the PostgreSQL database whose backends count."""
     try:
         values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
         table = _proc_table()
@@ -406,11 +444,18 @@ def cpu_snapshot(server_pid: int | None) -> CpuSnapshot | None:
         tree |= children
         grew = bool(children)
     own = os.times()
+    db_cpu = 0.0
+    if database:
+        db_cpu = sum(
+            cpu
+            for pid, _, name, cpu in table
+            if name == "postgres" and _serves_database(pid, database)
+        )
     return CpuSnapshot(
         machine=busy,
         client=own.user + own.system,
         server=sum(cpu for pid, _, _, cpu in table if pid in tree),
-        database=sum(cpu for _, _, name, cpu in table if name in ("postgres", "postmaster")),
+        database=db_cpu,
     )
 
 
@@ -448,9 +493,9 @@ def run_load(
         for thread in threads:
             thread.start()
         _sleep_until(window_start, threads)
-        before = cpu_snapshot(server_pid)
+        before = cpu_snapshot(server_pid, setup.database_name)
         _sleep_until(window_end, threads)
-        after = cpu_snapshot(server_pid)
+        after = cpu_snapshot(server_pid, setup.database_name)
         if before and after:
             cpu = {
                 name: getattr(after, name) - getattr(before, name)

@@ -1,22 +1,60 @@
-"""URL routes: the API, the Django admin and the (coming) web app."""
+"""URL routes: the web app, the API, the Django admin, and public confirmation pages."""
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path
 
+from fabflow.accounts import views as accounts
 from fabflow.api import api
 from fabflow.connectors.demo import connector as demo_connector
-from fabflow.flows.views import confirm_task
+from fabflow.flows import views as flows
+from fabflow.orders import views as orders
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return HttpResponseRedirect("/api/docs")
+    return HttpResponseRedirect("/orders")
 
 
 urlpatterns = [
+    path("", home, name="home"),
+    path("login", accounts.LoginView.as_view(), name="login"),
+    path("logout", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "password",
+        auth_views.PasswordChangeView.as_view(
+            template_name="accounts/password_change.html", success_url="/password/done"
+        ),
+        name="password_change",
+    ),
+    path(
+        "password/done",
+        auth_views.PasswordChangeDoneView.as_view(
+            template_name="accounts/password_change_done.html"
+        ),
+        name="password_change_done",
+    ),
+    path("orders", orders.orders, name="orders"),
+    path("orders/<uuid:order_id>", orders.order, name="order"),
+    path("orders/<uuid:order_id>/files.zip", orders.order_files, name="order_files"),
+    path("orders/<uuid:order_id>/<str:action>", orders.order_action, name="order_action"),
+    path("products", orders.products, name="products"),
+    path("products/<uuid:product_id>", orders.product, name="product"),
+    path("parts", orders.parts, name="parts"),
+    path("parts/<uuid:part_id>", orders.part, name="part"),
+    path("files/<uuid:asset_id>", orders.download, name="download"),
+    path("tables/<str:name>/columns", orders.table_columns, name="table_columns"),
+    path("export/<str:name>.<str:kind>", orders.export, name="export"),
+    path("flows", flows.flows, name="flows"),
+    path("flows/preview", flows.flow_preview, name="flow_preview"),
+    path("flows/<uuid:flow_id>", flows.flow_editor, name="flow"),
+    path("users", accounts.users, name="users"),
+    path("users/<int:user_id>", accounts.user_update, name="user_update"),
+    path("users/<int:user_id>/active", accounts.user_active, name="user_active"),
+    path("keys", accounts.keys, name="keys"),
+    path("keys/<uuid:key_id>/revoke", accounts.key_revoke, name="key_revoke"),
+    path("confirm/<str:token>", flows.confirm_task, name="confirm_task"),
+    path("demo/connector", demo_connector, name="demo_connector"),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
-    path("confirm/<str:token>", confirm_task, name="confirm_task"),
-    path("demo/connector", demo_connector, name="demo_connector"),
-    path("", home, name="home"),
 ]

@@ -105,3 +105,18 @@ class SecretKey(UUIDModel):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class TablePreference(models.Model):
+    """Which columns of a web table a user has hidden."""
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="table_preferences")
+    table = models.CharField(max_length=50)
+    hidden_columns = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "table"], name="table_pref_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.table}"

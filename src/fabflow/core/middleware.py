@@ -26,3 +26,18 @@ class RequestSizeLimit:
             if length > limit:
                 return problem_response(413, f"The request is larger than {limit} bytes.")
         return self.get_response(request)
+
+
+class ContentSecurityPolicy:
+    """Sets the Content-Security-Policy header on HTML responses that have none."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if "Content-Security-Policy" not in response and response.get(
+            "Content-Type", ""
+        ).startswith("text/html"):
+            response["Content-Security-Policy"] = settings.CONTENT_SECURITY_POLICY
+        return response

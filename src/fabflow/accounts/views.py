@@ -1,0 +1,120 @@
+"""Web pages for people: log in and out, password, users and secret keys (admins)."""
+
+from __future__ import annotations
+
+import secrets
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_POST
+
+from fabflow.accounts.forms import InviteForm, KeyForm, UserForm, parse_tags
+from fabflow.accounts.models import SecretKey, User
+from fabflow.accounts.services import create_secret_key, create_user, revoke_secret_key
+from fabflow.core.web import admin_required
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+
+def _org_user(request: HttpRequest, user_id: int) -> User:
+    return get_object_or_404(User, pk=user_id, organization=request.user.organization)  # type: ignore[union-attr]
+
+
+@admin_required
+def users(request: HttpRequest) -> HttpResponse:
+    org = request.user.organization  # type: ignore[union-attr]
+    invite = InviteForm(request.POST or None, prefix="invite")
+    if request.method == "POST" and invite.is_valid():
+        password = secrets.token_urlsafe(12)
+        create_user(
+            organization=org,
+            email=invite.cleaned_data["email"],
+            password=password,
+            admin=invite.cleaned_data["role"] == User.Role.ADMIN,
+            tags=parse_tags(invite.cleaned_data["tags"]),
+        )
+        messages.success(
+            request,
+            f"Invited {invite.cleaned_data['email']}. Their first password"
+            f" (shown once): {password}",
+        )
+        return HttpResponseRedirect("/users")
+    people = User.objects.filter(organization=org).order_by("-is_active", "email")
+    return render(
+        request,
+        "accounts/users.html",
+        {"people": people, "invite": invite, "roles": User.Role.choices, "title": "Users"},
+    )
+
+
+@admin_required
+@require_POST
+def user_update(request: HttpRequest, user_id: int) -> HttpResponse:
+    person = _org_user(request, user_id)
+    form = UserForm(request.POST)
+    if form.is_valid():
+        if person == request.user and form.cleaned_data["role"] != User.Role.ADMIN:
+            messages.error(request, "You cannot remove your own admin role.")
+        else:
+            person.role = form.cleaned_data["role"]
+            person.tags = parse_tags(form.cleaned_data["tags"])
+            person.save(update_fields=["role", "tags"])
+            messages.success(request, f"Saved {person.email}.")
+    else:
+        messages.error(request, "Invalid role or tags.")
+    return HttpResponseRedirect("/users")
+
+
+@admin_required
+@require_POST
+def user_active(request: HttpRequest, user_id: int) -> HttpResponse:
+    person = _org_user(request, user_id)
+    if person == request.user:
+        messages.error(request, "You cannot deactivate yourself.")
+    else:
+        person.is_active = request.POST.get("active") == "1"
+        person.save(update_fields=["is_active"])
+        messages.success(
+            request, f"{person.email} {'activated' if person.is_active else 'deactivated'}."
+        )
+    return HttpResponseRedirect("/users")
+
+
+@admin_required
+def keys(request: HttpRequest) -> HttpResponse:
+    org = request.user.organization  # type: ignore[union-attr]
+    form = KeyForm(request.POST or None, organization=org)
+    created = None
+    if request.method == "POST" and form.is_valid():
+        key, created = create_secret_key(
+            space=form.cleaned_data["space"],
+            name=form.cleaned_data["name"],
+            created_by=request.user,
+        )  # type: ignore[arg-type]
+        messages.success(request, f"Key {key.prefix} created. Copy it now: it is shown only once.")
+        form = KeyForm(organization=org)
+    rows = (
+        SecretKey.objects.filter(space__organization=org)
+        .select_related("space")
+        .order_by("space__key", "-created_at")
+    )
+    return render(
+        request,
+        "accounts/keys.html",
+        {"keys": rows, "form": form, "created": created, "title": "Secret keys"},
+    )
+
+
+@admin_required
+@require_POST
+def key_revoke(request: HttpRequest, key_id: UUID) -> HttpResponse:
+    key = get_object_or_404(SecretKey, pk=key_id, space__organization=request.user.organization)  # type: ignore[union-attr]
+    revoke_secret_key(key=key)
+    messages.success(request, f"Key {key.prefix} revoked.")
+    return HttpResponseRedirect("/keys")

@@ -1,0 +1,311 @@
+"""Web pages of orders, products and parts: tables, details, exports and manual tasks."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.contrib import messages
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
+from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from fabflow.accounts.models import User
+from fabflow.core.problems import ApiError
+from fabflow.core.web import member_required, principal, table_page
+from fabflow.exports import csvfile
+from fabflow.exports.archive import Archive, safe_entry
+from fabflow.orders import selectors
+from fabflow.orders.filters import OrderFilter, PartFilter, ProductFilter
+from fabflow.orders.models import Asset, Order, OrderEvent, OrderStatus, Part, Product
+from fabflow.orders.tables import ORDERS, PARTS, PRODUCTS, TABLES
+
+EXPORT_LIMIT = 50
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+@member_required
+def orders(request: HttpRequest) -> HttpResponse:
+    tags = {t.lower() for t in _user(request).tags}
+    qs = selectors.orders_for(principal(request))
+    context = table_page(
+        request,
+        ORDERS,
+        qs,
+        OrderFilter,
+        row_css=lambda o: "tag-match" if tags & {t.lower() for t in o.tags} else "",
+    )
+    context.update(
+        title="Orders", filters_template="orders/order_filters.html", statuses=OrderStatus.choices
+    )
+    return render(request, "orders/list.html", context)
+
+
+@member_required
+def products(request: HttpRequest) -> HttpResponse:
+    qs = selectors.products_for(principal(request)).select_related("order")
+    context = table_page(request, PRODUCTS, qs, ProductFilter)
+    context.update(title="Products", filters_template="orders/date_filters.html")
+    return render(request, "orders/list.html", context)
+
+
+@member_required
+def parts(request: HttpRequest) -> HttpResponse:
+    qs = selectors.parts_for(principal(request)).select_related("order", "product")
+    context = table_page(request, PARTS, qs, PartFilter)
+    context.update(title="Parts", filters_template="orders/date_filters.html")
+    return render(request, "orders/list.html", context)
+
+
+@member_required
+@require_POST
+def table_columns(request: HttpRequest, name: str) -> HttpResponse:
+    table = TABLES.get(name)
+    if table is None:
+        raise Http404
+    visible = set(request.POST.getlist("visible"))
+    table.save_hidden(_user(request), [c.key for c in table.columns if c.key not in visible])
+    target = request.POST.get("next", "")
+    safe = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()})
+    return HttpResponseRedirect(target if safe and target else f"/{name}")
+
+
+# Details --------------------------------------------------------------------------------------
+
+
+@member_required
+def order(request: HttpRequest, order_id: UUID) -> HttpResponse:
+    from fabflow.flows.graph import render_svg
+    from fabflow.flows.models import FlowRun, TaskRun
+
+    who = principal(request)
+    obj = selectors.get_or_404(selectors.orders_for(who), order_id)
+    products_, parts_, assets, _tasks = selectors.order_rows(obj)
+    runs = list(TaskRun.objects.filter(order=obj).order_by("created_at"))
+    flow_run = FlowRun.objects.filter(order=obj).select_related("flow_version").first()
+    graph = ""
+    if flow_run is not None:
+        current = [r for r in runs if r.generation == flow_run.generation]
+        graph = render_svg(
+            flow_run.flow_version.definition,
+            states={r.key: r.state for r in current},
+            timed_out={r.key for r in current if r.timed_out and r.unfinished},
+        )
+    elif obj.flow_version is not None:
+        graph = render_svg(obj.flow_version.definition)
+    thumb = next((a for a in assets if a.content_type.startswith("image/")), None)
+    return render(
+        request,
+        "orders/order.html",
+        {
+            "order": obj,
+            "products": products_,
+            "parts": parts_,
+            "assets": assets,
+            "manual_tasks": [r for r in runs if r.handler_key == "manual-task"],
+            "failed_tasks": [r for r in runs if r.state == "failed"],
+            "flow_run": flow_run,
+            "events": OrderEvent.objects.filter(order=obj).order_by("-id")[:200],
+            "graph": graph,
+            "thumbnail": thumb,
+            "title": obj.name,
+            "outcomes": {str(r.id): _outcomes(r) for r in runs if r.handler_key == "manual-task"},
+        },
+    )
+
+
+def _outcomes(run: Any) -> list[str]:
+    from fabflow.flows.serializers import task_json
+
+    return list(task_json(run)["outcomes"])
+
+
+@member_required
+def product(request: HttpRequest, product_id: UUID) -> HttpResponse:
+    obj = selectors.get_or_404(
+        selectors.products_for(principal(request)).select_related("order"), product_id
+    )
+    assets = list(Asset.objects.filter(product=obj))
+    return render(
+        request,
+        "orders/product.html",
+        {
+            "product": obj,
+            "parts": obj.parts.order_by("position"),
+            "assets": assets,
+            "thumbnail": next((a for a in assets if a.content_type.startswith("image/")), None),
+            "title": obj.name,
+        },
+    )
+
+
+@member_required
+def part(request: HttpRequest, part_id: UUID) -> HttpResponse:
+    obj = selectors.get_or_404(
+        selectors.parts_for(principal(request)).select_related("order", "product"), part_id
+    )
+    return render(
+        request, "orders/part.html", {"part": obj, "assets": obj.assets.all(), "title": obj.name}
+    )
+
+
+@member_required
+def order_files(request: HttpRequest, order_id: UUID) -> HttpResponse:
+    """All files of an order as one zip, streamed."""
+    obj = selectors.get_or_404(selectors.orders_for(principal(request)), order_id)
+    archive = Archive()
+    for asset in Asset.objects.filter(order=obj, state=Asset.State.READY):
+        folder = asset.product.name if asset.product else ""
+        archive.add_file(safe_entry(folder, asset.name), asset.file.storage, asset.file.name)
+    return _zip_response(archive, f"{obj.name}-files.zip")
+
+
+@member_required
+def download(request: HttpRequest, asset_id: UUID) -> HttpResponse:
+    from fabflow.orders.api import _file_response
+
+    asset = selectors.assets_for(principal(request)).filter(pk=asset_id).first()
+    if asset is None or asset.state != Asset.State.READY or not asset.file:
+        raise Http404
+    return _file_response(asset)
+
+
+# Manual tasks and staff actions ---------------------------------------------------------------
+
+
+@member_required
+@require_POST
+def order_action(request: HttpRequest, order_id: UUID, action: str) -> HttpResponse:
+    from fabflow.flows import actions
+    from fabflow.flows.models import TaskRun
+
+    who = principal(request)
+    obj = selectors.get_or_404(selectors.orders_for(who), order_id)
+    try:
+        if action == "complete":
+            run = TaskRun.objects.get(order=obj, pk=request.POST.get("task"))
+            actions.complete_task(
+                run=run,
+                outcome=request.POST.get("outcome", ""),
+                comment=request.POST.get("comment", "")[:5000],
+                actor=who.actor,
+            )
+            messages.success(request, f"Task {run.key} completed.")
+        elif action == "retry":
+            run = TaskRun.objects.get(order=obj, pk=request.POST.get("task"))
+            actions.retry_task(run=run, actor=who.actor)
+            messages.success(request, f"Task {run.key} will run again.")
+        elif action == "restart":
+            actions.restart_flow(order=obj, actor=who.actor)
+            messages.success(request, "The flow restarts from its first stage.")
+        else:
+            raise Http404
+    except (TaskRun.DoesNotExist, ValueError, ApiError) as exc:
+        messages.error(request, getattr(exc, "detail", "") or "That action is not possible.")
+    return HttpResponseRedirect(f"/orders/{obj.id}")
+
+
+# Exports --------------------------------------------------------------------------------------
+
+
+@member_required
+@require_POST
+def export(request: HttpRequest, name: str, kind: str) -> HttpResponse:
+    """Selected rows (at most 50) as CSV of the visible columns, or a zip with files."""
+    table = TABLES.get(name)
+    if table is None or kind not in table.exports:
+        raise Http404
+    ids = request.POST.getlist("ids")
+    if not ids:
+        return HttpResponseBadRequest("Select at least one row.")
+    if len(ids) > EXPORT_LIMIT:
+        return HttpResponseBadRequest(f"At most {EXPORT_LIMIT} rows can be exported at once.")
+    try:
+        uuids = [UUID(i) for i in ids]
+    except ValueError:
+        return HttpResponseBadRequest("Invalid row id.")
+    rows = _export_rows(request, name, uuids)
+    columns = table.visible_for(_user(request))
+    text = csvfile.render([c.title for c in columns], ([c.value(r) for c in columns] for r in rows))
+    if kind == "csv":
+        response = HttpResponse(text, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+        return response
+    archive = Archive()
+    if name == "parts":
+        archive.add_text(f"csv/{name}.csv", text)
+        archive.add_text("csv/manufacturing-data.csv", _manufacturing_csv(rows))
+    else:
+        archive.add_text(f"{name}.csv", text)
+    if kind == "zip":
+        _add_files(archive, name, rows)
+    return _zip_response(archive, f"{name}.zip")
+
+
+def _export_rows(request: HttpRequest, name: str, ids: list[UUID]) -> list[Any]:
+    who = principal(request)
+    if name == "orders":
+        qs: Any = selectors.orders_for(who)
+    elif name == "products":
+        qs = selectors.products_for(who).select_related("order")
+    else:
+        qs = selectors.parts_for(who).select_related("order", "product")
+    by_id = {r.id: r for r in qs.filter(pk__in=ids)}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def _manufacturing_csv(rows: list[Part]) -> str:
+    fields = sorted({key for part in rows for key in part.manufacturing_data})
+    header = ["Part ID", "Part", "Product", "Order", *fields]
+    return csvfile.render(
+        header,
+        (
+            [
+                p.id,
+                p.name,
+                p.product.name,
+                p.order.name,
+                *[_scalar(p.manufacturing_data.get(f)) for f in fields],
+            ]
+            for p in rows
+        ),
+    )
+
+
+def _scalar(value: Any) -> Any:
+    import json
+
+    return json.dumps(value) if isinstance(value, (dict, list)) else value
+
+
+def _add_files(archive: Archive, name: str, rows: list[Any]) -> None:
+    owner = "product" if name == "products" else "part"
+    assets = Asset.objects.filter(**{f"{owner}__in": rows}, state=Asset.State.READY)
+    labels = {r.id: f"{r.name} ({str(r.id)[:8]})" for r in rows}
+    folder = "" if owner == "product" else "files"
+    for asset in assets.order_by("created_at"):
+        key = asset.product_id if owner == "product" else asset.part_id
+        archive.add_file(
+            safe_entry(folder, labels[key], asset.name), asset.file.storage, asset.file.name
+        )
+
+
+def _zip_response(archive: Archive, filename: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(iter(archive), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{safe_entry(filename)}"'
+    return response
+
+
+__all__ = ["Order", "Product"]
