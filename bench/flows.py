@@ -680,7 +680,10 @@ def _proc_table() -> list[tuple[int, int, str, float]]:
             continue
         name = text[text.index("(") + 1 : text.rindex(")")]
         fields = text[text.rindex(")") + 2 :].split()
-        rows.append((int(entry), int(fields[1]), name, (int(fields[11]) + int(fields[12])) / tick))
+        # utime + stime, plus cutime + cstime: the CPU of exited children it waited for
+        # (PostgreSQL backends that closed during the run count for the postmaster).
+        cpu = sum(int(v) for v in fields[11:15]) / tick
+        rows.append((int(entry), int(fields[1]), name, cpu))
     return rows
 
 
@@ -890,6 +893,8 @@ def engine_run(args: argparse.Namespace, w: World, count: int) -> EngineRun:
         time.sleep(1.5)  # idle backends report their statistics within about a second
         pg1 = pg_counters(w.db)
         calls1, redelivered1 = w.stub.snapshot()
+        jobs = job_stats(w.db, since)
+        leftover = 0
         light = None
         if args.light_orders and statuses["success"] == posted.accepted:
             # Not overloaded: a few orders at a slow pace, once the backlog is gone.
@@ -901,8 +906,7 @@ def engine_run(args: argparse.Namespace, w: World, count: int) -> EngineRun:
             light = latency_figures(success_times(w.db, paced.ids))
     finally:
         stop_all(procs)
-    jobs = job_stats(w.db, since)
-    leftover = drop_leftover_jobs(w.db) + (leftover if light is not None else 0)
+    leftover += drop_leftover_jobs(w.db)
     times = success_times(w.db, posted.ids)
     done = sorted(at for _, at in times.values() if at is not None)
     first_created = min((created for created, _ in times.values()), default=None)
@@ -1101,6 +1105,12 @@ def print_report(report: Report) -> None:
             f"  {label:<22}{run.flows_per_second:>9.1f}{lat['p50']:>9.0f}{lat['p99']:>9.0f}"
             f"{lat['max']:>9.0f}{run.lost:>6}  {target}"
         )
+        if run.light_latency_ms:
+            light = run.light_latency_ms
+            print(
+                f"    {'light load':<20}{'':>9}{light['p50']:>9.0f}{light['p99']:>9.0f}"
+                f"{light['max']:>9.0f}{'':>6}  not overloaded: single orders at a slow pace"
+            )
     base = report.baseline
     if base is not None:
         parts = ", ".join(f"{k} {v:.2f}" for k, v in base.ms_per_flow.items())
@@ -1140,7 +1150,8 @@ def print_report(report: Report) -> None:
         print(
             f"    jobs         {j.jobs} ({per_flow:.2f}/flow), {j.steps} steps, "
             f"{j.noop} no-op; wait ready->claimed p50 {j.wait_ms_p50:.0f} ms, "
-            f"p99 {j.wait_ms_p99:.0f} ms; run p50 {j.run_ms_p50:.0f} ms, p99 {j.run_ms_p99:.0f} ms"
+            f"p99 {j.wait_ms_p99:.0f} ms; run p50 {j.run_ms_p50:.0f} ms, "
+            f"p99 {j.run_ms_p99:.0f} ms; {run.leftover_jobs} left queued at the end"
         )
         if run.cpu_ms_per_flow:
             print(

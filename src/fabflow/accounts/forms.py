@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
-from fabflow.accounts.models import Space, User
+from fabflow.accounts.models import Organization, Space, User
 
 
 def parse_tags(text: str) -> list[str]:
@@ -37,8 +39,8 @@ class KeyForm(forms.Form):
     space = forms.ModelChoiceField(queryset=Space.objects.none())
     name = forms.CharField(max_length=200, required=False)
 
-    def __init__(self, *args: object, organization: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["space"].queryset = Space.objects.filter(  # type: ignore[attr-defined]
-            organization=organization
-        ).order_by("key")
+    def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["space"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = Space.objects.filter(organization=organization).order_by("key")

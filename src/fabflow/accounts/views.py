@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_POST
 
 from fabflow.accounts.forms import InviteForm, KeyForm, UserForm, parse_tags
-from fabflow.accounts.models import SecretKey, User
+from fabflow.accounts.models import Organization, SecretKey, User
 from fabflow.accounts.services import create_secret_key, create_user, revoke_secret_key
 from fabflow.core.web import admin_required
 
@@ -22,13 +22,25 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
+def _me(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User) and user.organization is not None
+    return user
+
+
+def _org(request: HttpRequest) -> Organization:
+    org = _me(request).organization
+    assert org is not None
+    return org
+
+
 def _org_user(request: HttpRequest, user_id: int) -> User:
-    return get_object_or_404(User, pk=user_id, organization=request.user.organization)  # type: ignore[union-attr]
+    return get_object_or_404(User, pk=user_id, organization=_org(request))
 
 
 @admin_required
 def users(request: HttpRequest) -> HttpResponse:
-    org = request.user.organization  # type: ignore[union-attr]
+    org = _org(request)
     invite = InviteForm(request.POST or None, prefix="invite")
     if request.method == "POST" and invite.is_valid():
         password = secrets.token_urlsafe(12)
@@ -88,15 +100,15 @@ def user_active(request: HttpRequest, user_id: int) -> HttpResponse:
 
 @admin_required
 def keys(request: HttpRequest) -> HttpResponse:
-    org = request.user.organization  # type: ignore[union-attr]
+    org = _org(request)
     form = KeyForm(request.POST or None, organization=org)
     created = None
     if request.method == "POST" and form.is_valid():
         key, created = create_secret_key(
             space=form.cleaned_data["space"],
             name=form.cleaned_data["name"],
-            created_by=request.user,
-        )  # type: ignore[arg-type]
+            created_by=_me(request),
+        )
         messages.success(request, f"Key {key.prefix} created. Copy it now: it is shown only once.")
         form = KeyForm(organization=org)
     rows = (
@@ -114,7 +126,7 @@ def keys(request: HttpRequest) -> HttpResponse:
 @admin_required
 @require_POST
 def key_revoke(request: HttpRequest, key_id: UUID) -> HttpResponse:
-    key = get_object_or_404(SecretKey, pk=key_id, space__organization=request.user.organization)  # type: ignore[union-attr]
+    key = get_object_or_404(SecretKey, pk=key_id, space__organization=_org(request))
     revoke_secret_key(key=key)
     messages.success(request, f"Key {key.prefix} revoked.")
     return HttpResponseRedirect("/keys")

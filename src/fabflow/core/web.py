@@ -8,7 +8,8 @@ from typing import Any, TypeVar
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, QueryDict
+from django.http.response import HttpResponseBase
 from pydantic import BaseModel, ValidationError
 
 from fabflow.accounts.auth import Principal
@@ -17,7 +18,7 @@ from fabflow.core.pagination import paginate
 from fabflow.core.problems import ApiError
 from fabflow.core.tables import Table
 
-View = TypeVar("View", bound=Callable[..., HttpResponse])
+View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 PER_PAGE = 50
 
 
@@ -26,7 +27,7 @@ def member_required(view: View) -> View:
 
     @login_required
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         user = request.user
         if not isinstance(user, User) or user.organization is None:
             raise PermissionDenied("no organization")
@@ -38,7 +39,7 @@ def member_required(view: View) -> View:
 def admin_required(view: View) -> View:
     @member_required
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_org_admin:  # type: ignore[union-attr]
             raise PermissionDenied("admins only")
         return view(request, *args, **kwargs)

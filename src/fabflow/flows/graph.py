@@ -276,24 +276,25 @@ def _n(value: float) -> str:
     return format(round(value, 1), ".1f").removesuffix(".0")
 
 
+def _path(*parts: str | tuple[float, float]) -> str:
+    """SVG path data from commands and points."""
+    return " ".join(
+        part if isinstance(part, str) else f"{_n(part[0])},{_n(part[1])}" for part in parts
+    )
+
+
 def _forward_route(
     start: tuple[float, float], end: tuple[float, float], blocked: float | None
 ) -> tuple[str, tuple[float, float]]:
     (sx, sy), (tx, ty) = start, end
     if blocked is None:
         bend = min((tx - sx) / 2, COL_GAP)
-        path = (
-            f"M{_n(sx)},{_n(sy)} C{_n(sx + bend)},{_n(sy)} {_n(tx - bend)},{_n(ty)} "
-            f"{_n(tx)},{_n(ty)}"
-        )
+        path = _path("M", start, "C", (sx + bend, sy), (tx - bend, ty), end)
         return path, ((sx + tx) / 2, (sy + ty) / 2)
     # Around the nodes in between, through the gap below them.
     lane, half = blocked + ROW_GAP / 2, COL_GAP / 2
-    path = (
-        f"M{_n(sx)},{_n(sy)} C{_n(sx + half)},{_n(sy)} {_n(sx + half)},{_n(lane)} "
-        f"{_n(sx + COL_GAP)},{_n(lane)} L{_n(tx - COL_GAP)},{_n(lane)} "
-        f"C{_n(tx - half)},{_n(lane)} {_n(tx - half)},{_n(ty)} {_n(tx)},{_n(ty)}"
-    )
+    path = _path("M", start, "C", (sx + half, sy), (sx + half, lane), (sx + COL_GAP, lane))
+    path += " " + _path("L", (tx - COL_GAP, lane), "C", (tx - half, lane), (tx - half, ty), end)
     return path, ((sx + tx) / 2, lane)
 
 
@@ -302,12 +303,9 @@ def _back_route(
 ) -> tuple[str, tuple[float, float]]:
     """An edge closing a cycle: out to the right, back along a lane below all tasks."""
     # The bulge stays within the stage padding: a cubic reaches 3/4 of its control offset.
-    (sx, sy), (tx, ty), half = start, end, STAGE_PAD
-    path = (
-        f"M{_n(sx)},{_n(sy)} C{_n(sx + half)},{_n(sy)} {_n(sx + half)},{_n(lane)} "
-        f"{_n(sx)},{_n(lane)} L{_n(tx)},{_n(lane)} "
-        f"C{_n(tx - half)},{_n(lane)} {_n(tx - half)},{_n(ty)} {_n(tx)},{_n(ty)}"
-    )
+    (sx, sy), (tx, ty), bulge = start, end, STAGE_PAD
+    path = _path("M", start, "C", (sx + bulge, sy), (sx + bulge, lane), (sx, lane))
+    path += " " + _path("L", (tx, lane), "C", (tx - bulge, lane), (tx - bulge, ty), end)
     return path, ((sx + tx) / 2, lane)
 
 
@@ -323,6 +321,24 @@ def _layout(stages: list[_Stage], size: _Size) -> list[_StageLayout]:
 
 
 # --- Drawing. ---
+
+_KEY_TEXT = {"font_size": 13, "font_weight": 600, "fill": _INK}
+_HANDLER_TEXT = {"font_size": 11, "fill": "#64748b"}
+_HEADER_TEXT = {"font_size": 14, "font_weight": 600, "fill": _INK}
+_BADGE_TEXT = {"font_size": 11, "font_weight": 600, "text_anchor": "middle", "fill": "#475569"}
+_MUTED_TEXT = {"font_size": 12, "font_style": "italic", "fill": "#94a3b8"}
+_STATE_TEXT = {"font_size": 10.5, "font_weight": 500}
+_STAGE_BOX = {"rx": 12, "fill": _STAGE_FILL, "stroke": "#e2e8f0"}
+_CLOCK_LINE = {"fill": "none", "stroke": _TIMED_OUT, "stroke_width": 1.5}
+# The label's halo in the stage colour keeps it readable where it crosses its own line.
+_EDGE_TEXT = {
+    "font_size": 10, "font_weight": 500, "text_anchor": "middle", "stroke": _STAGE_FILL,
+    "stroke_width": 4, "stroke_linejoin": "round", "paint_order": "stroke",
+}  # fmt: skip
+_MARKER = {
+    "viewBox": "0 0 10 10", "refX": 9, "refY": 5, "markerWidth": 9, "markerHeight": 9,
+    "markerUnits": "userSpaceOnUse", "orient": "auto",
+}  # fmt: skip
 
 
 def _esc(value: str) -> str:
@@ -373,67 +389,34 @@ def _markers(prefix: str) -> str:
             "marker",
             _el("path", d="M0,1 L9,5 L0,9 z", fill=colour),
             id=f"{prefix}-{name}",
-            viewBox="0 0 10 10",
-            refX=9,
-            refY=5,
-            markerWidth=9,
-            markerHeight=9,
-            markerUnits="userSpaceOnUse",
-            orient="auto",
+            **_MARKER,
         )
         for name, colour in _EDGE_COLOUR.items()
     )
 
 
 def _stage_svg(layout: _StageLayout, index: int) -> str:
-    x, y = layout.x, float(MARGIN)
-    name = _clip(layout.stage.name, layout.width - 2 * STAGE_PAD - 28, HEADER_CHAR)
-    box = _el(
-        "rect",
-        x=x,
-        y=y,
-        width=layout.width,
-        height=layout.height,
-        rx=12,
-        fill=_STAGE_FILL,
-        stroke="#e2e8f0",
+    x, y, width = layout.x, float(MARGIN), layout.width
+    name = _clip(layout.stage.name, width - 2 * STAGE_PAD - 28, HEADER_CHAR)
+    content = (
+        _el("rect", x=x, y=y, width=width, height=layout.height, **_STAGE_BOX)
+        + _el("circle", cx=x + 25, cy=y + 21, r=9, fill="#e2e8f0")
+        + _el("text", str(index + 1), x=x + 25, y=y + 25, **_BADGE_TEXT)
+        + _el("text", _esc(name), x=x + 42, y=y + 26, **_HEADER_TEXT)
     )
-    badge = _el("circle", cx=x + 25, cy=y + 21, r=9, fill="#e2e8f0") + _el(
-        "text",
-        str(index + 1),
-        x=x + 25,
-        y=y + 25,
-        font_size=11,
-        font_weight=600,
-        text_anchor="middle",
-        fill="#475569",
-    )
-    title = _el("text", _esc(name), x=x + 42, y=y + 26, font_size=14, font_weight=600, fill=_INK)
-    empty = (
-        ""
-        if layout.stage.tasks
-        else _el(
-            "text",
-            "No tasks",
-            x=x + STAGE_PAD,
-            y=y + HEADER + 20,
-            font_size=12,
-            font_style="italic",
-            fill="#94a3b8",
-        )
-    )
-    return _el("g", box + badge + title + empty, class_="stage", data_stage_index=index)
+    if not layout.stage.tasks:
+        content += _el("text", "No tasks", x=x + STAGE_PAD, y=y + HEADER + 20, **_MUTED_TEXT)
+    return _el("g", content, class_="stage")
 
 
 def _stage_arrow(left: _StageLayout, right: _StageLayout, size: _Size, prefix: str) -> str:
-    y = _n(MARGIN + HEADER + size.height / 2)
+    y = MARGIN + HEADER + size.height / 2
     return _el(
         "path",
         class_="stage-arrow",
-        d=f"M{_n(left.x + left.width + 8)},{y} L{_n(right.x - 8)},{y}",
+        d=_path("M", (left.x + left.width + 8, y), "L", (right.x - 8, y)),
         stroke=_EDGE_COLOUR["stage"],
         stroke_width=2,
-        fill="none",
         marker_end=f"url(#{prefix}-stage)",
     )
 
@@ -449,39 +432,14 @@ def _edge_svg(edge: _Edge, prefix: str) -> str:
         stroke_dasharray="6 4" if edge.trigger == "timeout" else None,
         marker_end=f"url(#{prefix}-{edge.trigger})",
     )
-    label = _el(
-        "text",
-        edge.trigger,
-        x=x,
-        y=y + 3.5,
-        font_size=10,
-        font_weight=500,
-        text_anchor="middle",
-        fill=colour,
-        stroke=_STAGE_FILL,
-        stroke_width=4,
-        stroke_linejoin="round",
-        paint_order="stroke",
-    )
-    return _el(
-        "g",
-        line + label,
-        class_=f"edge edge--{edge.trigger}",
-        data_source=edge.source,
-        data_target=edge.target,
-    )
+    label = _el("text", edge.trigger, x=x, y=y + 3.5, fill=colour, **_EDGE_TEXT)
+    classes = f"edge edge--{edge.trigger}"
+    return _el("g", line + label, class_=classes, data_source=edge.source, data_target=edge.target)
 
 
 def _clock(x: float, y: float) -> str:
-    face = _el("circle", cx=x, cy=y, r=7.5, fill="#fff7ed", stroke=_TIMED_OUT, stroke_width=1.5)
-    hands = _el(
-        "path",
-        d=f"M{_n(x)},{_n(y - 4)} V{_n(y)} L{_n(x + 3)},{_n(y + 2)}",
-        fill="none",
-        stroke=_TIMED_OUT,
-        stroke_width=1.5,
-        stroke_linecap="round",
-    )
+    face = _el("circle", cx=x, cy=y, r=7.5, **{**_CLOCK_LINE, "fill": "#fff7ed"})
+    hands = _el("path", d=_path("M", (x, y - 4), "V", _n(y), "L", (x + 3, y + 2)), **_CLOCK_LINE)
     return _el("g", face + hands, class_="timeout-marker")
 
 
@@ -490,10 +448,7 @@ def _state_line(node: _Node, size: _Size, state: str, late: bool) -> str:
     label = _clip(state + (" · timed out" if late else ""), size.width - 36, 6.0)
     y = node.y + size.height - 14
     dot = _el("circle", cx=node.x + 16, cy=y - 3.5, r=3.5, fill=accent)
-    text = _el(
-        "text", _esc(label), x=node.x + 25, y=y, font_size=10.5, font_weight=500, fill=accent
-    )
-    return dot + text
+    return dot + _el("text", _esc(label), x=node.x + 25, y=y, fill=accent, **_STATE_TEXT)
 
 
 def _node_classes(states: Mapping[str, str] | None, state: str, late: bool) -> str:
@@ -503,12 +458,9 @@ def _node_classes(states: Mapping[str, str] | None, state: str, late: bool) -> s
     return " ".join(classes + (["task--timed-out"] if late else []))
 
 
-def _node_svg(node: _Node, size: _Size, states: Mapping[str, str] | None, late: bool) -> str:
-    task, state, drawn = node.task, _state(states, node.task.key), states is not None
-    fill, border, _ = _STATE_STYLE.get(state, _UNKNOWN_STYLE) if drawn else _UNKNOWN_STYLE
-    title = task.key + (f" ({task.handler})" if task.handler else "")
-    title += (f": {state}" if drawn else "") + (", timed out" if late else "")
-    box = _el(
+def _node_box(node: _Node, size: _Size, state: str | None, late: bool) -> str:
+    fill, border, _ = _STATE_STYLE.get(state or "", _UNKNOWN_STYLE)
+    return _el(
         "rect",
         x=node.x,
         y=node.y,
@@ -518,34 +470,28 @@ def _node_svg(node: _Node, size: _Size, states: Mapping[str, str] | None, late: 
         fill=fill,
         stroke=_TIMED_OUT if late else border,
         stroke_width=2.5 if late else 1.5,
-        stroke_dasharray="5 3" if drawn and state == "cancelled" else None,
+        stroke_dasharray="5 3" if state == "cancelled" else None,
     )
-    key = _el(
-        "text",
-        _esc(_clip(task.key, size.width - 24 - 18 * late, KEY_CHAR)),
-        x=node.x + 12,
-        y=node.y + 21,
-        font_size=13,
-        font_weight=600,
-        fill=_INK,
+
+
+def _node_svg(node: _Node, size: _Size, states: Mapping[str, str] | None, late: bool) -> str:
+    task, state = node.task, _state(states, node.task.key)
+    title = task.key + (f" ({task.handler})" if task.handler else "")
+    title += (f": {state}" if states is not None else "") + (", timed out" if late else "")
+    key = _clip(task.key, size.width - 24 - 18 * late, KEY_CHAR)
+    handler = _clip(task.handler, size.width - 24, HANDLER_CHAR)
+    content = (
+        _el("title", _esc(title))
+        + _node_box(node, size, state if states is not None else None, late)
+        + _el("text", _esc(key), x=node.x + 12, y=node.y + 21, **_KEY_TEXT)
+        + _el("text", _esc(handler), x=node.x + 12, y=node.y + 37, **_HANDLER_TEXT)
     )
-    handler = _el(
-        "text",
-        _esc(_clip(task.handler, size.width - 24, HANDLER_CHAR)),
-        x=node.x + 12,
-        y=node.y + 37,
-        font_size=11,
-        fill="#64748b",
-    )
-    extras = (_state_line(node, size, state, late) if drawn else "") + (
-        _clock(node.x + size.width - 14, node.y + 14) if late else ""
-    )
-    return _el(
-        "g",
-        _el("title", _esc(title)) + box + key + handler + extras,
-        class_=_node_classes(states, state, late),
-        data_task_key=task.key,
-    )
+    if states is not None:
+        content += _state_line(node, size, state, late)
+    if late:
+        content += _clock(node.x + size.width - 14, node.y + 14)
+    classes = _node_classes(states, state, late)
+    return _el("g", content, class_=classes, data_task_key=task.key)
 
 
 def render_svg(
@@ -564,8 +510,6 @@ def render_svg(
     layouts = _layout(stages, size)
     # Ids must differ between graphs on one page; a hash keeps the output deterministic.
     prefix = "fg" + hashlib.blake2s(repr(stages).encode(), digest_size=4).hexdigest()
-    width = layouts[-1].x + layouts[-1].width + MARGIN if layouts else 320.0
-    height = layouts[0].height + 2 * MARGIN if layouts else 80.0
     body = [_el("defs", _markers(prefix))]
     body += [_stage_svg(layout, index) for index, layout in enumerate(layouts)]
     body += [_stage_arrow(left, right, size, prefix) for left, right in pairwise(layouts)]
@@ -576,26 +520,23 @@ def render_svg(
         for node in layout.nodes.values()
     ]
     if not layouts:
-        body.append(
-            _el(
-                "text",
-                "Nothing to draw yet",
-                x=160,
-                y=44,
-                font_size=13,
-                text_anchor="middle",
-                fill="#94a3b8",
-            )
-        )
+        body.append(_el("text", "Nothing to draw yet", x=16, y=44, **_MUTED_TEXT))
+    return _svg("".join(body), layouts, _summary(stages, states, late))
+
+
+def _svg(body: str, layouts: list[_StageLayout], label: str) -> str:
+    width = layouts[-1].x + layouts[-1].width + MARGIN if layouts else 240.0
+    height = layouts[0].height + 2 * MARGIN if layouts else 72.0
     return _el(
         "svg",
-        "".join(body),
+        body,
         xmlns="http://www.w3.org/2000/svg",
         class_="flow-graph",
         role="img",
-        aria_label=_summary(stages, states, late),
+        aria_label=label,
         viewBox=f"0 0 {_n(width)} {_n(height)}",
         width="100%",
+        # Never wider than drawn: a small flow is not blown up to the page width.
         style=f"max-width: {_n(width)}px; height: auto",
         font_family=_FONT,
     )

@@ -14,6 +14,7 @@ from django.http import (
     HttpResponseRedirect,
     StreamingHttpResponse,
 )
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
@@ -162,18 +163,18 @@ def part(request: HttpRequest, part_id: UUID) -> HttpResponse:
 
 
 @member_required
-def order_files(request: HttpRequest, order_id: UUID) -> HttpResponse:
+def order_files(request: HttpRequest, order_id: UUID) -> HttpResponseBase:
     """All files of an order as one zip, streamed."""
     obj = selectors.get_or_404(selectors.orders_for(principal(request)), order_id)
     archive = Archive()
     for asset in Asset.objects.filter(order=obj, state=Asset.State.READY):
         folder = asset.product.name if asset.product else ""
-        archive.add_file(safe_entry(folder, asset.name), asset.file.storage, asset.file.name)
+        archive.add_file(safe_entry(folder, asset.name), asset.file.storage, asset.file.name or "")
     return _zip_response(archive, f"{obj.name}-files.zip")
 
 
 @member_required
-def download(request: HttpRequest, asset_id: UUID) -> HttpResponse:
+def download(request: HttpRequest, asset_id: UUID) -> HttpResponseBase:
     from fabflow.orders.api import _file_response
 
     asset = selectors.assets_for(principal(request)).filter(pk=asset_id).first()
@@ -195,7 +196,7 @@ def order_action(request: HttpRequest, order_id: UUID, action: str) -> HttpRespo
     obj = selectors.get_or_404(selectors.orders_for(who), order_id)
     try:
         if action == "complete":
-            run = TaskRun.objects.get(order=obj, pk=request.POST.get("task"))
+            run = TaskRun.objects.get(order=obj, pk=UUID(request.POST.get("task", "")))
             actions.complete_task(
                 run=run,
                 outcome=request.POST.get("outcome", ""),
@@ -204,7 +205,7 @@ def order_action(request: HttpRequest, order_id: UUID, action: str) -> HttpRespo
             )
             messages.success(request, f"Task {run.key} completed.")
         elif action == "retry":
-            run = TaskRun.objects.get(order=obj, pk=request.POST.get("task"))
+            run = TaskRun.objects.get(order=obj, pk=UUID(request.POST.get("task", "")))
             actions.retry_task(run=run, actor=who.actor)
             messages.success(request, f"Task {run.key} will run again.")
         elif action == "restart":
@@ -222,7 +223,7 @@ def order_action(request: HttpRequest, order_id: UUID, action: str) -> HttpRespo
 
 @member_required
 @require_POST
-def export(request: HttpRequest, name: str, kind: str) -> HttpResponse:
+def export(request: HttpRequest, name: str, kind: str) -> HttpResponseBase:
     """Selected rows (at most 50) as CSV of the visible columns, or a zip with files."""
     table = TABLES.get(name)
     if table is None or kind not in table.exports:
@@ -298,7 +299,7 @@ def _add_files(archive: Archive, name: str, rows: list[Any]) -> None:
     for asset in assets.order_by("created_at"):
         key = asset.product_id if owner == "product" else asset.part_id
         archive.add_file(
-            safe_entry(folder, labels[key], asset.name), asset.file.storage, asset.file.name
+            safe_entry(folder, labels[key], asset.name), asset.file.storage, asset.file.name or ""
         )
 
 
