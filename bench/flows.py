@@ -346,6 +346,13 @@ class World:
     web: Proc
     db: Db
 
+    @property
+    def database_name(self) -> str | None:
+        """The PostgreSQL database's name (None for SQLite)."""
+        if self.db.sqlite:
+            return None
+        return unquote(urlsplit(self.database_url).path.lstrip("/"))
+
 
 def request(
     world: World, method: str, path: str, body: Any = None, timeout: float = 30
@@ -643,11 +650,18 @@ def order_statuses(db: Db, ids: Sequence[uuid.UUID]) -> Counter[str]:
 
 
 def wait_for(
-    db: Db, ids: Sequence[uuid.UUID], done: str, until: float, procs: Sequence[Proc]
+    db: Db,
+    ids: Sequence[uuid.UUID],
+    done: str,
+    until: float,
+    procs: Sequence[Proc],
+    cpu: CpuTracker | None = None,
 ) -> Counter[str]:
     """Poll until every order of `ids` has status `done`, or the wall-clock deadline passes,
     or every worker died; returns the final status counts."""
     while True:
+        if cpu is not None:
+            cpu.sample()
         statuses = order_statuses(db, ids)
         if statuses[done] >= len(ids) or time.time() > until:
             return statuses
@@ -667,10 +681,10 @@ def percentile(sorted_values: Sequence[float], pct: float) -> float:
     return sorted_values[rank - 1]
 
 
-def _proc_table() -> list[tuple[int, int, str, float]]:
-    """(pid, ppid, command name, CPU seconds) of every process, from /proc (Linux only)."""
+def _proc_table() -> dict[int, tuple[int, str, float]]:
+    """pid -> (ppid, command name, CPU seconds: utime + stime), from /proc (Linux only)."""
     tick = os.sysconf("SC_CLK_TCK")
-    rows = []
+    rows = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -680,51 +694,85 @@ def _proc_table() -> list[tuple[int, int, str, float]]:
             continue
         name = text[text.index("(") + 1 : text.rindex(")")]
         fields = text[text.rindex(")") + 2 :].split()
-        # utime + stime, plus cutime + cstime: the CPU of exited children it waited for
-        # (PostgreSQL backends that closed during the run count for the postmaster).
-        cpu = sum(int(v) for v in fields[11:15]) / tick
-        rows.append((int(entry), int(fields[1]), name, cpu))
+        rows[int(entry)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / tick)
     return rows
 
 
-def cpu_snapshot(workers: Sequence[Proc], web: Proc) -> dict[str, float] | None:
-    """CPU seconds so far: machine (busy), workers, web (gunicorn tree), postgres, bench."""
-    try:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+def _machine_busy() -> float:
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return (sum(values[:8]) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuTracker:
+    """CPU used during a run by the workers, the web server, this database's PostgreSQL
+    backends and this script; the rest of the machine's busy time is "other" (other load).
+
+    The machine may be shared, so PostgreSQL counts only backends whose process title names
+    the bench database. Processes are sampled while the run goes on (`sample`), so backends
+    that close during the run (CONN_MAX_AGE) still count with their last seen CPU.
+    """
+
+    def __init__(self, workers: Sequence[Proc], web: Proc, database: str | None) -> None:
+        self.roots = {"workers": [p.popen.pid for p in workers], "web": [web.popen.pid]}
+        self.database = database
+        self.base: dict[int, float] = {}
+        self.last: dict[int, tuple[str, float]] = {}
+        self.machine0 = 0.0
+        self.bench0 = 0.0
+
+    def _scan(self) -> dict[int, tuple[str, float]]:
         table = _proc_table()
-    except (OSError, ValueError):
-        return None
-    tick = os.sysconf("SC_CLK_TCK")
+        found: dict[int, tuple[str, float]] = {}
+        for group, roots in self.roots.items():
+            pids = {pid for pid in roots if pid in table}
+            grew = True
+            while grew:
+                children = {pid for pid, row in table.items() if row[0] in pids} - pids
+                pids |= children
+                grew = bool(children)
+            found.update((pid, (group, table[pid][2])) for pid in pids)
+        if self.database:
+            marker = f" {self.database} "
+            for pid, (_, name, cpu) in table.items():
+                if name != "postgres":
+                    continue
+                with contextlib.suppress(OSError):
+                    title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+                    if marker in title.decode(errors="replace"):
+                        found[pid] = ("postgres", cpu)
+        return found
 
-    def tree(root: int) -> set[int]:
-        pids = {root}
-        grew = True
-        while grew:
-            children = {pid for pid, ppid, _, _ in table if ppid in pids} - pids
-            pids |= children
-            grew = bool(children)
-        return pids
+    def start(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.machine0 = _machine_busy()
+            now = self._scan()
+            self.base = {pid: cpu for pid, (_, cpu) in now.items()}
+            self.last = now
+            own = os.times()
+            self.bench0 = own.user + own.system
 
-    worker_pids = set().union(*(tree(p.popen.pid) for p in workers)) if workers else set()
-    web_pids = tree(web.popen.pid)
-    own = os.times()
-    return {
-        "machine": (sum(values[:8]) - values[3] - values[4]) / tick,
-        "workers": sum(cpu for pid, _, _, cpu in table if pid in worker_pids),
-        "web": sum(cpu for pid, _, _, cpu in table if pid in web_pids),
-        "postgres": sum(cpu for _, _, n, cpu in table if n in ("postgres", "postmaster")),
-        "bench": own.user + own.system,
-    }
+    def sample(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.last.update(self._scan())
 
-
-def cpu_delta(
-    before: dict[str, float] | None, after: dict[str, float] | None, flows: int
-) -> dict[str, float] | None:
-    if not before or not after or not flows:
-        return None
-    ms = {k: 1000 * (after[k] - before[k]) / flows for k in before}
-    ms["other"] = ms["machine"] - sum(v for k, v in ms.items() if k != "machine")
-    return ms
+    def per_flow(self, flows: int) -> dict[str, float] | None:
+        """CPU milliseconds per flow since `start`, by group (call before the processes stop)."""
+        try:
+            self.sample()
+            machine = _machine_busy() - self.machine0
+        except (OSError, ValueError):
+            return None
+        if not flows or not self.last:
+            return None
+        used = {"workers": 0.0, "web": 0.0, "postgres": 0.0}
+        for pid, (group, cpu) in self.last.items():
+            used[group] += cpu - self.base.get(pid, 0.0)
+        own = os.times()
+        used["bench"] = own.user + own.system - self.bench0
+        used["other"] = machine - sum(used.values())
+        ms = {"machine": 1000 * machine / flows}
+        ms.update((k, 1000 * v / flows) for k, v in used.items())
+        return ms
 
 
 @dataclass
@@ -871,25 +919,28 @@ def engine_run(args: argparse.Namespace, w: World, count: int) -> EngineRun:
         mails0 = w.smtp.messages
         failures0 = w.stub.feedback_failures
         since = datetime.now(UTC)
-        cpu0 = pg0 = None
+        cpu = CpuTracker(procs, w.web, w.database_name)
+        pg0 = None
         if args.preload:
             for proc in procs:
                 os.killpg(proc.popen.pid, signal.SIGSTOP)
         else:
-            cpu0 = cpu_snapshot(procs, w.web)
+            cpu.start()
             pg0 = pg_counters(w.db)
         print(f"  {count} worker(s): posting {args.orders} orders ...", flush=True)
         posted = post_orders(w, run_prefix + "m-", args.orders, CHAIN_FLOW, args.clients)
         resumed: datetime | None = None
         if args.preload:
             time.sleep(1.5)  # let PostgreSQL's statistics of the intake settle first
-            cpu0 = cpu_snapshot(procs, w.web)
+            cpu.start()
             pg0 = pg_counters(w.db)
             resumed = datetime.now(UTC)
             for proc in procs:
                 os.killpg(proc.popen.pid, signal.SIGCONT)
-        statuses = wait_for(w.db, posted.ids, "success", posted.last_end + args.deadline, procs)
-        cpu1 = cpu_snapshot(procs, w.web)
+        statuses = wait_for(
+            w.db, posted.ids, "success", posted.last_end + args.deadline, procs, cpu
+        )
+        cpu_ms = cpu.per_flow(statuses["success"])
         time.sleep(1.5)  # idle backends report their statistics within about a second
         pg1 = pg_counters(w.db)
         calls1, redelivered1 = w.stub.snapshot()
@@ -928,7 +979,7 @@ def engine_run(args: argparse.Namespace, w: World, count: int) -> EngineRun:
         latency_ms=latency_figures(times),
         jobs=jobs,
         leftover_jobs=leftover,
-        cpu_ms_per_flow=cpu_delta(cpu0, cpu1, len(done)),
+        cpu_ms_per_flow=cpu_ms,
         pg_per_flow=pg_per_flow,
         connector_calls=calls1 - calls0,
         redelivered_ids=redelivered1 - redelivered0,
@@ -1154,10 +1205,13 @@ def print_report(report: Report) -> None:
             f"p99 {j.run_ms_p99:.0f} ms; {run.leftover_jobs} left queued at the end"
         )
         if run.cpu_ms_per_flow:
-            print(
-                "    CPU ms/flow  "
-                + "   ".join(f"{k} {v:.1f}" for k, v in run.cpu_ms_per_flow.items())
-            )
+            cpu = run.cpu_ms_per_flow
+            print("    CPU ms/flow  " + "   ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
+            if cpu["machine"] > 0 and cpu["other"] > 0.2 * cpu["machine"]:
+                print(
+                    f"    WARNING      {100 * cpu['other'] / cpu['machine']:.0f}% of the busy "
+                    "CPU time went to other processes: the machine was not quiet"
+                )
         if run.pg_per_flow:
             print(
                 "    PG per flow  "

@@ -14,6 +14,8 @@ from tests.factories import ApiClient, Tenant, make_tenant
 @pytest.fixture(autouse=True)
 def _media_root(settings: Any, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = str(tmp_path / "media")
+    # Argon2 is the production hasher (test_settings checks it); tests need speed, not cost.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

@@ -58,6 +58,12 @@ def test_debug_is_off_by_default_and_a_secret_key_is_generated_once(
     assert (tmp_path / "data" / "secret_key").read_text() == key
 
 
+def test_passwords_are_hashed_with_argon2(clean_env: dict[str, str], tmp_path: Path) -> None:
+    code = "from django.conf import settings as s; print(s.PASSWORD_HASHERS[0])"
+    result = fabflow(["shell", "-v", "0", "-c", code], clean_env, tmp_path)
+    assert result.stdout.strip() == "django.contrib.auth.hashers.Argon2PasswordHasher"
+
+
 def test_database_and_email_urls_are_read_from_the_environment(
     clean_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -190,7 +190,8 @@ def _node_size(stages: list[_Stage], with_state: bool) -> _Size:
         (max(len(task.key) * KEY_CHAR, len(task.handler) * HANDLER_CHAR) for task in tasks),
         default=0,
     )
-    return _Size(min(max(text + 44, 150), 230), 66 if with_state else 50)
+    # With states, room for the longest label: "succeeded · timed out".
+    return _Size(min(max(text + 44, 164 if with_state else 150), 230), 66 if with_state else 50)
 
 
 def _layout_stage(stage: _Stage, x: float, size: _Size) -> _StageLayout:
@@ -402,7 +403,7 @@ def _stage_svg(layout: _StageLayout, index: int) -> str:
         _el("rect", x=x, y=y, width=width, height=layout.height, **_STAGE_BOX)
         + _el("circle", cx=x + 25, cy=y + 21, r=9, fill="#e2e8f0")
         + _el("text", str(index + 1), x=x + 25, y=y + 25, **_BADGE_TEXT)
-        + _el("text", _esc(name), x=x + 42, y=y + 26, **_HEADER_TEXT)
+        + _el("text", _esc(name), class_="stage-name", x=x + 42, y=y + 26, **_HEADER_TEXT)
     )
     if not layout.stage.tasks:
         content += _el("text", "No tasks", x=x + STAGE_PAD, y=y + HEADER + 20, **_MUTED_TEXT)
@@ -432,7 +433,9 @@ def _edge_svg(edge: _Edge, prefix: str) -> str:
         stroke_dasharray="6 4" if edge.trigger == "timeout" else None,
         marker_end=f"url(#{prefix}-{edge.trigger})",
     )
-    label = _el("text", edge.trigger, x=x, y=y + 3.5, fill=colour, **_EDGE_TEXT)
+    label = _el(
+        "text", edge.trigger, class_="edge-label", x=x, y=y + 3.5, fill=colour, **_EDGE_TEXT
+    )
     classes = f"edge edge--{edge.trigger}"
     return _el("g", line + label, class_=classes, data_source=edge.source, data_target=edge.target)
 
@@ -445,10 +448,12 @@ def _clock(x: float, y: float) -> str:
 
 def _state_line(node: _Node, size: _Size, state: str, late: bool) -> str:
     accent = _STATE_STYLE.get(state, _UNKNOWN_STYLE)[2]
-    label = _clip(state + (" · timed out" if late else ""), size.width - 36, 6.0)
+    label = _clip(state + (" · timed out" if late else ""), size.width - 36, 5.7)
     y = node.y + size.height - 14
     dot = _el("circle", cx=node.x + 16, cy=y - 3.5, r=3.5, fill=accent)
-    return dot + _el("text", _esc(label), x=node.x + 25, y=y, fill=accent, **_STATE_TEXT)
+    return dot + _el(
+        "text", _esc(label), class_="task-state", x=node.x + 25, y=y, fill=accent, **_STATE_TEXT
+    )
 
 
 def _node_classes(states: Mapping[str, str] | None, state: str, late: bool) -> str:
@@ -480,11 +485,12 @@ def _node_svg(node: _Node, size: _Size, states: Mapping[str, str] | None, late: 
     title += (f": {state}" if states is not None else "") + (", timed out" if late else "")
     key = _clip(task.key, size.width - 24 - 18 * late, KEY_CHAR)
     handler = _clip(task.handler, size.width - 24, HANDLER_CHAR)
+    left = node.x + 12
     content = (
         _el("title", _esc(title))
         + _node_box(node, size, state if states is not None else None, late)
-        + _el("text", _esc(key), x=node.x + 12, y=node.y + 21, **_KEY_TEXT)
-        + _el("text", _esc(handler), x=node.x + 12, y=node.y + 37, **_HANDLER_TEXT)
+        + _el("text", _esc(key), class_="task-key", x=left, y=node.y + 21, **_KEY_TEXT)
+        + _el("text", _esc(handler), class_="task-handler", x=left, y=node.y + 37, **_HANDLER_TEXT)
     )
     if states is not None:
         content += _state_line(node, size, state, late)
@@ -492,6 +498,24 @@ def _node_svg(node: _Node, size: _Size, states: Mapping[str, str] | None, late: 
         content += _clock(node.x + size.width - 14, node.y + 14)
     classes = _node_classes(states, state, late)
     return _el("g", content, class_=classes, data_task_key=task.key)
+
+
+def _svg(body: str, layouts: list[_StageLayout], label: str) -> str:
+    width = layouts[-1].x + layouts[-1].width + MARGIN if layouts else 240.0
+    height = layouts[0].height + 2 * MARGIN if layouts else 72.0
+    return _el(
+        "svg",
+        body,
+        xmlns="http://www.w3.org/2000/svg",
+        class_="flow-graph",
+        role="img",
+        aria_label=label,
+        viewBox=f"0 0 {_n(width)} {_n(height)}",
+        width="100%",
+        # Never wider than drawn: a small flow is not blown up to the page width.
+        style=f"max-width: {_n(width)}px; height: auto",
+        font_family=_FONT,
+    )
 
 
 def render_svg(
@@ -522,21 +546,3 @@ def render_svg(
     if not layouts:
         body.append(_el("text", "Nothing to draw yet", x=16, y=44, **_MUTED_TEXT))
     return _svg("".join(body), layouts, _summary(stages, states, late))
-
-
-def _svg(body: str, layouts: list[_StageLayout], label: str) -> str:
-    width = layouts[-1].x + layouts[-1].width + MARGIN if layouts else 240.0
-    height = layouts[0].height + 2 * MARGIN if layouts else 72.0
-    return _el(
-        "svg",
-        body,
-        xmlns="http://www.w3.org/2000/svg",
-        class_="flow-graph",
-        role="img",
-        aria_label=label,
-        viewBox=f"0 0 {_n(width)} {_n(height)}",
-        width="100%",
-        # Never wider than drawn: a small flow is not blown up to the page width.
-        style=f"max-width: {_n(width)}px; height: auto",
-        font_family=_FONT,
-    )
