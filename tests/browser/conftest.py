@@ -15,17 +15,17 @@ import pytest
 # thread with a running loop unless told that it is safe (it is: the loop is Playwright's).
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
-from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, sync_playwright
 
-from fabflow.accounts.models import Organization, Space, User  # noqa: E402
-from fabflow.accounts.services import (  # noqa: E402
+from fabflow.accounts.models import Organization, Space, User
+from fabflow.accounts.services import (
     create_organization,
     create_secret_key,
     create_space,
     create_user,
 )
-from fabflow.orders.models import Order  # noqa: E402
-from tests.factories import ApiClient, order_body  # noqa: E402
+from fabflow.orders.models import Order
+from tests.factories import ApiClient, order_body
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -186,7 +186,7 @@ class Command(BaseCommand):
         base = settings.BASE_URL
         self.stdout.write(
             "\nDemo organization 'Demo Manufacturing'\n"
-            f"  login:      {c['email']} / {c['password']}  ({base}/admin/)\n"
+            f"  login:      {c['email']} / {c['password']}  ({base}/login)\n"
             f"  secret key: {c['secretKey']}  (space {c['spaceKey']})\n"
             f"  API docs:   {base}/api/docs\n"
             f"  try:        curl -H 'Authorization: Bearer {c['secretKey']}' {base}/api/v1/orders\n"
