@@ -32,6 +32,9 @@ run: $(VENV)/.installed
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -q -m "not browser"
 
+test-browser: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest -q -m browser tests/browser
+
 test-postgres: $(VENV)/.dev-installed
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest -q -m "not browser"
 

@@ -134,6 +134,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--light-rate", type=float, default=5.0, help="orders per second of the light load"
     )
     parser.add_argument(
+        "--sweep-interval",
+        type=float,
+        default=None,
+        help="`fabflow worker --sweep-interval` (default: the worker's own default)",
+    )
+    parser.add_argument(
         "--timeout-orders", type=int, default=50, help="orders of the timeout-lag run (0 skips)"
     )
     parser.add_argument(
@@ -478,6 +484,8 @@ def start_workers(args: argparse.Namespace, w: World, count: int, tag: str) -> l
         cmd += ["-m", "fabflow.cli", "worker"]
         if args.interval is not None:
             cmd += ["--interval", str(args.interval)]
+        if args.sweep_interval is not None:
+            cmd += ["--sweep-interval", str(args.sweep_interval)]
         procs.append(spawn(f"worker-{tag}-{i}", cmd, w.env, w.tmp / f"worker-{tag}-{i}.log"))
     return procs
 
@@ -719,6 +727,7 @@ class CpuTracker:
         self.last: dict[int, tuple[str, float]] = {}
         self.machine0 = 0.0
         self.bench0 = 0.0
+        self.sampled = 0.0
 
     def _scan(self) -> dict[int, tuple[str, float]]:
         table = _proc_table()
@@ -751,14 +760,18 @@ class CpuTracker:
             own = os.times()
             self.bench0 = own.user + own.system
 
-    def sample(self) -> None:
+    def sample(self, force: bool = False) -> None:
+        """Scan /proc, at most once a second unless forced (a scan costs a few ms of CPU)."""
+        if not force and time.monotonic() - self.sampled < 1.0:
+            return
+        self.sampled = time.monotonic()
         with contextlib.suppress(OSError, ValueError):
             self.last.update(self._scan())
 
     def per_flow(self, flows: int) -> dict[str, float] | None:
         """CPU milliseconds per flow since `start`, by group (call before the processes stop)."""
         try:
-            self.sample()
+            self.sample(force=True)
             machine = _machine_busy() - self.machine0
         except (OSError, ValueError):
             return None
@@ -1207,6 +1220,12 @@ def print_report(report: Report) -> None:
         if run.cpu_ms_per_flow:
             cpu = run.cpu_ms_per_flow
             print("    CPU ms/flow  " + "   ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
+            own = cpu["workers"] + cpu["web"] + cpu["postgres"]
+            if own > 0:
+                print(
+                    f"    CPU ceiling  {1000 * (os.cpu_count() or 1) / own:.1f} flows/s if "
+                    f"workers, web and PostgreSQL had all {os.cpu_count()} CPUs to themselves"
+                )
             if cpu["machine"] > 0 and cpu["other"] > 0.2 * cpu["machine"]:
                 print(
                     f"    WARNING      {100 * cpu['other'] / cpu['machine']:.0f}% of the busy "

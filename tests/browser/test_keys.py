@@ -31,7 +31,7 @@ def test_create_use_and_revoke_a_key(app: Page, live_server: Any, shop: Shop) ->
     row = app.locator(f"#keys tr[data-prefix='{prefix}']")
     expect(row).to_contain_text("web shop")
     expect(row.locator(".badge")).to_have_text("active")
-    app.reload()
+    app.goto(f"{live_server.url}/keys")
     expect(app.locator("#new-key")).to_have_count(0)
     expect(app.locator("body")).not_to_contain_text(secret)
     # when it is revoked

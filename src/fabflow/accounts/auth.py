@@ -20,6 +20,16 @@ class Principal:
     space: Space | None
     actor: str
 
+    def order_filter(self, via_order: str = "", *, own_organization: bool = True) -> dict[str, Any]:
+        """Query filter keeping what this principal may see, for orders and the rows hanging
+        off them. Orders, products and parts carry `organization` (no join for the web app's
+        lists); other rows, and a key's space, are reached through the order."""
+        if self.space is not None:
+            return {f"{via_order}space": self.space}
+        if own_organization:
+            return {"organization": self.organization}
+        return {f"{via_order}organization": self.organization}
+
     def space_filter(self, prefix: str = "") -> dict[str, Any]:
         """Query filter keeping rows of what this principal may see."""
         if self.space is not None:

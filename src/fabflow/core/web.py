@@ -16,7 +16,7 @@ from fabflow.accounts.auth import Principal
 from fabflow.accounts.models import User
 from fabflow.core.pagination import paginate
 from fabflow.core.problems import ApiError
-from fabflow.core.tables import Table
+from fabflow.core.tables import Table, render_cell
 
 View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 PER_PAGE = 50
@@ -115,7 +115,7 @@ def table_page(
             {
                 "row": row,
                 "css": row_css(row),
-                "cells": [(c, c.value(row), c.link(row) if c.link else None) for c in visible],
+                "cells": [render_cell(c, row) for c in visible],
             }
             for row in rows
         ],

@@ -101,7 +101,7 @@ def list_orders(
     ordering: str = "-createdAt",
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    qs = filters.apply(selectors.orders_for(principal(request)))
+    qs = filters.apply(selectors.order_list(principal(request)))
     rows, next_url = paginate(
         request, qs, keys=ORDER_SORT, ordering=ordering, limit=limit, cursor=cursor
     )

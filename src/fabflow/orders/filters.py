@@ -13,9 +13,7 @@ from ninja import Schema
 from pydantic import AwareDatetime, ConfigDict, Field, field_validator
 
 from fabflow.core.pagination import SortKey
-from fabflow.orders.models import OrderStatus
-
-FAR_FUTURE = datetime.fromisoformat("9999-12-31T00:00:00+00:00")
+from fabflow.orders.models import FAR_FUTURE, OrderStatus
 
 
 def _clean_text(value: str | None) -> str | None:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import models
+from django.db.models import Value
+from django.db.models.functions import Coalesce
 
 from fabflow.accounts.models import Organization, Space
 from fabflow.core.models import UUIDModel
+
+# Orders without a deadline sort after every real one.
+FAR_FUTURE = datetime.fromisoformat("9999-12-31T00:00:00+00:00")
 
 
 class OrderStatus(models.TextChoices):
@@ -52,10 +58,19 @@ class Order(UUIDModel):
                 fields=["space", "third_party_order_id"], name="order_unique_third_party_id"
             )
         ]
+        # One index per sort key of the lists, led by the organization (the web app's scope).
         indexes = [
             models.Index(fields=["space", "-created_at", "-id"], name="order_space_created"),
             models.Index(fields=["organization", "-created_at", "-id"], name="order_org_created"),
             models.Index(fields=["organization", "status", "-created_at"], name="order_org_status"),
+            models.Index(fields=["organization", "value", "id"], name="order_org_value"),
+            models.Index(fields=["organization", "name", "id"], name="order_org_name"),
+            models.Index(
+                "organization",
+                Coalesce("deadline", Value(FAR_FUTURE)),
+                "id",
+                name="order_org_deadline",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -65,6 +80,8 @@ class Order(UUIDModel):
 class Product(UUIDModel):
     """One line of an order: a configured commodity."""
 
+    # The order's organization, copied so that organization-wide lists need no join.
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="products")
     position = models.PositiveIntegerField(default=0)
     name = models.CharField(max_length=200)
@@ -75,6 +92,12 @@ class Product(UUIDModel):
 
     class Meta:
         ordering = ["order", "position"]
+        indexes = [
+            models.Index(fields=["organization", "-created_at", "-id"], name="product_org_created"),
+            models.Index(fields=["organization", "name", "id"], name="product_org_name"),
+            models.Index(fields=["organization", "units", "id"], name="product_org_units"),
+            models.Index(fields=["organization", "unit_value", "id"], name="product_org_value"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -83,6 +106,7 @@ class Product(UUIDModel):
 class Part(UUIDModel):
     """What a product is made of: a producible or stock item."""
 
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="parts")
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="parts")
     position = models.PositiveIntegerField(default=0)
@@ -92,6 +116,10 @@ class Part(UUIDModel):
 
     class Meta:
         ordering = ["product", "position"]
+        indexes = [
+            models.Index(fields=["organization", "-created_at", "-id"], name="part_org_created"),
+            models.Index(fields=["organization", "name", "id"], name="part_org_name"),
+        ]
 
     def __str__(self) -> str:
         return self.name

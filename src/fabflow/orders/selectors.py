@@ -13,19 +13,31 @@ from fabflow.orders.models import Asset, Order, Part, Product
 
 
 def orders_for(who: Principal) -> QuerySet[Order]:
-    return Order.objects.filter(**who.space_filter()).select_related("space", "flow_version__flow")
+    return Order.objects.filter(**who.order_filter()).select_related("space", "flow_version__flow")
+
+
+def order_list(who: Principal) -> QuerySet[Order]:
+    """Orders for lists: without the large JSON documents that only the detail shows."""
+    return orders_for(who).defer(
+        "data",
+        "addresses",
+        "customer_info",
+        "flow_version__definition",
+        "flow_version__created_by",
+        "space__signing_secret",
+    )
 
 
 def products_for(who: Principal) -> QuerySet[Product]:
-    return Product.objects.filter(**who.space_filter("order__"))
+    return Product.objects.filter(**who.order_filter("order__"))
 
 
 def parts_for(who: Principal) -> QuerySet[Part]:
-    return Part.objects.filter(**who.space_filter("order__"))
+    return Part.objects.filter(**who.order_filter("order__"))
 
 
 def assets_for(who: Principal) -> QuerySet[Asset]:
-    return Asset.objects.filter(**who.space_filter("order__"))
+    return Asset.objects.filter(**who.order_filter("order__", own_organization=False))
 
 
 def get_or_404(qs: QuerySet[Any], pk: UUID) -> Any:

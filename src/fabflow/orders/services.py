@@ -92,6 +92,7 @@ def _build(space: Space, payload: OrderIn, flow_version: FlowVersion | None) -> 
     for p_index, p in enumerate(payload.products):
         loc: tuple[str | int, ...] = ("body", "products", p_index)
         product = Product(
+            organization_id=space.organization_id,
             order=order,
             position=p_index,
             name=p.name,
@@ -105,6 +106,7 @@ def _build(space: Space, payload: OrderIn, flow_version: FlowVersion | None) -> 
             _asset(intake, spec, (*loc, "assets", i), product=product)
         for part_index, part_in in enumerate(p.parts):
             part = Part(
+                organization_id=space.organization_id,
                 order=order,
                 product=product,
                 position=part_index,

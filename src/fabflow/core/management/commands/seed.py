@@ -469,6 +469,7 @@ class Generator:
         units = rng.choice(item.units)
         unit_cents = rng.randint(*item.cents)
         product = Product(
+            organization_id=order.organization_id,
             order=order,
             position=position,
             name=item.name,
@@ -483,6 +484,7 @@ class Generator:
             grams = round(rng.uniform(*item.grams), 1)
             parts.append(
                 Part(
+                    organization_id=order.organization_id,
                     order=order,
                     product=product,
                     position=part_position,

@@ -1,0 +1,196 @@
+"""Page speed at scale: server time of the orders, products and parts pages, and the admin.
+
+Seeds (once, kept in --data-dir) an organization with --orders orders through `fabflow seed`,
+then measures in-process with Django's test client — server time without the network — the
+first page, a filtered + sorted + searched page, and a deep page (a keyset cursor 3/4 into the
+list) of each table, and the Django admin change list of orders with and without search on the
+same data. Prints p50/p95/max per page and the admin/app ratio. Timings are figures, not tests.
+
+    .venv/bin/python bench/pages.py                      # SQLite, 200,000 orders
+    .venv/bin/python bench/pages.py --database-url postgres://postgres@127.0.0.1:5432/fabflow_pages
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+TARGET_P95_MS = 150.0
+TARGET_RATIO = 10.0
+
+
+def setup(args: argparse.Namespace) -> None:
+    data_dir = Path(args.data_dir or f"/tmp/fabflow-pagebench-{_db_label(args.database_url)}")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["FABFLOW_DATA_DIR"] = str(data_dir)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "fabflow.settings"
+    os.environ["DEBUG"] = "false"
+    os.environ["LOG_LEVEL"] = "WARNING"
+    if args.database_url:
+        os.environ["DATABASE_URL"] = args.database_url
+        _create_postgres_db(args.database_url)
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+    import django
+
+    django.setup()
+
+
+def _db_label(url: str | None) -> str:
+    return "sqlite" if not url else url.rsplit("/", 1)[-1]
+
+
+def _create_postgres_db(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[-1]
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def seed(count: int) -> Any:
+    from django.core.management import call_command
+
+    from fabflow.accounts.models import Space
+    from fabflow.orders.models import Order
+
+    call_command("migrate", verbosity=0)
+    space = Space.objects.filter(key="seed-space").first()
+    have = Order.objects.filter(space=space).count() if space else 0
+    if have < count:
+        print(f"seeding {count - have} orders (have {have}) ...", flush=True)
+        call_command("seed", orders=count - have)
+        space = Space.objects.get(key="seed-space")
+    return space
+
+
+def users(space: Any) -> tuple[Any, Any]:
+    from fabflow.accounts.models import User
+
+    member, _ = User.objects.get_or_create(
+        email="bench@seed.example",
+        defaults={"organization": space.organization, "role": "admin", "tags": ["vip"]},
+    )
+    superuser, _ = User.objects.get_or_create(
+        email="root@seed.example", defaults={"is_staff": True, "is_superuser": True}
+    )
+    return member, superuser
+
+
+def deep_cursor(qs: Any, ordering: str, keys: Any) -> str:
+    """A keyset cursor three quarters into `qs` (what "Next page" would reach after many)."""
+    from django.core import signing
+
+    from fabflow.core.pagination import CURSOR_SALT, _encode
+
+    name = ordering.lstrip("-")
+    annotated = qs.annotate(_sort=keys[name].expression)
+    order = ["-_sort", "-id"] if ordering.startswith("-") else ["_sort", "id"]
+    total = qs.count()
+    row = annotated.order_by(*order).values_list("_sort", "id")[total * 3 // 4]
+    return signing.dumps([ordering, _encode(row[0]), str(row[1])], salt=CURSOR_SALT)
+
+
+def scenarios(space: Any) -> list[tuple[str, str, bool]]:
+    from fabflow.orders.filters import ORDER_SORT, PART_SORT, PRODUCT_SORT
+    from fabflow.orders.models import Order, Part, Product
+
+    orders = Order.objects.filter(space=space)
+    sample = orders.order_by("created_at")[orders.count() // 2]
+    term = sample.customer_email.split("@")[0][:5]
+    q_orders = deep_cursor(orders, "-createdAt", ORDER_SORT)
+    products = Product.objects.filter(order__space=space)
+    q_products = deep_cursor(products, "-createdAt", PRODUCT_SORT)
+    parts = Part.objects.filter(order__space=space)
+    q_parts = deep_cursor(parts, "-createdAt", PART_SORT)
+    return [
+        ("orders: first page", "/orders", False),
+        (
+            "orders: status + search + sort by value",
+            f"/orders?status=success&q={term}&ordering=-value",
+            False,
+        ),
+        (
+            "orders: created range + sort by deadline",
+            "/orders?createdAfter=2026-03-01&createdBefore=2026-09-01&ordering=deadline",
+            False,
+        ),
+        ("orders: deep page", f"/orders?cursor={q_orders}", False),
+        ("products: first page", "/products", False),
+        ("products: search + sort by units", "/products?q=ring&ordering=-units", False),
+        ("products: deep page", f"/products?cursor={q_products}", False),
+        ("parts: first page", "/parts", False),
+        ("parts: search + sort by name", "/parts?q=band&ordering=name", False),
+        ("parts: deep page", f"/parts?cursor={q_parts}", False),
+        ("admin: orders change list", "/admin/orders/order/", True),
+        ("admin: orders change list with search", f"/admin/orders/order/?q={term}", True),
+    ]
+
+
+def measure(client: Any, path: str, repeat: int) -> list[float]:
+    for _ in range(2):
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.status_code)
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        response = client.get(path)
+        times.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200
+    return times
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[-1] if len(values) >= 2 else values[0]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=200_000)
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args()
+    setup(args)
+    from django.test import Client
+    from django.test.utils import setup_test_environment
+
+    setup_test_environment()
+    space = seed(args.orders)
+    member, superuser = users(space)
+    app, admin = Client(), Client()
+    app.force_login(member)
+    admin.force_login(superuser)
+    from django.db import connection
+
+    print(f"\n{connection.vendor}, {args.orders:,} orders, {args.repeat} requests per page\n")
+    print(f"{'page':48} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+    results: dict[str, list[float]] = {}
+    for name, path, is_admin in scenarios(space):
+        times = measure(admin if is_admin else app, path, args.repeat)
+        results[name] = times
+        flag = "" if is_admin or p95(times) < TARGET_P95_MS else "  (over target)"
+        print(
+            f"{name:48} {statistics.median(times):8.1f} {p95(times):8.1f} {max(times):8.1f}{flag}"
+        )
+    app_pages = [t for n, t in results.items() if not n.startswith("admin")]
+    worst = max(p95(t) for t in app_pages)
+    ratio = statistics.median(results["admin: orders change list with search"]) / statistics.median(
+        results["orders: status + search + sort by value"]
+    )
+    print(f"\nworst p95 of the app's pages: {worst:.1f} ms (target < {TARGET_P95_MS:.0f} ms)")
+    print(
+        f"admin change list with search / orders page with search (p50): {ratio:.1f}x "
+        f"(target >= {TARGET_RATIO:.0f}x)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
