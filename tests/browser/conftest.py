@@ -10,12 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-# Playwright's sync API runs an asyncio loop in this thread; Django refuses ORM calls from a
-# thread with a running loop unless told that it is safe (it is: the loop is Playwright's).
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from fabflow.accounts.models import Organization, Space, User
 from fabflow.accounts.services import (
@@ -40,7 +35,10 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).parent / "artifacts"
 EMAIL = "ada@acme.test"
 PASSWORD = "correct-horse-7431"
-TIMEOUT_MS = 10_000
+TIMEOUT_MS = 15_000  # generous: the suite also runs on busy machines
+FAILED = pytest.StashKey[bool]()
+
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 @dataclass
@@ -61,8 +59,22 @@ class Shop:
         return Order.objects.get(pk=response.json()["id"])
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _allow_orm_beside_playwright() -> Iterator[None]:
+    """Playwright's sync API runs an asyncio loop in this thread; Django refuses ORM calls from
+    a thread with a running loop unless told it is safe (it is: the loop is Playwright's).
+    Set for the browser tests only, so the other tests keep Django's check."""
+    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if before is None:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
+
+
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
+def browser(_allow_orm_beside_playwright: None) -> Iterator[Browser]:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
@@ -74,12 +86,26 @@ def viewport() -> dict[str, int]:
     return {"width": 1366, "height": 900}
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call" and report.failed:
+        item.stash[FAILED] = True
+    return report
+
+
 @pytest.fixture
-def page(browser: Browser, viewport: dict[str, int]) -> Iterator[Page]:
+def page(
+    browser: Browser, viewport: dict[str, int], request: pytest.FixtureRequest
+) -> Iterator[Page]:
     context = browser.new_context(viewport=viewport, accept_downloads=True)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     yield page
+    if request.node.stash.get(FAILED, False):  # keep what the browser showed, to debug
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"failed-{request.node.name}.png"), full_page=True)
+        print(f"failed on {page.url}; screenshot in {ARTIFACTS}")
     context.close()
 
 

@@ -114,12 +114,6 @@ def test_complete_a_manual_task(app: Page, live_server: Any, shop: Shop) -> None
     expect(item.locator("form")).to_have_count(0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app bug: flows/views.py flow_editor builds the message from flow.current_version + 1"
-    " after save_version() has already refreshed current_version, so saving version 2 says"
-    " 'Saved version 3.'",
-)
 def test_saving_a_version_reports_its_number(app: Page, live_server: Any, shop: Shop) -> None:
     # given a flow at version 1 in the editor
     flow = create_flow(space=shop.space, name="ring-flow", definition=manual_flow())

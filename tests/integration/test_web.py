@@ -252,7 +252,8 @@ def test_login_rotates_the_session_and_locks_out_after_failures(admin: User, set
 
 def test_keys_page_creates_once_and_revokes(browser: Client, tenant: Tenant) -> None:
     response = browser.post("/keys", {"space": str(tenant.space.pk), "name": "shop"})
-    html = response.content.decode()
+    assert response.status_code == 302
+    html = browser.get("/keys").content.decode()
     secret = html.split('id="new-key">', 1)[1].split("<", 1)[0]
     assert ApiClient(secret).get("/api/v1/orders").status_code == 200
     assert secret not in browser.get("/keys").content.decode()

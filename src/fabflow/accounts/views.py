@@ -16,6 +16,8 @@ from fabflow.accounts.models import Organization, SecretKey, User
 from fabflow.accounts.services import create_secret_key, create_user, revoke_secret_key
 from fabflow.core.web import admin_required
 
+NEW_KEY_SESSION = "fabflow.new_key"
+
 
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
@@ -102,15 +104,18 @@ def user_active(request: HttpRequest, user_id: int) -> HttpResponse:
 def keys(request: HttpRequest) -> HttpResponse:
     org = _org(request)
     form = KeyForm(request.POST or None, organization=org)
-    created = None
     if request.method == "POST" and form.is_valid():
-        key, created = create_secret_key(
+        key, plain = create_secret_key(
             space=form.cleaned_data["space"],
             name=form.cleaned_data["name"],
             created_by=_me(request),
         )
         messages.success(request, f"Key {key.prefix} created. Copy it now: it is shown only once.")
-        form = KeyForm(organization=org)
+        # Post/redirect/get: a reload must not create another key. The plain key rides in the
+        # session for exactly one page view.
+        request.session[NEW_KEY_SESSION] = plain
+        return HttpResponseRedirect("/keys")
+    created = request.session.pop(NEW_KEY_SESSION, None)
     rows = (
         SecretKey.objects.filter(space__organization=org)
         .select_related("space")

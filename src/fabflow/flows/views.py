@@ -113,8 +113,10 @@ def flow_editor(request: HttpRequest, flow_id: UUID) -> HttpResponse:
         text = request.POST.get("definition", "")
         raw, errors = _errors(text)
         if not errors:
-            flow_services.save_version(flow=flow, definition=raw, actor=principal(request).actor)
-            messages.success(request, f"Saved version {flow.current_version + 1}.")
+            saved = flow_services.save_version(
+                flow=flow, definition=raw, actor=principal(request).actor
+            )
+            messages.success(request, f"Saved version {saved.number}.")
             return HttpResponseRedirect(f"/flows/{flow.id}")
     handlers = sorted(registry.payload_models().items())
     return render(
