@@ -6,14 +6,17 @@ days, a deadline (~60%), tags (~20%), manufacturing data on its parts and one `o
 event. No assets and no flows, so nothing touches the file system or the workers.
 
 Speed: rows are built in memory as model instances and written one transaction per batch of
-orders, one `executemany` of a prepared INSERT per table (`Inserter`). `created_at` is
+orders (`--batch`), per table one `executemany` of a prepared INSERT on SQLite or one `COPY`
+on PostgreSQL (`Inserter`). `created_at` is
 `auto_now_add` (and `Order.updated_at` is `auto_now`), and Django's `pre_save` overwrites such
 fields with "now" on every insert, `bulk_create` included. A `bulk_update` afterwards would
 write every row twice (a slow `CASE WHEN` update per batch) and patching the fields'
 `auto_now_add` flags changes process-wide state, so the inserter adapts each value with the
 field's own `get_db_prep_save` (what `bulk_create` does) but skips `pre_save`: every row is
 written once, with the timestamps set on it. It also skips Django's compilation of each
-multi-row statement, about a third of the CPU time of `bulk_create` here.
+multi-row statement, about a third of the CPU time of `bulk_create` on SQLite; on PostgreSQL,
+`COPY` is about 3x faster than multi-row INSERTs. Measured on a busy 2-core machine: 200,000
+orders in about 160 s on SQLite and 170 s on PostgreSQL (1,200-1,500 orders/s).
 
 Repeatable: the same `--seed` on the same starting data gives the same orders (third-party
 ids, customers, products, values, statuses, tags; times relative to now). Third-party ids
@@ -317,8 +320,8 @@ class Batch:
 def _sqlite_cache(conn: BaseDatabaseWrapper) -> Iterator[None]:
     """On SQLite, a 256 MiB page cache while seeding, then the previous size again.
 
-    With the default 2 MiB, once the database outgrows the cache every insert into the
-    random-UUID and organization indexes reads pages back from disk.
+    With the default 2 MiB, once the database outgrows the cache, inserts into the indexes
+    that are not in time order (by name, value, deadline) read their pages back from disk.
     """
     if conn.vendor != "sqlite":
         yield
@@ -394,9 +397,11 @@ def _money(cents: int) -> Decimal:
     return Decimal(cents).scaleb(-2)
 
 
+ASCII = str.maketrans({"ü": "ue", "ø": "o", "'": "", " ": ""})
+
+
 def _ascii(text: str) -> str:
-    table = str.maketrans({"ü": "ue", "ø": "o", "'": "", " ": ""})
-    return text.translate(table).lower()
+    return text.translate(ASCII).lower()
 
 
 class Generator:
