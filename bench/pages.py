@@ -147,7 +147,9 @@ def measure(client: Any, path: str, repeat: int) -> list[float]:
 
 
 def p95(values: list[float]) -> float:
-    return statistics.quantiles(values, n=20)[-1] if len(values) >= 2 else values[0]
+    """Nearest-rank 95th percentile (never above the maximum)."""
+    ordered = sorted(values)
+    return ordered[max(0, -(-len(ordered) * 95 // 100) - 1)]
 
 
 def main() -> int:

@@ -82,6 +82,8 @@ def _after(cursor: str, ordering: str, key: SortKey, descending: bool) -> Q:
         raise invalid(("query", "cursor"), "invalid cursor") from exc
     if saved_ordering != ordering:
         raise invalid(("query", "cursor"), "the cursor belongs to another ordering")
+    # Written as a range plus an exclusion (not "a < x OR (a = x AND id < y)") so that the
+    # database seeks the sort index to the cursor instead of scanning from the start.
     if descending:
-        return Q(_sort__lt=value) | Q(_sort=value, id__lt=last_id)
-    return Q(_sort__gt=value) | Q(_sort=value, id__gt=last_id)
+        return Q(_sort__lte=value) & ~Q(_sort=value, id__gte=last_id)
+    return Q(_sort__gte=value) & ~Q(_sort=value, id__lte=last_id)

@@ -616,6 +616,9 @@ class Command(BaseCommand):
                 elapsed = time.perf_counter() - started
                 self._log(f"  {counts[0]:>9}/{total} orders  {counts[0] / elapsed:8.0f} orders/s")
         elapsed = time.perf_counter() - started
+        # Fresh statistics let the query planner pick the list indexes for the new data.
+        with conn.cursor() as cursor:
+            cursor.execute("ANALYZE")
         self.stdout.write(
             f"Seeded {counts[0]} orders, {counts[1]} products, {counts[2]} parts into space "
             f"{space.key} ({conn.vendor}) in {elapsed:.1f} s: "
