@@ -296,3 +296,28 @@ def test_failed_update_deliveries_are_retried_and_logged(
     delivery.refresh_from_db()
     assert delivery.state == "failed"
     assert list(delivery.log.values_list("attempt", "status_code")) == [(1, 503), (2, 503)]
+
+
+def test_the_sweeper_requeues_lost_work_but_not_while_the_queue_is_behind(
+    api: ApiClient, tenant: Tenant
+) -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    from fabflow.flows.engine.sweeper import GRACE, sweep
+
+    # given a flow run whose job was lost (due long ago, nobody holds its lease)
+    order = start(api, tenant, flow(manual()))
+    flow_run = FlowRun.objects.get(order=order)
+    DBTaskResult.objects.all().delete()
+    FlowRun.objects.filter(pk=flow_run.pk).update(due_at=timezone.now() - 2 * GRACE)
+    # when the queue has a backlog of overdue jobs, the sweeper waits
+    from fabflow.flows.jobs import advance_flow
+
+    advance_flow.enqueue(str(flow_run.pk))
+    DBTaskResult.objects.update(enqueued_at=timezone.now() - 2 * GRACE)
+    assert sweep() == 0
+    # and once the queue has caught up, it re-queues the stalled run exactly once
+    DBTaskResult.objects.all().delete()
+    assert sweep() == 1
+    assert sweep() == 0
+    assert DBTaskResult.objects.filter(status="READY").count() == 1

@@ -55,11 +55,27 @@ def stalled_deliveries() -> list[str]:
     return ids
 
 
+def queue_is_behind() -> bool:
+    """True while jobs that fell due more than GRACE ago still wait to be claimed.
+
+    Then the workers are busy, not dead: the "stalled" work most likely has its job waiting
+    in that backlog, and re-queuing it would only feed the backlog (each duplicate costs a
+    claim). Lost jobs are re-queued once the queue has caught up.
+    """
+    from django_tasks_db.models import DBTaskResult, get_date_max
+
+    overdue = timezone.now() - GRACE
+    due = Q(run_after=get_date_max()) | Q(run_after__lt=overdue)
+    return DBTaskResult.objects.filter(due, status="READY", enqueued_at__lt=overdue).exists()
+
+
 def sweep() -> int:
     """Re-enqueue stalled work; duplicates are harmless (leases and states guard them)."""
     from fabflow.flows.jobs import advance_flow
     from fabflow.orders.updates import deliver_update
 
+    if queue_is_behind():
+        return 0
     flow_runs = stalled_flow_runs()
     for pk in flow_runs:
         advance_flow.enqueue(pk)
