@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -67,17 +68,41 @@ def template_context(order: Order, order_json: dict[str, Any], run_id: str) -> d
     }
 
 
+class OrderSnapshot(Mapping[str, Any]):
+    """The API's order object, loaded on first use: a `wait` or `manual-task` never needs it,
+    and it costs several queries."""
+
+    def __init__(self, order: Order) -> None:
+        self._order = order
+        self._data: dict[str, Any] | None = None
+
+    @property
+    def data(self) -> dict[str, Any]:
+        if self._data is None:
+            self._data = serializers.order_json(self._order, *selectors.order_rows(self._order))
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
 def build(
     handler: Handler, run: TaskRun, payload: dict[str, Any], now: datetime
 ) -> tuple[HandlerContext, TaskEffects]:
     order = run.order
-    order_json = serializers.order_json(order, *selectors.order_rows(order))
+    order_json = OrderSnapshot(order)
     run_id = str(run.id)
     effects = TaskEffects(
         order=order,
         order_json=order_json,
         run_id=run_id,
-        context=template_context(order, order_json, run_id),
+        context=lambda: template_context(order, order_json.data, run_id),
     )
     ctx = HandlerContext(
         order=order_json,

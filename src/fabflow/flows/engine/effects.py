@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import smtplib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import re2
@@ -28,14 +28,26 @@ class TaskEffects:
     """Concrete services for one task run; every side effect carries the run's stable id."""
 
     def __init__(
-        self, *, order: Order, order_json: Mapping[str, Any], run_id: str, context: dict[str, Any]
+        self,
+        *,
+        order: Order,
+        order_json: Mapping[str, Any],
+        run_id: str,
+        context: dict[str, Any] | Callable[[], dict[str, Any]],
     ) -> None:
         self.order = order
         self.order_json = order_json
         self.run_id = run_id
-        self.context = context
+        self._context = context
         self.missing: list[str] = []
         self._sent = 0
+
+    @property
+    def context(self) -> dict[str, Any]:
+        """The template context, built on first use (it needs the order snapshot)."""
+        if callable(self._context):
+            self._context = self._context()
+        return self._context
 
     # -- templates --
     def render(self, text: str, *, html: bool = False, header: bool = False) -> str:

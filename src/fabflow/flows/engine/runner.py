@@ -66,10 +66,12 @@ def _release(flow_run: FlowRun, owner: str) -> bool:
 def advance(flow_run_id: str, owner: str | None = None) -> int:
     """Advance a flow run as far as it goes now; returns the number of steps taken."""
     owner = owner or worker_id()
-    if not _lease(flow_run_id, owner, timezone.now()):
+    leased_at = timezone.now()
+    if not _lease(flow_run_id, owner, leased_at):
         return 0
     steps = 0
     flow_run = FlowRun.objects.select_related("flow_version", "order__space").get(pk=flow_run_id)
+    flow_run._lease_renewed = leased_at  # type: ignore[attr-defined]
     while steps < MAX_STEPS:
         if _step_once(flow_run, owner):
             steps += 1
@@ -108,14 +110,29 @@ def _ready(flow_run: FlowRun, now: datetime) -> FlowInbox | tuple[str, TaskRun] 
     return ("execute", runnable) if runnable is not None else None
 
 
-def _step_once(flow_run: FlowRun, owner: str) -> bool:
-    now = timezone.now()
+def _keep_lease(flow_run: FlowRun, owner: str, now: datetime) -> None:
+    """Renew the lease once half of it has passed (not on every step: that is a write)."""
+    renewed: datetime | None = getattr(flow_run, "_lease_renewed", None)
+    half = timedelta(seconds=settings.FABFLOW_LEASE_SECONDS / 2)
+    if renewed is not None and now - renewed < half:
+        return
     if not _lease(str(flow_run.pk), owner, now):
         raise RuntimeError("lost the lease of a flow run")
-    flow_run.refresh_from_db(fields=["generation"])
+    flow_run._lease_renewed = now  # type: ignore[attr-defined]
+
+
+def _step_once(flow_run: FlowRun, owner: str) -> bool:
+    # Only the lease holder changes the flow run, so its fields in memory are current.
+    now = timezone.now()
+    _keep_lease(flow_run, owner, now)
     work = _ready(flow_run, now)
     if work is None:
         return False
+    run = work.task_run if isinstance(work, FlowInbox) else work[1]
+    if run is not None:
+        # The runner already holds these rows; spare the lazy loads.
+        run.flow_run = flow_run
+        run.order = flow_run.order
     if isinstance(work, FlowInbox):
         _handle_inbox(flow_run, work)
     elif work[0] == "timeout":
@@ -129,7 +146,6 @@ def _apply(
     flow_run: FlowRun, event: ip.Event, *, actor: str = "worker", inbox: FlowInbox | None = None
 ) -> None:
     with transaction.atomic():
-        flow_run.refresh_from_db(fields=["status", "stage", "generation"])
         runs = list(TaskRun.objects.filter(flow_run=flow_run))
         try:
             store.apply_step(flow_run, runs, event, actor=actor)

@@ -140,7 +140,7 @@ class _JsonEncoder(DjangoJSONEncoder):
 def _connector_message(ctx: HandlerContext) -> bytes:
     message = {
         "event": "task.started",
-        "order": ctx.order,
+        "order": dict(ctx.order),
         "task": {
             "id": ctx.task.id,
             "key": ctx.task.key,
