@@ -18,6 +18,14 @@ timestamps:
 - latency: per order, created_at -> its `order.status_changed` event to success;
 - lost: accepted orders that are not Success at the deadline.
 
+With --preload the workers are paused (SIGSTOP) during intake, so flows/s measures the engine
+alone from their resume. After each run --light-orders orders are sent one by one at a slow pace
+for the latency when not overloaded. Diagnostics per run: django-tasks-db jobs per flow (no-op
+jobs, queue wait, run time), CPU milliseconds per flow of the workers, the web server, the bench
+database's PostgreSQL backends and other load on the machine, and PostgreSQL transactions and
+rows per flow. Jobs still queued at the end of a run (duplicates) are counted and removed so
+that the next run starts with an empty queue.
+
 A second, small run measures timeout detection lag: a `manual-task` with a 1000 ms timeout whose
 `timeout` entry starts another manual task; per order, `task.timed_out` event time - the task
 run's timeout_at. Last, a baseline without the engine does the same side effects in this
@@ -957,6 +965,8 @@ def engine_run(args: argparse.Namespace, w: World, count: int) -> EngineRun:
         time.sleep(1.5)  # idle backends report their statistics within about a second
         pg1 = pg_counters(w.db)
         calls1, redelivered1 = w.stub.snapshot()
+        mails = w.smtp.messages - mails0
+        failures = w.stub.feedback_failures - failures0
         jobs = job_stats(w.db, since)
         leftover = 0
         light = None
@@ -996,8 +1006,8 @@ def engine_run(args: argparse.Namespace, w: World, count: int) -> EngineRun:
         pg_per_flow=pg_per_flow,
         connector_calls=calls1 - calls0,
         redelivered_ids=redelivered1 - redelivered0,
-        mails=w.smtp.messages - mails0,
-        feedback_failures=w.stub.feedback_failures - failures0,
+        mails=mails,
+        feedback_failures=failures,
         light_latency_ms=light,
     )
 
@@ -1129,6 +1139,7 @@ class Report:
     database: str
     orders: int
     preload: bool
+    deadline: float
     engine: list[EngineRun] = field(default_factory=list)
     timeout: TimeoutRun | None = None
     baseline: Baseline | None = None
@@ -1197,6 +1208,10 @@ def print_report(report: Report) -> None:
             f"{t.duplicates} fired twice)   target p99 <= {TARGET_TIMEOUT_LAG_P99_MS:.0f} ms "
             f"({_met(lag['p99'] <= TARGET_TIMEOUT_LAG_P99_MS and t.fired == t.orders)})"
         )
+    print(
+        f"  lost = accepted orders not Success {report.deadline:g} s after the last POST "
+        "(still queued or stuck; see the statuses below)"
+    )
     print(
         "  reference (spec, 2 cores): Celery + Redis ~77 flows/s, 21 ms; "
         "django-tasks-db one job per task ~41 flows/s, 0.2-0.6 s"
@@ -1268,7 +1283,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     with world(args) as w:
-        report = Report(database=w.db.vendor, orders=args.orders, preload=args.preload)
+        report = Report(
+            database=w.db.vendor, orders=args.orders, preload=args.preload, deadline=args.deadline
+        )
         create_flow(w, CHAIN_FLOW, chain_definition(w.stub.url))
         create_flow(w, TIMEOUT_FLOW, timeout_definition())
         print(f"server {w.base_url}, data in {w.tmp}", flush=True)
