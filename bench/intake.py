@@ -189,20 +189,21 @@ def fabflow(python: str, env: dict[str, str], *args: str) -> str:
 def prepared(args: argparse.Namespace) -> Iterator[Setup]:
     """A fresh data directory and database with one org, space and key (or the --url target)."""
     if args.url:
-        env = None
-        if args.database_url:
-            env = {
-                **os.environ,
-                "DATABASE_URL": args.database_url,
-                "FABFLOW_DATA_DIR": os.environ.get("FABFLOW_DATA_DIR", "var"),
-            }
-        yield Setup(
-            args.url.rstrip("/"),
-            args.key,
-            database_kind(args.database_url),
-            env,
-            database_name=postgres_name(args.database_url),
-        )
+        with tempfile.TemporaryDirectory(prefix="fabflow-bench-") as scratch:
+            env = None
+            if args.database_url:  # for the baseline: the server's database, a scratch data dir
+                env = {
+                    **os.environ,
+                    "DATABASE_URL": args.database_url,
+                    "FABFLOW_DATA_DIR": os.environ.get("FABFLOW_DATA_DIR", scratch),
+                }
+            yield Setup(
+                args.url.rstrip("/"),
+                args.key,
+                database_kind(args.database_url),
+                env,
+                database_name=postgres_name(args.database_url),
+            )
         return
     tmp = Path(tempfile.mkdtemp(prefix="fabflow-bench-"))
     try:
@@ -307,11 +308,12 @@ def wait_healthy(base_url: str, server: subprocess.Popen[bytes], log_path: Path)
 
 
 def stop(server: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (gunicorn finishes running requests); SIGKILL its session after 20 s or Ctrl-C."""
     if server.poll() is None:
         server.send_signal(signal.SIGTERM)
         try:
             server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
             os.killpg(server.pid, signal.SIGKILL)  # the session we started: master and workers
             server.wait()
 
@@ -778,6 +780,7 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with it ignored
     prefix = f"bench-{uuid.uuid4().hex[:10]}-"
     with prepared(args) as setup:
         with gunicorn(args, setup) as server_pid:

@@ -117,9 +117,10 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     }
     # One test database per process: parallel test runs on one machine never share a file.
     _db["TEST"] = {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")}
-else:
-    _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    _db["CONN_HEALTH_CHECKS"] = True
+# Persistent connections, for SQLite too: opening one costs PRAGMAs, a schema parse and, when
+# the last one closes, a WAL checkpoint, on every request otherwise.
+_db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+_db["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -231,3 +231,18 @@ def test_multipart_without_boundary_is_400(api: ApiClient) -> None:
     )
     assert response.status_code == 400
     assert response["Content-Type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("stamp", ["0820-08-09T11:55:45+21:33", "2026-01-01T00:00:00-23:59"])
+def test_extreme_time_zone_offsets_are_normalised_not_500(api: ApiClient, stamp: str) -> None:
+    # PostgreSQL refuses offsets beyond ±15:59; instants are converted to UTC first
+    assert api.get("/api/v1/orders", createdAfter=stamp).status_code == 200
+    assert api.get("/api/v1/parts", createdBefore=stamp).status_code == 200
+    response = api.post("/api/v1/orders", order_body("TZ-1", deadline=stamp))
+    assert response.status_code == 201
+    assert response.json()["deadline"].endswith("Z")
+
+
+def test_a_date_that_overflows_in_utc_is_422(api: ApiClient) -> None:
+    response = api.get("/api/v1/orders", createdAfter="0001-01-01T00:00:00+05:00")
+    assert response.status_code == 422

@@ -59,8 +59,10 @@ def _space_for_create(who: Principal, space_key: str | None) -> Space:
     return space
 
 
-def _full_order(order: Any) -> dict[str, Any]:
-    body = serializers.order_json(order, *selectors.order_rows(order))
+def _new_order_body(new: services.NewOrder) -> dict[str, Any]:
+    """The created order as JSON, from the rows just written (no second read); its flow, if
+    any, has not run a task yet."""
+    body = serializers.order_json(new.order, new.products, new.parts, new.asset_rows, [])
     return OrderOut.model_validate(body).model_dump(mode="json")
 
 
@@ -82,10 +84,10 @@ def create_order(request: HttpRequest, payload: OrderIn) -> Any:
         record = outcome
     try:
         with transaction.atomic():
-            order = services.create_order(space=space, payload=payload, actor=who.actor)
-            body = _full_order(order)
+            new = services.intake_order(space=space, payload=payload, actor=who.actor)
+            body = _new_order_body(new)
             if record is not None:
-                idempotency.complete(record, status=201, body=body, order=order)
+                idempotency.complete(record, status=201, body=body, order=new.order)
     except BaseException:
         if record is not None:
             idempotency.release(record)

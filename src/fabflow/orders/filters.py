@@ -10,9 +10,10 @@ from uuid import UUID
 from django.db.models import DateTimeField, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from ninja import Schema
-from pydantic import AwareDatetime, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from fabflow.core.pagination import SortKey
+from fabflow.core.types import UtcDatetime
 from fabflow.orders.models import FAR_FUTURE, OrderStatus
 
 
@@ -25,8 +26,8 @@ def _clean_text(value: str | None) -> str | None:
 class ListFilter(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    createdAfter: AwareDatetime | None = None
-    createdBefore: AwareDatetime | None = None
+    createdAfter: UtcDatetime | None = None
+    createdBefore: UtcDatetime | None = None
     q: str | None = Field(default=None, max_length=200, description="Text search")
 
     _q = field_validator("q")(_clean_text)

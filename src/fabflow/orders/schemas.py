@@ -11,13 +11,14 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator, URLValidator
 from ninja import Schema
 from pydantic import (
-    AwareDatetime,
     ConfigDict,
     Field,
     StringConstraints,
     field_validator,
     model_validator,
 )
+
+from fabflow.core.types import UtcDatetime
 
 MAX_PRODUCTS = 500
 MAX_PARTS = 500
@@ -107,7 +108,7 @@ class OrderIn(InputSchema):
     flowKey: ShortText | None = None
     thirdPartyOrderId: Name
     name: Name | None = None
-    deadline: AwareDatetime | None = None
+    deadline: UtcDatetime | None = None
     updateUrl: Annotated[str, StringConstraints(max_length=2000)] | None = None
     customerEmail: Annotated[str, StringConstraints(max_length=254)] | None = None
     customerInfo: CustomerInfo = Field(default_factory=CustomerInfo)

@@ -35,13 +35,17 @@ def record_event(
 
 
 @dataclass
-class _Intake:
+class NewOrder:
     """Rows of one new order, built in memory and written in a few bulk inserts."""
 
     order: Order
     products: list[Product] = field(default_factory=list)
     parts: list[Part] = field(default_factory=list)
     assets: list[tuple[Asset, bytes | None]] = field(default_factory=list)
+
+    @property
+    def asset_rows(self) -> list[Asset]:
+        return [asset for asset, _ in self.assets]
 
 
 def order_value(payload: OrderIn) -> Decimal:
@@ -52,7 +56,7 @@ def order_value(payload: OrderIn) -> Decimal:
     return total
 
 
-def _asset(intake: _Intake, spec: AssetIn, loc: tuple[str | int, ...], **owner: Any) -> None:
+def _asset(intake: NewOrder, spec: AssetIn, loc: tuple[str | int, ...], **owner: Any) -> None:
     asset = Asset(
         order=intake.order,
         name=spec.name,
@@ -69,7 +73,7 @@ def _asset(intake: _Intake, spec: AssetIn, loc: tuple[str | int, ...], **owner: 
         intake.assets.append((asset, None))
 
 
-def _build(space: Space, payload: OrderIn, flow_version: FlowVersion | None) -> _Intake:
+def _build(space: Space, payload: OrderIn, flow_version: FlowVersion | None) -> NewOrder:
     order = Order(
         organization_id=space.organization_id,
         space=space,
@@ -86,7 +90,7 @@ def _build(space: Space, payload: OrderIn, flow_version: FlowVersion | None) -> 
         update_url=payload.updateUrl or "",
         flow_version=flow_version,
     )
-    intake = _Intake(order)
+    intake = NewOrder(order)
     for i, spec in enumerate(payload.assets):
         _asset(intake, spec, ("body", "assets", i))
     for p_index, p in enumerate(payload.products):
@@ -136,12 +140,19 @@ def resolve_flow(space: Space, flow_key: str | None) -> FlowVersion | None:
 
 
 def create_order(*, space: Space, payload: OrderIn, actor: str = "") -> Order:
+    """Store a new order with its products, parts and assets (see `intake_order`)."""
+    return intake_order(space=space, payload=payload, actor=actor).order
+
+
+def intake_order(*, space: Space, payload: OrderIn, actor: str = "") -> NewOrder:
     """Store a new order with its products, parts and assets; runs inside the caller's
-    transaction when there is one (the idempotency record commits with it)."""
+    transaction when there is one (the idempotency record commits with it). Returns the rows
+    as written, so the response needs no second read."""
     intake = _build(space, payload, resolve_flow(space, payload.flowKey))
     try:
         with transaction.atomic():
-            return _write(intake, actor)
+            _write(intake, actor)
+            return intake
     except IntegrityError as exc:
         asset_files.delete_files(a for a, _ in intake.assets)
         if Order.objects.filter(
@@ -159,7 +170,7 @@ def create_order(*, space: Space, payload: OrderIn, actor: str = "") -> Order:
         raise
 
 
-def _write(intake: _Intake, actor: str) -> Order:
+def _write(intake: NewOrder, actor: str) -> Order:
     order = intake.order
     order.save(force_insert=True)
     Product.objects.bulk_create(intake.products)
@@ -201,7 +212,7 @@ def attach_assets(
 ) -> list[Asset]:
     """Attach inline or URL assets (e.g. from connector feedback) to an order, a product or a
     part of it; call inside a transaction. URL assets are fetched by a job after commit."""
-    intake = _Intake(order)
+    intake = NewOrder(order)
     products = {str(p.id): p for p in order.products.all()}
     parts = {str(p.id): p for p in order.parts.all()}
     for i, spec in enumerate(specs):
