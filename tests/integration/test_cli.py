@@ -11,7 +11,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from fabflow.accounts.models import Organization, SecretKey, Space, User
-from fabflow.orders.models import Order
+from fabflow.flows.models import FlowRun
+from fabflow.orders.models import Asset, Order
 from tests.factories import ApiClient, order_body
 
 
@@ -92,5 +93,9 @@ def test_demo_seeds_once_and_prints_a_working_key(settings: Any, tmp_path: Path)
     assert credentials["secretKey"] in second
     listed = ApiClient(credentials["secretKey"]).get("/api/v1/orders").json()["items"]
     assert sorted(o["name"] for o in listed) == ["WEB-1001", "WEB-1002", "WEB-1003"]
+    # the demo orders run the demo flow and carry real files
+    assert {o["flow"]["key"] for o in listed} == {"standard-flow"}
+    assert FlowRun.objects.count() == 3
+    assert Asset.objects.filter(state="ready").count() == 6
     admin = User.objects.get(email="admin@example.com")
     assert admin.check_password(credentials["password"])

@@ -159,6 +159,7 @@ class Command(BaseCommand):
             payload = OrderIn.model_validate(
                 {
                     "thirdPartyOrderId": number,
+                    "flowKey": "standard-flow",
                     "customerEmail": email,
                     "tags": tags,
                     "customerInfo": {"name": name, "email": email},
@@ -169,7 +170,14 @@ class Command(BaseCommand):
                             "configuration": {"size": size, "material": material},
                             "units": 1,
                             "value": str(value),
-                            "parts": [{"name": "band", "data": {"material": material}}],
+                            "assets": [{"name": "preview.png", "contentBase64": PREVIEW_PNG}],
+                            "parts": [
+                                {
+                                    "name": "band",
+                                    "data": {"material": material},
+                                    "assets": [{"name": "band.stl", "contentBase64": BAND_STL}],
+                                }
+                            ],
                         }
                     ],
                 }
