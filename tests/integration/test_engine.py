@@ -321,3 +321,19 @@ def test_the_sweeper_requeues_lost_work_but_not_while_the_queue_is_behind(
     assert sweep() == 1
     assert sweep() == 0
     assert DBTaskResult.objects.filter(status="READY").count() == 1
+
+
+def test_task_titles_show_the_order_fields(api: ApiClient, tenant: Tenant) -> None:
+    order = start(
+        api,
+        tenant,
+        flow(
+            {
+                "key": "check",
+                "handlerKey": "manual-task",
+                "payload": {"title": "Check {order.name}"},
+            }
+        ),
+    )
+    items = api.get("/api/v1/tasks", orderId=str(order.id)).json()["items"]
+    assert [t["title"] for t in items] == ["Check WEB-1001"]

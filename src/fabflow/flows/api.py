@@ -111,7 +111,7 @@ def update_flow(request: HttpRequest, flow_id: UUID, payload: FlowUpdateIn) -> d
 def _tasks(who: Principal) -> Any:
     return TaskRun.objects.filter(
         **who.order_filter("order__", own_organization=False)
-    ).select_related("flow_run__flow_version")
+    ).select_related("flow_run__flow_version", "order")
 
 
 @router.get("/tasks", response=TaskPage, operation_id="list_tasks")

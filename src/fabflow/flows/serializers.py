@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fabflow.core.templating import render
 from fabflow.flows.models import Flow, FlowVersion, TaskRun
 
 
@@ -34,7 +35,7 @@ def task_json(run: TaskRun) -> dict[str, Any]:
         "timedOut": run.timed_out,
         "reason": run.reason,
         "result": run.result,
-        "title": str(payload.get("title") or payload.get("subject") or run.key),
+        "title": _title(run, payload),
         "outcomes": list(
             payload.get("outcomes") or (["done"] if run.handler_key == "manual-task" else [])
         ),
@@ -51,3 +52,25 @@ def _payload(run: TaskRun) -> dict[str, Any]:
         if task["key"] == run.key:
             return dict(task.get("payload") or {})
     return {}
+
+
+def _title(run: TaskRun, payload: dict[str, Any]) -> str:
+    """The task's title with the order's own fields filled in (no other lookups)."""
+    text = str(payload.get("title") or payload.get("subject") or run.key)
+    if "{" not in text:
+        return text
+    order = run.order
+    context = {
+        "order": {
+            "name": order.name,
+            "id": str(order.id),
+            "status": order.status,
+            "thirdPartyOrderId": order.third_party_order_id,
+        },
+        "customerEmail": order.customer_email,
+        "customerInfo": order.customer_info,
+    }
+    try:
+        return render(text, context, html=False, header=False)[0]
+    except ValueError:
+        return text

@@ -55,7 +55,7 @@ def order_rows(
     from fabflow.flows.models import TaskRun
     from fabflow.flows.serializers import task_json
 
-    tasks = TaskRun.objects.filter(order=order).select_related("flow_run__flow_version")
+    tasks = TaskRun.objects.filter(order=order).select_related("flow_run__flow_version", "order")
     return (
         list(Product.objects.filter(order=order).order_by("position")),
         list(Part.objects.filter(order=order).order_by("product_id", "position")),
