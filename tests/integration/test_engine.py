@@ -337,3 +337,30 @@ def test_task_titles_show_the_order_fields(api: ApiClient, tenant: Tenant) -> No
     )
     items = api.get("/api/v1/tasks", orderId=str(order.id)).json()["items"]
     assert [t["title"] for t in items] == ["Check WEB-1001"]
+
+
+def test_a_busy_flow_yields_its_lease_and_is_queued_again(
+    api: ApiClient, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    from fabflow.flows.engine import runner
+
+    # given a flow with more steps ready than one advance may take
+    create_flow(
+        space=tenant.space,
+        name="test-flow",
+        definition=flow(
+            {**MAIL, "next": [{"taskDefinitionKey": "check", "trigger": "success"}]}, manual()
+        ),
+    )
+    order_id = api.post("/api/v1/orders", order_body(flowKey="test-flow")).json()["id"]
+    flow_run = FlowRun.objects.get(order_id=order_id)
+    DBTaskResult.objects.all().delete()
+    monkeypatch.setattr(runner, "MAX_STEPS", 1)
+    # when one advance takes its single step
+    assert advance(str(flow_run.pk)) == 1
+    # then the lease is free and the flow run is queued to continue
+    flow_run.refresh_from_db()
+    assert flow_run.lease_owner == ""
+    assert DBTaskResult.objects.filter(status="READY").count() == 1

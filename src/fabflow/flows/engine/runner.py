@@ -72,18 +72,30 @@ def advance(flow_run_id: str, owner: str | None = None) -> int:
     steps = 0
     flow_run = FlowRun.objects.select_related("flow_version", "order__space").get(pk=flow_run_id)
     flow_run._lease_renewed = leased_at  # type: ignore[attr-defined]
-    while steps < MAX_STEPS:
-        if _step_once(flow_run, owner):
-            steps += 1
-            continue
-        if _release(flow_run, owner):
-            break
-    else:
-        # A flow that keeps producing work yields its lease to let others in.
-        FlowRun.objects.filter(pk=flow_run_id, lease_owner=owner).update(
-            lease_owner="", lease_until=None, due_at=timezone.now()
-        )
+    try:
+        while steps < MAX_STEPS:
+            if _step_once(flow_run, owner):
+                steps += 1
+                continue
+            if _release(flow_run, owner):
+                return steps
+    except Exception:
+        # Give the flow run back at once (not after the lease expires); the sweeper retries.
+        _yield(flow_run_id, owner, requeue=False)
+        raise
+    # A flow that keeps producing work yields its lease to let others in, and comes back.
+    _yield(flow_run_id, owner, requeue=True)
     return steps
+
+
+def _yield(flow_run_id: str, owner: str, *, requeue: bool) -> None:
+    released = FlowRun.objects.filter(pk=flow_run_id, lease_owner=owner).update(
+        lease_owner="", lease_until=None, due_at=timezone.now()
+    )
+    if released and requeue:
+        from fabflow.flows.jobs import advance_flow
+
+        advance_flow.enqueue(flow_run_id)
 
 
 UNFINISHED = ["pending", "running", "waiting"]
