@@ -14,7 +14,7 @@ from pydantic import ConfigDict, Field, field_validator
 
 from fabflow.core.pagination import SortKey
 from fabflow.core.types import UtcDatetime
-from fabflow.orders.models import FAR_FUTURE, OrderStatus
+from fabflow.orders.models import FAR_FUTURE, Order, OrderStatus, Product
 
 
 def _clean_text(value: str | None) -> str | None:
@@ -89,10 +89,12 @@ class PartFilter(ListFilter):
         if self.productId:
             qs = qs.filter(product_id=self.productId)
         if self.q:
+            # Matching products and orders are found once each (subqueries), not by joining
+            # both tables to every part while walking the parts.
+            products = Product.objects.filter(name__icontains=self.q).values("id")
+            orders = Order.objects.filter(name__icontains=self.q).values("id")
             qs = qs.filter(
-                Q(name__icontains=self.q)
-                | Q(product__name__icontains=self.q)
-                | Q(order__name__icontains=self.q)
+                Q(name__icontains=self.q) | Q(product_id__in=products) | Q(order_id__in=orders)
             )
         return qs
 
