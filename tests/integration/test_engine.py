@@ -364,3 +364,13 @@ def test_a_busy_flow_yields_its_lease_and_is_queued_again(
     flow_run.refresh_from_db()
     assert flow_run.lease_owner == ""
     assert DBTaskResult.objects.filter(status="READY").count() == 1
+
+
+def test_flow_list_shows_each_flows_current_version(api: ApiClient, tenant: Tenant) -> None:
+    first = create_flow(space=tenant.space, name="first-flow", definition=flow(manual()))
+    save_version(flow=first, definition=flow(manual("v2")))
+    create_flow(space=tenant.space, name="second-flow", definition=flow(manual("only")))
+    items = api.get("/api/v1/flows").json()["items"]
+    assert [
+        (f["name"], f["version"], f["definition"][0]["taskDefinitions"][0]["key"]) for f in items
+    ] == [("first-flow", 2, "v2"), ("second-flow", 1, "only")]

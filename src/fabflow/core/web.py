@@ -79,24 +79,21 @@ def table_page(
     """Everything a table template needs: rows, columns, filters, ordering, next page."""
     filters, bad = parse_filters(filter_model, request.GET)
     ordering = table.ordering(request)
+
+    def page(cursor: str | None) -> tuple[list[Any], str | None]:
+        return paginate(
+            request,
+            filters.apply(qs),
+            keys=table.sort_keys,
+            ordering=ordering,
+            limit=PER_PAGE,
+            cursor=cursor,
+        )
+
     try:
-        rows, next_url = paginate(
-            request,
-            filters.apply(qs),
-            keys=table.sort_keys,
-            ordering=ordering,
-            limit=PER_PAGE,
-            cursor=request.GET.get("cursor") or None,
-        )
-    except ApiError:
-        rows, next_url = paginate(
-            request,
-            filters.apply(qs),
-            keys=table.sort_keys,
-            ordering=ordering,
-            limit=PER_PAGE,
-            cursor=None,
-        )
+        rows, next_url = page(request.GET.get("cursor") or None)
+    except ApiError:  # a stale or tampered cursor shows the first page, not an error
+        rows, next_url = page(None)
     user = request.user
     assert isinstance(user, User)
     visible = table.visible_for(user)

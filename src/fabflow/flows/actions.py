@@ -10,9 +10,14 @@ from fabflow.core.problems import ApiError, invalid
 from fabflow.flows.engine import events
 from fabflow.flows.engine.runner import relay_feedback
 from fabflow.flows.handlers import registry
-from fabflow.flows.models import FlowInbox, FlowRun, FlowVersion, TaskRun
+from fabflow.flows.models import FlowInbox, FlowRun, TaskRun
 from fabflow.orders.models import Order, OrderStatus, Part
-from fabflow.orders.services import attach_assets, record_event, resolve_flow
+from fabflow.orders.services import (
+    attach_assets,
+    record_event,
+    record_flow_assigned,
+    resolve_flow,
+)
 
 TERMINAL_FEEDBACK = ("success", "failure")
 
@@ -29,19 +34,8 @@ def start_order_flow(*, order: Order, flow_key: str | None, actor: str) -> FlowR
         if version != order.flow_version:
             order.flow_version = version
             order.save(update_fields=["flow_version", "updated_at"])
-            record_event(
-                order,
-                "flow.assigned",
-                f"Flow {version.flow.name} v{version.number}",
-                actor=actor,
-                data={"flow": version.flow.name, "version": version.number},
-            )
+            record_flow_assigned(order, version, actor)
         return events.start_flow(order=order, version=version, actor=actor)
-
-
-def start_on_intake(order: Order, version: FlowVersion, actor: str) -> None:
-    """Orders created with a flowKey start their flow in the same transaction."""
-    events.start_flow(order=order, version=version, actor=actor)
 
 
 def _waiting(run: TaskRun) -> None:

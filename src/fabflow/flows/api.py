@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from django.db.models import F
 from django.http import HttpRequest
 from ninja import Query, Router, Status
 
@@ -17,7 +18,7 @@ from fabflow.flows import services as flow_services
 from fabflow.flows.definition import flow_json_schema, validate_definition
 from fabflow.flows.engine.context import FEEDBACK_SALT, run_id_from
 from fabflow.flows.handlers import registry
-from fabflow.flows.models import Flow, TaskRun
+from fabflow.flows.models import Flow, FlowVersion, TaskRun
 from fabflow.flows.schemas import (
     AcceptedOut,
     CompleteIn,
@@ -54,8 +55,15 @@ def _space(who: Principal, key: str | None) -> Space:
 
 @router.get("/flows", response=FlowPage, operation_id="list_flows")
 def list_flows(request: HttpRequest) -> dict[str, Any]:
-    flows = _flows(principal(request)).order_by("space__key", "name")[:MAX_LIMIT]
-    return {"items": [flow_json(f) for f in flows], "next": None}
+    flows = list(_flows(principal(request)).order_by("space__key", "name")[:MAX_LIMIT])
+    current = {
+        (v.flow_id, v.number): v
+        for v in FlowVersion.objects.filter(flow__in=flows, number=F("flow__current_version"))
+    }
+    return {
+        "items": [flow_json(f, current.get((f.id, f.current_version))) for f in flows],
+        "next": None,
+    }
 
 
 @router.post("/flows", response={201: FlowOut}, operation_id="create_flow")

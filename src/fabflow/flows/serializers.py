@@ -8,8 +8,10 @@ from fabflow.core.templating import render
 from fabflow.flows.models import Flow, FlowVersion, TaskRun
 
 
-def flow_json(flow: Flow) -> dict[str, Any]:
-    version = FlowVersion.objects.get(flow=flow, number=flow.current_version)
+def flow_json(flow: Flow, version: FlowVersion | None = None) -> dict[str, Any]:
+    """A flow with its current definition (pass `version` when it is already loaded)."""
+    if version is None:
+        version = FlowVersion.objects.get(flow=flow, number=flow.current_version)
     return {
         "id": flow.id,
         "spaceKey": flow.space.key,

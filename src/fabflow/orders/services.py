@@ -34,6 +34,16 @@ def record_event(
     )
 
 
+def record_flow_assigned(order: Order, version: FlowVersion, actor: str) -> OrderEvent:
+    return record_event(
+        order,
+        "flow.assigned",
+        f"Flow {version.flow.name} v{version.number}",
+        actor=actor,
+        data={"flow": version.flow.name, "version": version.number},
+    )
+
+
 @dataclass
 class NewOrder:
     """Rows of one new order, built in memory and written in a few bulk inserts."""
@@ -193,13 +203,7 @@ def _write(intake: NewOrder, actor: str) -> Order:
     if order.flow_version_id:
         version = order.flow_version
         assert version is not None
-        record_event(
-            order,
-            "flow.assigned",
-            f"Flow {version.flow.name} v{version.number}",
-            actor=actor,
-            data={"flow": version.flow.name, "version": version.number},
-        )
+        record_flow_assigned(order, version, actor)
         from fabflow.flows.engine.events import start_flow
 
         start_flow(order=order, version=version, actor=actor)

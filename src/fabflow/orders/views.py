@@ -26,7 +26,7 @@ from fabflow.exports import csvfile
 from fabflow.exports.archive import Archive, safe_entry
 from fabflow.orders import selectors
 from fabflow.orders.filters import OrderFilter, PartFilter, ProductFilter
-from fabflow.orders.models import Asset, Order, OrderEvent, OrderStatus, Part, Product
+from fabflow.orders.models import Asset, OrderEvent, OrderStatus, Part
 from fabflow.orders.tables import ORDERS, PARTS, PRODUCTS, TABLES
 
 EXPORT_LIMIT = 50
@@ -94,7 +94,11 @@ def order(request: HttpRequest, order_id: UUID) -> HttpResponse:
     who = principal(request)
     obj = selectors.get_or_404(selectors.orders_for(who), order_id)
     products_, parts_, assets, _tasks = selectors.order_rows(obj)
-    runs = list(TaskRun.objects.filter(order=obj).order_by("created_at"))
+    runs = list(
+        TaskRun.objects.filter(order=obj)
+        .select_related("flow_run__flow_version", "order")
+        .order_by("created_at")
+    )
     flow_run = FlowRun.objects.filter(order=obj).select_related("flow_version").first()
     graph = ""
     if flow_run is not None:
@@ -307,6 +311,3 @@ def _zip_response(archive: Archive, filename: str) -> StreamingHttpResponse:
     response = StreamingHttpResponse(iter(archive), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{safe_entry(filename)}"'
     return response
-
-
-__all__ = ["Order", "Product"]
