@@ -298,29 +298,86 @@ def test_failed_update_deliveries_are_retried_and_logged(
     assert list(delivery.log.values_list("attempt", "status_code")) == [(1, 503), (2, 503)]
 
 
-def test_the_sweeper_requeues_lost_work_but_not_while_the_queue_is_behind(
-    api: ApiClient, tenant: Tenant
+def test_lost_update_deliveries_are_requeued_but_not_while_the_queue_is_behind(
+    api: ApiClient, tenant: Tenant, httpserver: HTTPServer, settings: Any
 ) -> None:
     from django_tasks_db.models import DBTaskResult
 
     from fabflow.flows.engine.sweeper import GRACE, sweep
 
-    # given a flow run whose job was lost (due long ago, nobody holds its lease)
-    order = start(api, tenant, flow(manual()))
-    flow_run = FlowRun.objects.get(order=order)
+    # given a delivery whose job was lost (pending long past its attempt time)
+    settings.OUTBOUND_ALLOWLIST = ["127.0.0.1"]
+    start(api, tenant, flow(manual()), updateUrl=httpserver.url_for("/updates"))
     DBTaskResult.objects.all().delete()
-    FlowRun.objects.filter(pk=flow_run.pk).update(due_at=timezone.now() - 2 * GRACE)
+    UpdateDelivery.objects.update(next_attempt_at=timezone.now() - 2 * GRACE)
     # when the queue has a backlog of overdue jobs, the sweeper waits
-    from fabflow.flows.jobs import advance_flow
+    from fabflow.orders.updates import deliver_update
 
-    advance_flow.enqueue(str(flow_run.pk))
+    deliver_update.enqueue("00000000-0000-0000-0000-000000000000")
     DBTaskResult.objects.update(enqueued_at=timezone.now() - 2 * GRACE)
     assert sweep() == 0
-    # and once the queue has caught up, it re-queues the stalled run exactly once
+    # and once the queue has caught up, it re-queues the stalled delivery exactly once
     DBTaskResult.objects.all().delete()
     assert sweep() == 1
     assert sweep() == 0
     assert DBTaskResult.objects.filter(status="READY").count() == 1
+
+
+def test_a_killed_workers_flow_run_is_claimed_again_once_its_lease_expires(
+    api: ApiClient, tenant: Tenant
+) -> None:
+    from fabflow.flows.engine.claims import claim
+    from fabflow.flows.engine.loop import drain
+
+    # given an order whose flow run a dead worker leased and never advanced
+    create_flow(space=tenant.space, name="test-flow", definition=flow(manual()))
+    order_id = api.post("/api/v1/orders", order_body(flowKey="test-flow")).json()["id"]
+    later = timezone.now() + timedelta(seconds=60)
+    FlowRun.objects.filter(order_id=order_id).update(lease_owner="dead", lease_until=later)
+    # then nobody may claim it while the lease lasts
+    assert claim("other", 10) == []
+    # when the lease has expired
+    earlier = timezone.now() - timedelta(seconds=1)
+    FlowRun.objects.filter(order_id=order_id).update(lease_until=earlier)
+    drain(10)
+    # then another worker started the flow, and gave the lease back
+    flow_run = FlowRun.objects.get(order_id=order_id)
+    assert Order.objects.get(pk=order_id).status == "in_progress"
+    assert (flow_run.lease_owner, flow_run.lease_until, flow_run.due_at) == ("", None, None)
+
+
+def test_claims_take_due_runs_in_batches_oldest_first(api: ApiClient, tenant: Tenant) -> None:
+    from fabflow.flows.engine.claims import claim
+
+    create_flow(space=tenant.space, name="test-flow", definition=flow(manual()))
+    ids = [
+        api.post("/api/v1/orders", order_body(f"B-{i}", flowKey="test-flow")).json()["id"]
+        for i in range(5)
+    ]
+    first = claim("one", 3)
+    second = claim("two", 3)
+    assert [str(h.order.id) for h in first] == ids[:3]
+    assert [str(h.order.id) for h in second] == ids[3:]
+    assert claim("three", 3) == []
+
+
+def test_an_event_posted_while_a_worker_holds_the_run_is_not_lost(
+    api: ApiClient, tenant: Tenant
+) -> None:
+    from fabflow.flows.engine.claims import hold
+    from fabflow.flows.engine.runner import advance_held
+
+    # given a flow waiting at a manual task, held by a worker that has read its inbox
+    order = start(api, tenant, flow(manual()))
+    held = hold(str(FlowRun.objects.get(order=order).pk), "holder")
+    assert held is not None and held.inbox == []
+    # when the task is completed before the holder gives the lease back
+    assert complete(api, order, "check", "approve").status_code == 202
+    advance_held(held)
+    # then the holder noticed the completion instead of releasing the run
+    order.refresh_from_db()
+    assert order.status == "success"
+    assert FlowRun.objects.get(order=order).lease_owner == ""
 
 
 def test_task_titles_show_the_order_fields(api: ApiClient, tenant: Tenant) -> None:
@@ -339,11 +396,9 @@ def test_task_titles_show_the_order_fields(api: ApiClient, tenant: Tenant) -> No
     assert [t["title"] for t in items] == ["Check WEB-1001"]
 
 
-def test_a_busy_flow_yields_its_lease_and_is_queued_again(
+def test_a_busy_flow_yields_its_lease_and_is_due_again(
     api: ApiClient, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from django_tasks_db.models import DBTaskResult
-
     from fabflow.flows.engine import runner
 
     # given a flow with more steps ready than one advance may take
@@ -356,14 +411,13 @@ def test_a_busy_flow_yields_its_lease_and_is_queued_again(
     )
     order_id = api.post("/api/v1/orders", order_body(flowKey="test-flow")).json()["id"]
     flow_run = FlowRun.objects.get(order_id=order_id)
-    DBTaskResult.objects.all().delete()
     monkeypatch.setattr(runner, "MAX_STEPS", 1)
     # when one advance takes its single step
     assert advance(str(flow_run.pk)) == 1
-    # then the lease is free and the flow run is queued to continue
+    # then the lease is free and the flow run is due at once, for any worker
     flow_run.refresh_from_db()
     assert flow_run.lease_owner == ""
-    assert DBTaskResult.objects.filter(status="READY").count() == 1
+    assert flow_run.due_at is not None and flow_run.due_at <= timezone.now()
 
 
 def test_flow_list_shows_each_flows_current_version(api: ApiClient, tenant: Tenant) -> None:

@@ -8,7 +8,6 @@ from django.db import transaction
 
 from fabflow.core.problems import ApiError, invalid
 from fabflow.flows.engine import events
-from fabflow.flows.engine.runner import relay_feedback
 from fabflow.flows.handlers import registry
 from fabflow.flows.models import FlowInbox, FlowRun, TaskRun
 from fabflow.orders.models import Order, OrderStatus, Part
@@ -18,6 +17,7 @@ from fabflow.orders.services import (
     record_flow_assigned,
     resolve_flow,
 )
+from fabflow.orders.updates import queue_update
 
 TERMINAL_FEEDBACK = ("success", "failure")
 
@@ -116,6 +116,17 @@ def accept_feedback(*, run: TaskRun, feedback: dict[str, Any], actor: str) -> No
                     "data": feedback["data"],
                 },
             )
+
+
+def relay_feedback(run: TaskRun, feedback: dict[str, Any]) -> None:
+    """Record connector feedback on the timeline and relay it to the updateUrl."""
+    record_event(
+        run.order,
+        "connector.feedback",
+        f"Feedback for {run.key}: {feedback.get('status')}",
+        data={"taskRunId": str(run.id), **feedback},
+    )
+    queue_update(run.order, "order.feedback", feedback=feedback)
 
 
 def _merge_manufacturing_data(order: Order, by_part: dict[str, dict[str, Any]]) -> None:

@@ -64,8 +64,12 @@ class FlowRun(UUIDModel):
     generation = models.PositiveIntegerField(default=0)
     lease_owner = models.CharField(max_length=64, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
-    # Earliest time something of this run falls due (timer, retry, wake); None = nothing timed.
+    # Earliest time something of this run falls due (timer, retry, outside event); None =
+    # nothing to do until an outside event arrives. Workers claim runs with due_at <= now.
     due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Bumped by every outside event (with due_at = now): a holder gives the lease back only if
+    # it is unchanged, so an event that arrives while the run is held is never missed.
+    wake_seq = models.PositiveBigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

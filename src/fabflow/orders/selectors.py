@@ -56,9 +56,13 @@ def order_rows(
     from fabflow.flows.serializers import task_json
 
     tasks = TaskRun.objects.filter(order=order).select_related("flow_run__flow_version", "order")
+    return (*order_items(order), [task_json(t) for t in tasks.order_by("created_at", "id")])
+
+
+def order_items(order: Order) -> tuple[list[Product], list[Part], list[Asset]]:
+    """The order's products, parts and assets, in three queries."""
     return (
         list(Product.objects.filter(order=order).order_by("position")),
         list(Part.objects.filter(order=order).order_by("product_id", "position")),
         list(Asset.objects.filter(order=order).order_by("created_at", "id")),
-        [task_json(t) for t in tasks.order_by("created_at", "id")],
     )

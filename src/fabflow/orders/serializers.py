@@ -65,6 +65,11 @@ def product_json(
     }
 
 
+def order_url(order: Order) -> str:
+    """The order's page in the web app."""
+    return f"{settings.BASE_URL}/orders/{order.id}"
+
+
 def order_summary_json(order: Order) -> dict[str, Any]:
     version = order.flow_version
     return {
@@ -79,7 +84,7 @@ def order_summary_json(order: Order) -> dict[str, Any]:
         "createdAt": order.created_at,
         "deadline": order.deadline,
         "tags": order.tags,
-        "url": f"{settings.BASE_URL}/orders/{order.id}",
+        "url": order_url(order),
     }
 
 

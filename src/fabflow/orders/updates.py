@@ -20,14 +20,14 @@ from fabflow.orders.models import DeliveryAttempt, Order, UpdateDelivery
 log = logging.getLogger(__name__)
 
 
-def queue_update(
+def new_update(
     order: Order,
     event: str,
     *,
     previous_status: str | None = None,
     feedback: dict[str, Any] | None = None,
 ) -> UpdateDelivery | None:
-    """Record an update for delivery after commit; orders without updateUrl get none."""
+    """An unsaved update delivery for the order's updateUrl; None when it has none."""
     if not order.update_url:
         return None
     body: dict[str, Any] = {
@@ -44,9 +44,23 @@ def queue_update(
         body["previousStatus"] = previous_status
     if feedback is not None:
         body["feedback"] = feedback
-    delivery = UpdateDelivery.objects.create(
+    return UpdateDelivery(
         order=order, event=event, url=order.update_url, body=body, next_attempt_at=timezone.now()
     )
+
+
+def queue_update(
+    order: Order,
+    event: str,
+    *,
+    previous_status: str | None = None,
+    feedback: dict[str, Any] | None = None,
+) -> UpdateDelivery | None:
+    """Record an update for delivery after commit; orders without updateUrl get none."""
+    delivery = new_update(order, event, previous_status=previous_status, feedback=feedback)
+    if delivery is None:
+        return None
+    delivery.save(force_insert=True)
     transaction.on_commit(lambda: deliver_update.enqueue(str(delivery.id)))
     return delivery
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,8 +13,10 @@ from django.urls import reverse
 from fabflow.flows.engine.effects import TaskEffects
 from fabflow.flows.handlers.base import Handler, HandlerContext, TaskInfo
 from fabflow.flows.models import TaskRun
+from fabflow.flows.serializers import task_json
 from fabflow.orders import selectors, serializers
 from fabflow.orders.models import Order
+from fabflow.orders.serializers import money, order_url
 
 FEEDBACK_SALT = "fabflow.feedback"
 CONFIRM_SALT = "fabflow.confirm"
@@ -46,40 +48,64 @@ def confirmation_url(run_id: str) -> str:
     return f"{settings.BASE_URL}{path}"
 
 
-def template_context(order: Order, order_json: dict[str, Any], run_id: str) -> dict[str, Any]:
-    """The roots FLOWS.md allows in templates, as plain dictionaries."""
-    return {
+class TemplateContext(dict[str, Any]):
+    """The roots FLOWS.md allows in templates, as plain dictionaries. `products` comes from
+    the order snapshot, loaded only when a template uses it (a plain e-mail needs no query)."""
+
+    def __init__(self, roots: dict[str, Any], snapshot: Mapping[str, Any]) -> None:
+        super().__init__(roots)
+        self._snapshot = snapshot
+
+    def __missing__(self, key: str) -> Any:
+        if key != "products":
+            raise KeyError(key)
+        self[key] = self._snapshot["products"]
+        return self[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key == "products" or super().__contains__(key)
+
+
+def template_context(order: Order, snapshot: Mapping[str, Any], run_id: str) -> TemplateContext:
+    roots = {
         "order": {
             "name": order.name,
             "id": str(order.id),
             "thirdPartyOrderId": order.third_party_order_id,
-            "value": order_json["value"],
+            "value": money(order.value),
             "status": order.status,
             "deadline": order.deadline.isoformat() if order.deadline else "",
         },
-        "orderUrl": order_json["url"],
+        "orderUrl": order_url(order),
         "customerEmail": order.customer_email,
         "customerInfo": order.customer_info,
         "data": order.data,
         "addresses": order.addresses,
-        "products": order_json["products"],
         "assetOverview": "",
         "confirmationUrl": confirmation_url(run_id),
     }
+    return TemplateContext(roots, snapshot)
 
 
 class OrderSnapshot(Mapping[str, Any]):
     """The API's order object, loaded on first use: a `wait` or `manual-task` never needs it,
     and it costs several queries."""
 
-    def __init__(self, order: Order) -> None:
+    def __init__(self, order: Order, runs: Sequence[TaskRun] | None = None) -> None:
         self._order = order
+        self._runs = runs
         self._data: dict[str, Any] | None = None
 
     @property
     def data(self) -> dict[str, Any]:
         if self._data is None:
-            self._data = serializers.order_json(self._order, *selectors.order_rows(self._order))
+            if self._runs is None:
+                rows = selectors.order_rows(self._order)
+            else:
+                # The runner holds the task runs in memory: they are current, and free.
+                tasks = [task_json(r) for r in self._runs]
+                rows = (*selectors.order_items(self._order), tasks)
+            self._data = serializers.order_json(self._order, *rows)
         return self._data
 
     def __getitem__(self, key: str) -> Any:
@@ -93,16 +119,20 @@ class OrderSnapshot(Mapping[str, Any]):
 
 
 def build(
-    handler: Handler, run: TaskRun, payload: dict[str, Any], now: datetime
+    handler: Handler,
+    run: TaskRun,
+    payload: dict[str, Any],
+    now: datetime,
+    runs: Sequence[TaskRun] | None = None,
 ) -> tuple[HandlerContext, TaskEffects]:
     order = run.order
-    order_json = OrderSnapshot(order)
+    order_json = OrderSnapshot(order, runs)
     run_id = str(run.id)
     effects = TaskEffects(
         order=order,
         order_json=order_json,
         run_id=run_id,
-        context=lambda: template_context(order, order_json.data, run_id),
+        context=lambda: template_context(order, order_json, run_id),
     )
     ctx = HandlerContext(
         order=order_json,

@@ -4,30 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
+from fabflow.flows.engine.claims import notify, wake
 from fabflow.flows.models import FlowInbox, FlowRun, FlowVersion, TaskRun
 from fabflow.orders.models import Order
 
 
-def _wake(flow_run: FlowRun) -> None:
-    FlowRun.objects.filter(pk=flow_run.pk).update(due_at=timezone.now())
-    run_id = str(flow_run.pk)
-
-    def enqueue() -> None:
-        from fabflow.flows.jobs import advance_flow
-
-        advance_flow.enqueue(run_id)
-
-    transaction.on_commit(enqueue)
-
-
 def start_flow(*, order: Order, version: FlowVersion, actor: str = "") -> FlowRun:
-    """Create the order's flow run and ask a worker to start it (in the caller's atomic)."""
-    flow_run = FlowRun.objects.create(order=order, flow_version=version)
+    """Create the order's flow run, due at once for a worker to start (in the caller's atomic)."""
+    flow_run = FlowRun.objects.create(order=order, flow_version=version, due_at=timezone.now())
     FlowInbox.objects.create(flow_run=flow_run, kind="start", actor=actor)
-    _wake(flow_run)
+    notify()
     return flow_run
 
 
@@ -43,5 +31,5 @@ def post(
     item = FlowInbox.objects.create(
         flow_run=flow_run, task_run=task_run, kind=kind, data=data or {}, actor=actor
     )
-    _wake(flow_run)
+    wake(flow_run.pk)
     return item

@@ -3,37 +3,38 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
-from django.db.models import Min, Q
 from django.utils import timezone
 
 from fabflow.flows.definition import FlowDefinition, parse_flow
 from fabflow.flows.engine import interpreter as ip
 from fabflow.flows.models import FlowRun, FlowVersion, TaskRun
+from fabflow.orders.journal import Journal
 from fabflow.orders.models import Order
-from fabflow.orders.services import record_event
-from fabflow.orders.updates import queue_update
 
 RUN_FIELDS = ("state", "timed_out", "cancelled_by_failure", "reason")
+ENDED = ("succeeded", "failed", "cancelled")
 
 
-@lru_cache(maxsize=256)
-def _definition(version_id: Any, definition_json: str) -> FlowDefinition:
-    import json
-
-    return parse_flow(json.loads(definition_json))
+_PARSED: OrderedDict[Any, FlowDefinition] = OrderedDict()
+_PARSED_MAX = 512
 
 
 def definition_of(version: FlowVersion) -> FlowDefinition:
-    import json
-
-    # Versions are immutable, so the parsed definition is cached by id and content.
-    return _definition(version.id, json.dumps(version.definition, sort_keys=True))
+    """The parsed definition of a version, cached by id: versions are immutable (a save makes
+    a new one), so a worker parses each version once, not on every step."""
+    parsed = _PARSED.get(version.id)
+    if parsed is None:
+        parsed = parse_flow(version.definition)
+        _PARSED[version.id] = parsed
+        if len(_PARSED) > _PARSED_MAX:
+            _PARSED.popitem(last=False)
+    return parsed
 
 
 def load(flow_run: FlowRun, runs: Sequence[TaskRun]) -> ip.FlowState:
@@ -63,29 +64,36 @@ def apply_step(
     runs: list[TaskRun],
     event: ip.Event,
     *,
+    journal: Journal,
     actor: str = "",
     now: datetime | None = None,
+    touch: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[ip.Command]:
-    """Run the interpreter on `event` and persist everything it decided (call in atomic)."""
+    """Run the interpreter on `event` and write what it decided (call inside atomic).
+
+    `runs` is the flow run's rows in memory: they are updated in place and new runs are
+    appended *unsaved*, so that later changes in the same transaction (starting the run) go
+    into their INSERT; the caller writes them with `insert_new` before it commits. `touch`
+    adds field values of runs to write in the same statement as their state.
+    """
     now = now or timezone.now()
     definition = definition_of(flow_run.flow_version)
     before = load(flow_run, runs)
     after, commands = ip.step(definition, before, event, new_id=lambda: str(uuid.uuid4()))
-    _persist_runs(flow_run, runs, before, after, commands, definition, now)
-    flow_run.status, flow_run.stage = after.status, after.stage
-    flow_run.generation = after.generation
-    flow_run.save(update_fields=["status", "stage", "generation", "updated_at"])
+    _persist_runs(flow_run, runs, before, after, commands, definition, now, touch or {})
+    position = (after.status, after.stage, after.generation)
+    if position != (flow_run.status, flow_run.stage, flow_run.generation):
+        flow_run.status, flow_run.stage, flow_run.generation = position
+        flow_run.updated_at = now
+        FlowRun.objects.filter(pk=flow_run.pk).update(
+            status=after.status, stage=after.stage, generation=after.generation, updated_at=now
+        )
     order = flow_run.order
     for command in commands:
         if isinstance(command, ip.Note):
-            record_event(
-                order,
-                command.kind,
-                command.message,
-                actor=actor,
-                data={"taskRunId": command.run_id} if command.run_id else {},
-            )
-    _sync_order_status(order, ip.order_status(after), actor)
+            data = {"taskRunId": command.run_id} if command.run_id else {}
+            journal.event(order, command.kind, command.message, actor=actor, data=data)
+    _sync_order_status(order, ip.order_status(after), actor, journal)
     return commands
 
 
@@ -97,62 +105,96 @@ def _persist_runs(
     commands: list[ip.Command],
     definition: FlowDefinition,
     now: datetime,
+    touch: Mapping[str, Mapping[str, Any]],
 ) -> None:
     by_id = {str(r.id): r for r in runs}
     timeouts = {c.run_id: c.after_ms for c in commands if isinstance(c, ip.ScheduleTimeout)}
     old = {r.id: r for r in before.runs}
+    created: list[TaskRun] = []
     for run in after.runs:
         row = by_id.get(run.id)
         if row is None:
-            task = next(t for t in definition.root[run.stage].taskDefinitions if t.key == run.key)
-            ms = timeouts.get(run.id)
-            row = TaskRun.objects.create(
-                id=run.id,
-                flow_run=flow_run,
-                order_id=flow_run.order_id,
-                key=run.key,
-                handler_key=task.handlerKey,
-                stage=run.stage,
-                generation=run.generation,
-                attempt=run.attempt,
-                timeout_at=now + timedelta(milliseconds=ms) if ms else None,
-            )
-            runs.append(row)
+            created.append(_new_row(flow_run, run, definition, timeouts.get(run.id), now, touch))
             continue
+        changed: dict[str, Any] = dict(touch.get(run.id, {}))
         if old.get(run.id) != run:
-            changed = {f: getattr(run, f) for f in RUN_FIELDS}
-            if run.state in ("succeeded", "failed", "cancelled") and row.finished_at is None:
+            changed.update({f: getattr(run, f) for f in RUN_FIELDS})
+            if run.state in ENDED and row.finished_at is None:
                 changed["finished_at"] = now
                 changed["wake_at"] = None
-            for name, value in changed.items():
-                setattr(row, name, value)
-            row.save(update_fields=list(changed))
+        if changed:
+            write_run(row, changed)
+    runs.extend(created)
 
 
-def _sync_order_status(order: Order, status: str, actor: str) -> None:
+def write_run(row: TaskRun, changed: Mapping[str, Any]) -> None:
+    """Change a task run in memory, and in the database unless it awaits its INSERT."""
+    for name, value in changed.items():
+        setattr(row, name, value)
+    if not row._state.adding:
+        TaskRun.objects.filter(pk=row.pk).update(**changed)
+
+
+def insert_new(runs: Sequence[TaskRun]) -> None:
+    """INSERT the task runs a step created (in one statement)."""
+    new = [r for r in runs if r._state.adding]
+    if new:
+        TaskRun.objects.bulk_create(new)
+
+
+def _new_row(
+    flow_run: FlowRun,
+    run: ip.Run,
+    definition: FlowDefinition,
+    timeout_ms: int | None,
+    now: datetime,
+    touch: Mapping[str, Mapping[str, Any]],
+) -> TaskRun:
+    task = next(t for t in definition.root[run.stage].taskDefinitions if t.key == run.key)
+    row = TaskRun(
+        id=run.id,
+        flow_run=flow_run,
+        order=flow_run.order,
+        key=run.key,
+        handler_key=task.handlerKey,
+        stage=run.stage,
+        generation=run.generation,
+        attempt=run.attempt,
+        state=run.state,
+        timeout_at=now + timedelta(milliseconds=timeout_ms) if timeout_ms else None,
+        created_at=now,
+    )
+    for name, value in touch.get(run.id, {}).items():
+        setattr(row, name, value)
+    return row
+
+
+def _sync_order_status(order: Order, status: str, actor: str, journal: Journal) -> None:
     previous = order.status
     if previous == status:
         return
     Order.objects.filter(pk=order.pk).update(status=status, updated_at=timezone.now())
     order.status = status
-    record_event(
+    journal.event(
         order,
         "order.status_changed",
         f"Status {previous} → {status}",
         actor=actor,
         data={"from": previous, "to": status},
     )
-    queue_update(order, "order.status_changed", previous_status=previous)
+    journal.update(order, "order.status_changed", previous_status=previous)
 
 
-def next_due(flow_run: FlowRun) -> datetime | None:
-    """When a timer (wake-up, retry, timeout) of this flow run next falls due."""
-    live = TaskRun.objects.filter(flow_run=flow_run, generation=flow_run.generation)
-    times = live.filter(state__in=["pending", "running", "waiting"]).aggregate(
-        wake=Min("wake_at"), timeout=Min("timeout_at", filter=Q(timed_out=False))
-    )
-    candidates = [t for t in (times["wake"], times["timeout"]) if t is not None]
-    return min(candidates) if candidates else None
+def next_due(runs: Sequence[TaskRun], generation: int) -> datetime | None:
+    """When a timer (wake-up, retry, timeout) of these runs next falls due."""
+    times = [
+        t
+        for r in runs
+        if r.generation == generation and r.unfinished
+        for t in (r.wake_at, None if r.timed_out else r.timeout_at)
+        if t is not None
+    ]
+    return min(times) if times else None
 
 
 def snapshot(state: ip.FlowState) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""fabflow worker: run jobs (django-tasks-db's db_worker) plus the flow engine's sweeper."""
+"""fabflow worker: the flow engine's claim threads, django-tasks-db's db_worker for the other
+jobs (updateUrl deliveries, asset downloads), and the delivery sweeper."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import logging
 import threading
 from typing import Any
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
+from fabflow.flows.engine.loop import Engine, drain
 from fabflow.flows.engine.sweeper import sweep
 
 log = logging.getLogger(__name__)
@@ -27,36 +30,60 @@ class Command(BaseCommand):
         )
         parser.add_argument("--batch", action="store_true", help="run what is due now, then exit")
         parser.add_argument(
+            "--threads",
+            type=int,
+            default=settings.FABFLOW_ENGINE_THREADS,
+            help="flow engine threads (default FABFLOW_ENGINE_THREADS)",
+        )
+        parser.add_argument(
+            "--claim-batch",
+            type=int,
+            default=settings.FABFLOW_ENGINE_CLAIM_BATCH,
+            help="flow runs one thread claims at a time (default FABFLOW_ENGINE_CLAIM_BATCH)",
+        )
+        parser.add_argument(
             "--sweep-interval",
             type=float,
             default=1.0,
-            help="seconds between recovery sweeps (default 1)",
+            help="seconds between recovery sweeps of updateUrl deliveries (default 1)",
         )
 
     def handle(self, *args: object, **options: Any) -> None:
-        batch = bool(options["batch"])
-        stop = threading.Event()
-        if batch:
+        if options["threads"] < 1 or options["claim_batch"] < 1:
+            self.stderr.write("--threads and --claim-batch must be at least 1")
+            raise SystemExit(2)
+        if options["batch"]:
             sweep()
-        else:
-            thread = threading.Thread(
-                target=self._sweep_forever,
-                daemon=True,
-                args=(stop, float(options["sweep_interval"])),
-            )
-            thread.start()
+            drain(options["claim_batch"])
+            self._jobs(options, batch=True)
+            return
+        engine = Engine(
+            threads=options["threads"],
+            batch_size=options["claim_batch"],
+            interval=options["interval"],
+        )
+        engine.start()
+        sweeper = threading.Thread(
+            target=self._sweep_forever,
+            daemon=True,
+            args=(engine.stop, float(options["sweep_interval"])),
+        )
+        sweeper.start()
         try:
-            call_command(
-                "db_worker",
-                queue_name="*",
-                interval=options["interval"],
-                batch=batch,
-                reload=False,
-                startup_delay=False,
-                verbosity=options.get("verbosity", 1),
-            )
+            self._jobs(options, batch=False)
         finally:
-            stop.set()
+            engine.shutdown()
+
+    def _jobs(self, options: dict[str, Any], *, batch: bool) -> None:
+        call_command(
+            "db_worker",
+            queue_name="*",
+            interval=options["interval"],
+            batch=batch,
+            reload=False,
+            startup_delay=False,
+            verbosity=options.get("verbosity", 1),
+        )
 
     def _sweep_forever(self, stop: threading.Event, interval: float) -> None:
         while not stop.wait(interval):

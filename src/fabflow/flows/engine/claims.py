@@ -1,0 +1,182 @@
+"""Leases on flow runs: claiming due runs in batches, keeping the lease, giving it back.
+
+A flow run with something to do has `due_at <= now`. Workers claim such runs straight from
+their table (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so workers on many hosts never wait for
+each other; SQLite has a single writer and needs no row locks), several per query. The lease
+(`lease_owner`, `lease_until`) makes the claimer the only advancer of the run until it gives
+the lease back or the lease expires: a killed worker's runs are claimed again after
+FABFLOW_LEASE_SECONDS. See docs/adr/0005-the-engine-claims-flow-runs.md.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from fabflow.flows.models import FlowInbox, FlowRun, TaskRun
+from fabflow.orders.models import Order
+
+
+class LeaseLost(RuntimeError):
+    """Another worker took the flow run over (our lease had expired)."""
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:64]
+
+
+@dataclass
+class Held:
+    """A flow run whose lease this worker holds, with its rows in memory.
+
+    Only the lease holder changes a flow run and its task runs, so these rows stay current;
+    outside events arrive in the inbox, announced by a bump of `wake_seq`.
+    """
+
+    flow_run: FlowRun
+    runs: list[TaskRun]
+    inbox: list[FlowInbox]
+    seq: int
+    owner: str
+    renewed: datetime
+    begun: str | None = None  # the task run whose delivery is already recorded
+    _by_id: dict[str, TaskRun] = field(default_factory=dict, repr=False)
+
+    @property
+    def order(self) -> Order:
+        return self.flow_run.order
+
+    def run(self, run_id: object) -> TaskRun | None:
+        key = str(run_id)
+        if key not in self._by_id or len(self._by_id) != len(self.runs):
+            self._by_id = {str(r.id): r for r in self.runs}
+        return self._by_id.get(key)
+
+
+def _free(now: datetime) -> Q:
+    return Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+
+
+def _lease_until(now: datetime) -> datetime:
+    return now + timedelta(seconds=settings.FABFLOW_LEASE_SECONDS)
+
+
+def claim(owner: str, limit: int) -> list[Held]:
+    """Lease up to `limit` due flow runs, oldest due first, and load their rows."""
+    now = timezone.now()
+    due = FlowRun.objects.filter(_free(now), due_at__lte=now).order_by("due_at")
+    lease = {"lease_owner": owner, "lease_until": _lease_until(now)}
+    if connection.features.has_select_for_update_skip_locked:
+        with transaction.atomic():
+            ids = list(due.select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit])
+            if ids:
+                FlowRun.objects.filter(pk__in=ids).update(**lease)
+    else:
+        # SQLite: a plain read first (polling takes no write lock), then a guarded update.
+        ids = list(due.values_list("pk", flat=True)[:limit])
+        if ids:
+            with transaction.atomic():
+                FlowRun.objects.filter(_free(now), pk__in=ids).update(**lease)
+    if not ids:
+        return []
+    return _load(FlowRun.objects.filter(pk__in=ids, lease_owner=owner), owner, now)
+
+
+def hold(flow_run_id: str, owner: str) -> Held | None:
+    """Lease one given flow run, due or not (tests, and runs the caller knows have work)."""
+    now = timezone.now()
+    mine = _free(now) | Q(lease_owner=owner)
+    if not FlowRun.objects.filter(mine, pk=flow_run_id).update(
+        lease_owner=owner, lease_until=_lease_until(now)
+    ):
+        return None
+    held = _load(FlowRun.objects.filter(pk=flow_run_id), owner, now)
+    return held[0] if held else None
+
+
+def _load(rows: QuerySet[FlowRun], owner: str, now: datetime) -> list[Held]:
+    related = rows.select_related("flow_version__flow", "order__space")
+    flow_runs = list(related.order_by("due_at"))
+    if not flow_runs:
+        return []
+    ids = [fr.pk for fr in flow_runs]
+    runs: dict[object, list[TaskRun]] = defaultdict(list)
+    for run in TaskRun.objects.filter(flow_run_id__in=ids).order_by("created_at", "id"):
+        runs[run.flow_run_id].append(run)
+    inbox: dict[object, list[FlowInbox]] = defaultdict(list)
+    for item in FlowInbox.objects.filter(flow_run_id__in=ids, processed_at__isnull=True):
+        inbox[item.flow_run_id].append(item)
+    held = []
+    for flow_run in flow_runs:
+        if flow_run.order.flow_version_id == flow_run.flow_version_id:
+            flow_run.order.flow_version = flow_run.flow_version
+        for run in runs[flow_run.pk]:
+            # The holder has these rows already; spare the lazy loads.
+            run.flow_run, run.order = flow_run, flow_run.order
+        held.append(
+            Held(flow_run, runs[flow_run.pk], inbox[flow_run.pk], flow_run.wake_seq, owner, now)
+        )
+    return held
+
+
+def keep_lease(held: Held, now: datetime) -> None:
+    """Renew the lease once half of it has passed (not on every step: that is a write)."""
+    if now - held.renewed < timedelta(seconds=settings.FABFLOW_LEASE_SECONDS / 2):
+        return
+    renewed = FlowRun.objects.filter(pk=held.flow_run.pk, lease_owner=held.owner).update(
+        lease_until=_lease_until(now)
+    )
+    if not renewed:
+        raise LeaseLost(str(held.flow_run.pk))
+    held.renewed = now
+
+
+def release(held: Held, due: datetime | None) -> bool:
+    """Give the lease back, due again at `due`, unless an outside event arrived meanwhile:
+    then load the new inbox items and return False (the holder goes on)."""
+    released = FlowRun.objects.filter(
+        pk=held.flow_run.pk, lease_owner=held.owner, wake_seq=held.seq
+    ).update(lease_owner="", lease_until=None, due_at=due)
+    if released:
+        return True
+    row = FlowRun.objects.filter(pk=held.flow_run.pk).values_list("lease_owner", "wake_seq")
+    current = row.first()
+    if current is None or current[0] != held.owner:
+        raise LeaseLost(str(held.flow_run.pk))
+    held.seq = current[1]
+    known = {item.pk for item in held.inbox}
+    fresh = FlowInbox.objects.filter(flow_run=held.flow_run, processed_at__isnull=True)
+    held.inbox += [item for item in fresh if item.pk not in known]
+    return False
+
+
+def give_back(held: Held, *, due: datetime) -> None:
+    """Give the lease back with the run due at `due`, whatever arrived meanwhile."""
+    FlowRun.objects.filter(pk=held.flow_run.pk, lease_owner=held.owner).update(
+        lease_owner="", lease_until=None, due_at=due
+    )
+
+
+def wake(flow_run_id: object) -> None:
+    """Make a flow run due now (in the caller's transaction) and tell idle workers."""
+    FlowRun.objects.filter(pk=flow_run_id).update(due_at=timezone.now(), wake_seq=F("wake_seq") + 1)
+    notify()
+
+
+CHANNEL = "fabflow_flows"
+
+
+def notify() -> None:
+    """On PostgreSQL, NOTIFY the workers (delivered at commit); elsewhere they poll."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, '')", [CHANNEL])
