@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import BadRequest, RequestDataTooBig
 from django.db import connection
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
@@ -60,26 +62,34 @@ def authenticate(request: HttpRequest) -> Principal:
     raise AuthenticationError()
 
 
+def _age(now: datetime, since: datetime | None) -> float | None:
+    return (now - since).total_seconds() if since else None
+
+
 @api.get("/v1/health", auth=None, tags=["health"], operation_id="health")
 def health(request: HttpRequest) -> HttpResponse:
     """Liveness, database reachability and the job queue's backlog (no auth)."""
     from django_tasks_db.models import DBTaskResult
 
+    from fabflow.flows.models import FlowRun
+
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
+        now = timezone.now()
         ready = DBTaskResult.objects.ready()
         oldest = ready.order_by("enqueued_at").values_list("enqueued_at", flat=True).first()
+        due = FlowRun.objects.filter(
+            Q(lease_until__isnull=True) | Q(lease_until__lt=now), due_at__lte=now
+        )
+        oldest_due = due.order_by("due_at").values_list("due_at", flat=True).first()
         body: dict[str, Any] = {
             "status": "ok",
             "version": __version__,
             "database": "ok",
-            "jobs": {
-                "ready": ready.count(),
-                "oldestReadyAgeSeconds": (timezone.now() - oldest).total_seconds()
-                if oldest
-                else None,
-            },
+            "jobs": {"ready": ready.count(), "oldestReadyAgeSeconds": _age(now, oldest)},
+            # Flow runs due but held by no worker: a growing number means too few workers.
+            "flows": {"due": due.count(), "oldestDueAgeSeconds": _age(now, oldest_due)},
         }
         status = 200
     except Exception as exc:

@@ -376,6 +376,7 @@ def test_health_needs_no_key(db: None) -> None:
     assert body["status"] == "ok"
     assert body["database"] == "ok"
     assert body["jobs"]["ready"] == 0
+    assert body["flows"] == {"due": 0, "oldestDueAgeSeconds": None}
 
 
 def test_openapi_document_names_the_schemas(db: None) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -166,7 +167,7 @@ def give_back(held: Held, *, due: datetime) -> None:
     )
 
 
-def wake(flow_run_id: object) -> None:
+def wake(flow_run_id: uuid.UUID | str) -> None:
     """Make a flow run due now (in the caller's transaction) and tell idle workers."""
     FlowRun.objects.filter(pk=flow_run_id).update(due_at=timezone.now(), wake_seq=F("wake_seq") + 1)
     notify()
