@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,7 +63,7 @@ def paginate(
     if cursor:
         qs = qs.filter(_after(cursor, ordering, key, descending))
     order = ["-_sort", "-id"] if descending else ["_sort", "id"]
-    rows = list(qs.order_by(*order)[: limit + 1])
+    rows = _rows(qs, list(qs.order_by(*order).values_list("pk", "_sort")[: limit + 1]))
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
@@ -71,6 +72,27 @@ def paginate(
     params = request.GET.copy()
     params["cursor"] = token
     return rows, request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
+
+
+def _rows(qs: QuerySet[Any], page: list[tuple[Any, Any]]) -> list[Any]:
+    """The rows of a page found as (id, sort value) pairs, read by primary key.
+
+    Finding a page may walk many index entries (a search whose matches come late in the sort
+    order); asking only for ids lets PostgreSQL walk a covering index without reading the
+    table. The rows are then read by id with the list's joins and deferred fields, without
+    its filters (the ids already passed them).
+    """
+    by_id_qs = qs.model._default_manager.filter(pk__in=[pk for pk, _ in page])
+    by_id_qs.query.select_related = copy.deepcopy(qs.query.select_related)
+    by_id_qs.query.deferred_loading = qs.query.deferred_loading
+    by_id = {row.pk: row for row in by_id_qs}
+    rows = []
+    for pk, sort in page:
+        row = by_id.get(pk)
+        if row is not None:  # deleted in between
+            row._sort = sort
+            rows.append(row)
+    return rows
 
 
 def _after(cursor: str, ordering: str, key: SortKey, descending: bool) -> Q:

@@ -70,9 +70,11 @@ class ProductFilter(ListFilter):
         if self.orderId:
             qs = qs.filter(order_id=self.orderId)
         if self.q:
+            # Matching orders are found once (a subquery), not by joining every product walked.
+            orders = Order.objects.filter(name__icontains=self.q).values("id")
             qs = qs.filter(
                 Q(name__icontains=self.q)
-                | Q(order__name__icontains=self.q)
+                | Q(order_id__in=orders)
                 | Q(configuration_id__icontains=self.q)
             )
         return qs

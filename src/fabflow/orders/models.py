@@ -77,6 +77,9 @@ class Order(UUIDModel):
         return self.name
 
 
+SEARCHED_PRODUCT = ["name", "configuration_id", "order"]
+
+
 class Product(UUIDModel):
     """One line of an order: a configured commodity."""
 
@@ -92,11 +95,29 @@ class Product(UUIDModel):
 
     class Meta:
         ordering = ["order", "position"]
+        # The sort indexes carry the searched columns (PostgreSQL INCLUDE; ignored on SQLite),
+        # so a searched page's ids come from an index-only scan (see core/pagination.py).
         indexes = [
-            models.Index(fields=["organization", "-created_at", "-id"], name="product_org_created"),
-            models.Index(fields=["organization", "name", "id"], name="product_org_name"),
-            models.Index(fields=["organization", "units", "id"], name="product_org_units"),
-            models.Index(fields=["organization", "unit_value", "id"], name="product_org_value"),
+            models.Index(
+                fields=["organization", "-created_at", "-id"],
+                name="product_org_created",
+                include=SEARCHED_PRODUCT,
+            ),
+            models.Index(
+                fields=["organization", "name", "id"],
+                name="product_org_name",
+                include=["configuration_id", "order"],
+            ),
+            models.Index(
+                fields=["organization", "units", "id"],
+                name="product_org_units",
+                include=SEARCHED_PRODUCT,
+            ),
+            models.Index(
+                fields=["organization", "unit_value", "id"],
+                name="product_org_value",
+                include=SEARCHED_PRODUCT,
+            ),
         ]
 
     def __str__(self) -> str:
@@ -117,8 +138,16 @@ class Part(UUIDModel):
     class Meta:
         ordering = ["product", "position"]
         indexes = [
-            models.Index(fields=["organization", "-created_at", "-id"], name="part_org_created"),
-            models.Index(fields=["organization", "name", "id"], name="part_org_name"),
+            models.Index(
+                fields=["organization", "-created_at", "-id"],
+                name="part_org_created",
+                include=["name", "product", "order"],
+            ),
+            models.Index(
+                fields=["organization", "name", "id"],
+                name="part_org_name",
+                include=["product", "order"],
+            ),
         ]
 
     def __str__(self) -> str:
