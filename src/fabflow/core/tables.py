@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.http import HttpRequest
 from django.utils import timezone
-from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from fabflow.accounts.models import TablePreference, User
@@ -65,27 +65,40 @@ def sort_link(ordering: str, column: Column) -> str:
     return f"-{column.sort}" if ordering == column.sort else column.sort
 
 
+def _esc(value: Any) -> str:
+    """HTML-escape like Django's conditional_escape, without its lazy-string wrappers (a
+    table page escapes thousands of values; those wrappers were a third of its time)."""
+    if hasattr(value, "__html__"):
+        return str(value.__html__())
+    return html.escape(str(value))
+
+
 def _cell_html(column: Column, row: Any) -> str:
     value = column.value(row)
     if column.kind == "status":
-        return format_html('<span class="badge-status status-{}">{}</span>', row.status, value)
+        return f'<span class="badge-status status-{_esc(row.status)}">{_esc(value)}</span>'
     if column.kind == "money":
         return "" if value is None else f"{value:,.2f}"
     if column.kind == "date":
         if value is None:
             return '<span class="text-muted">—</span>'
         local = timezone.localtime(value)
-        return format_html(
-            '<time datetime="{}">{}</time>', local.isoformat(), local.strftime("%Y-%m-%d %H:%M")
-        )
+        return f'<time datetime="{local.isoformat()}">{local.strftime("%Y-%m-%d %H:%M")}</time>'
     if column.kind == "id":
-        return format_html('<span class="muted-id">{}</span>', value)
+        return f'<span class="muted-id">{_esc(value)}</span>'
     if column.link is not None:
-        return format_html('<a href="{}">{}</a>', column.link(row), value)
-    return str(conditional_escape(value))
+        return f'<a href="{_esc(column.link(row))}">{_esc(value)}</a>'
+    return _esc(value)
 
 
 def render_cell(column: Column, row: Any) -> SafeString:
     """One table cell; rendered in Python because a template include per cell is slow."""
-    inner = mark_safe(_cell_html(column, row))  # noqa: S308 - every part is escaped above
-    return format_html('<td class="{}" data-column="{}">{}</td>', column.kind, column.key, inner)
+    inner = _cell_html(column, row)  # every value in it is escaped above
+    return mark_safe(  # noqa: S308
+        f'<td class="{_esc(column.kind)}" data-column="{_esc(column.key)}">{inner}</td>'
+    )
+
+
+def render_cells(columns: Sequence[Column], row: Any) -> SafeString:
+    """A row's cells as one string: one template variable per row instead of one per cell."""
+    return mark_safe("".join(render_cell(c, row) for c in columns))  # noqa: S308

@@ -16,7 +16,7 @@ from fabflow.accounts.auth import Principal
 from fabflow.accounts.models import User
 from fabflow.core.pagination import paginate
 from fabflow.core.problems import ApiError
-from fabflow.core.tables import Table, render_cell
+from fabflow.core.tables import Table, render_cells
 
 View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 PER_PAGE = 50
@@ -96,7 +96,8 @@ def table_page(
         rows, next_url = page(None)
     user = request.user
     assert isinstance(user, User)
-    visible = table.visible_for(user)
+    hidden = table.hidden_for(user)
+    visible = [c for c in table.columns if c.key not in hidden]
     return {
         "table": table,
         "rows": rows,
@@ -105,14 +106,14 @@ def table_page(
         "bad_filters": bad,
         "ordering": ordering,
         "columns": visible,
-        "hidden": table.hidden_for(user),
+        "hidden": hidden,
         "first_url": _without(request, "cursor"),
         "is_first_page": not request.GET.get("cursor"),
         "items": [
             {
                 "row": row,
                 "css": row_css(row),
-                "cells": [render_cell(c, row) for c in visible],
+                "cells": render_cells(visible, row),
             }
             for row in rows
         ],
