@@ -1226,12 +1226,16 @@ def print_report(report: Report) -> None:
             + f"; measured window {run.window_s:.2f} s; statuses {run.statuses}"
         )
         per_flow = j.jobs / run.orders if run.orders else math.nan
-        print(
-            f"    jobs         {j.jobs} ({per_flow:.2f}/flow), {j.steps} steps, "
-            f"{j.noop} no-op; wait ready->claimed p50 {j.wait_ms_p50:.0f} ms, "
-            f"p99 {j.wait_ms_p99:.0f} ms; run p50 {j.run_ms_p50:.0f} ms, "
-            f"p99 {j.run_ms_p99:.0f} ms; {run.leftover_jobs} left queued at the end"
-        )
+        if j.jobs == 0:
+            # The engine claims flow runs itself (ADR 0005): no django-tasks job per step.
+            print("    jobs         0 django-tasks jobs: flow steps are claimed by the engine")
+        else:
+            print(
+                f"    jobs         {j.jobs} ({per_flow:.2f}/flow), {j.steps} steps, "
+                f"{j.noop} no-op; wait ready->claimed p50 {j.wait_ms_p50:.0f} ms, "
+                f"p99 {j.wait_ms_p99:.0f} ms; run p50 {j.run_ms_p50:.0f} ms, "
+                f"p99 {j.run_ms_p99:.0f} ms; {run.leftover_jobs} left queued at the end"
+            )
         if run.cpu_ms_per_flow:
             cpu = run.cpu_ms_per_flow
             print("    CPU ms/flow  " + "   ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
