@@ -206,6 +206,41 @@ def test_wait_is_a_durable_timer(api: ApiClient, tenant: Tenant) -> None:
     assert order.status == "success"
 
 
+def test_timer_woken_by_another_step_runs_within_the_same_lease(
+    api: ApiClient, tenant: Tenant, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given a stage of a manual check beside an hour-long wait whose hour has passed
+    order = start(
+        api,
+        tenant,
+        flow(manual(), {"key": "pause", "handlerKey": "wait", "payload": {"durationMs": 3600000}}),
+    )
+    hour_ago = timezone.now() - timedelta(hours=1)
+    TaskRun.objects.filter(order=order, key="pause").update(
+        wake_at=timezone.now(), started_at=hour_ago
+    )
+    # when the check is completed: its step finds the timer due and starts it in its own
+    # transaction (the lease must not be given back while that task is being run)
+    complete(api, order, "check", "approve")
+    run_engine(order)
+    # then both tasks ended in one advance, without losing the lease, and the lease is free
+    assert order.status == "success"
+    assert "lost the lease" not in caplog.text
+    flow_run = FlowRun.objects.get(order=order)
+    assert (flow_run.lease_owner, flow_run.due_at) == ("", None)
+
+
+def test_a_step_that_leaves_nothing_to_do_gives_the_lease_back(
+    api: ApiClient, tenant: Tenant
+) -> None:
+    # given a flow waiting for a person
+    order = start(api, tenant, flow(manual()))
+    # then the step that made it wait also released the lease and set no due time
+    flow_run = FlowRun.objects.get(order=order)
+    assert run(order, "check").state == "waiting"
+    assert (flow_run.lease_owner, flow_run.lease_until, flow_run.due_at) == ("", None, None)
+
+
 def test_stages_run_one_after_another(api: ApiClient, tenant: Tenant) -> None:
     order = start(api, tenant, flow(manual("x"), stages=2))
     assert TaskRun.objects.filter(order=order).count() == 1

@@ -89,12 +89,15 @@ def confirm_task(*, run: TaskRun, actor: str) -> FlowInbox:
         return events.post(run.flow_run, "confirm", task_run=run, actor=actor)
 
 
-def accept_feedback(*, run: TaskRun, feedback: dict[str, Any], actor: str) -> None:
+def accept_feedback(*, run_id: str, feedback: dict[str, Any], actor: str) -> None:
     """Record connector feedback; `success`/`failure` end the task (once)."""
-    if run.handler_key != "consume-rest-api":
-        raise ApiError(409, "This task does not take connector feedback.")
     with transaction.atomic():
-        run = TaskRun.objects.select_for_update().select_related("flow_run", "order").get(pk=run.pk)
+        locked = TaskRun.objects.select_for_update().select_related("flow_run", "order")
+        run = locked.filter(pk=run_id).first()
+        if run is None:
+            raise ApiError(404, "Unknown feedback link.")
+        if run.handler_key != "consume-rest-api":
+            raise ApiError(409, "This task does not take connector feedback.")
         _waiting(run)
         if feedback["manufacturingData"]:
             _merge_manufacturing_data(run.order, feedback["manufacturingData"])

@@ -163,11 +163,11 @@ def retry_task(request: HttpRequest, task_id: UUID) -> Any:
 def connector_feedback(request: HttpRequest, token: str, payload: FeedbackIn) -> Any:
     """Connector feedback for a waiting `consume-rest-api` task (the token is the auth)."""
     run_id = run_id_from(token, FEEDBACK_SALT)
-    run = TaskRun.objects.filter(pk=run_id).first() if run_id else None
-    if run is None:
+    if run_id is None:
         raise ApiError(404, "Unknown feedback link.")
-    actions.accept_feedback(run=run, feedback=payload.model_dump(mode="json"), actor="connector")
-    return Status(202, {"accepted": True, "taskId": run.id})
+    feedback = payload.model_dump(mode="json")
+    actions.accept_feedback(run_id=run_id, feedback=feedback, actor="connector")
+    return Status(202, {"accepted": True, "taskId": run_id})
 
 
 @router.post(

@@ -35,10 +35,17 @@ def record_event(
 
 
 def record_flow_assigned(order: Order, version: FlowVersion, actor: str) -> OrderEvent:
-    return record_event(
-        order,
-        "flow.assigned",
-        f"Flow {version.flow.name} v{version.number}",
+    event = flow_assigned_event(order, version, actor)
+    event.save(force_insert=True)
+    return event
+
+
+def flow_assigned_event(order: Order, version: FlowVersion, actor: str) -> OrderEvent:
+    """The timeline entry of a flow assigned to an order (unsaved)."""
+    return OrderEvent(
+        order=order,
+        kind="flow.assigned",
+        message=f"Flow {version.flow.name} v{version.number}",
         actor=actor,
         data={"flow": version.flow.name, "version": version.number},
     )
@@ -189,10 +196,10 @@ def _write(intake: NewOrder, actor: str) -> Order:
         if data is not None:
             asset_files.store_bytes(asset, data)
     Asset.objects.bulk_create([a for a, _ in intake.assets])
-    record_event(
-        order,
-        "order.created",
-        f"Order {order.name} created",
+    created = OrderEvent(
+        order=order,
+        kind="order.created",
+        message=f"Order {order.name} created",
         actor=actor,
         data={
             "products": len(intake.products),
@@ -200,10 +207,10 @@ def _write(intake: NewOrder, actor: str) -> Order:
             "assets": len(intake.assets),
         },
     )
-    if order.flow_version_id:
-        version = order.flow_version
-        assert version is not None
-        record_flow_assigned(order, version, actor)
+    version = order.flow_version if order.flow_version_id else None
+    assigned = [flow_assigned_event(order, version, actor)] if version else []
+    OrderEvent.objects.bulk_create([created, *assigned])  # one INSERT, in this order
+    if version is not None:
         from fabflow.flows.engine.events import start_flow
 
         start_flow(order=order, version=version, actor=actor)

@@ -50,6 +50,7 @@ class Held:
     owner: str
     renewed: datetime
     begun: str | None = None  # the task run whose delivery is already recorded
+    released: bool = False  # the lease was given back (the holder must stop)
     _by_id: dict[str, TaskRun] = field(default_factory=dict, repr=False)
 
     @property

@@ -67,7 +67,9 @@ def advance_held(held: Held) -> int:
             if work is not None:
                 _do(held, work, now)
                 steps += 1
-            elif claims.release(held, store.next_due(held.runs, held.flow_run.generation)):
+                if held.released:
+                    return steps
+            elif _release(held):
                 return steps
     except claims.LeaseLost:
         log.warning("lost the lease of flow run %s; another worker goes on", held.flow_run.pk)
@@ -91,6 +93,10 @@ def next_work(held: Held, now: datetime) -> Work | None:
     for run in live:
         if run.state in UNFINISHED and not run.timed_out and _due(run.timeout_at, now):
             return Timeout(run)
+    for run in live:
+        if run.state in UNFINISHED and str(run.id) == held.begun:
+            # Its delivery is recorded (a woken timer's wake_at is cleared by then): call it.
+            return Execute(run)
     for run in live:
         if (run.state in BLOCKED and run.wake_at is None) or (
             run.state in UNFINISHED and _due(run.wake_at, now)
@@ -159,9 +165,19 @@ def _begin(held: Held, run: TaskRun, journal: Journal, now: datetime) -> None:
 
 
 def _flush(held: Held, journal: Journal) -> None:
-    """Write what the transaction collected: new task runs first, then the timeline."""
+    """Write what the transaction collected: new task runs first, then the timeline. When
+    nothing is left to do now (a handler at work is `begun`: its run is still work), the lease
+    is given back in the same transaction: a step that ends in waiting costs no extra commit."""
     store.insert_new(held.runs)
     journal.flush()
+    if next_work(held, timezone.now()) is None:
+        _release(held)
+
+
+def _release(held: Held) -> bool:
+    """Give the lease back unless an outside event arrived (then its items are loaded)."""
+    held.released = claims.release(held, store.next_due(held.runs, held.flow_run.generation))
+    return held.released
 
 
 def _handle_inbox(held: Held, item: FlowInbox) -> None:
@@ -214,9 +230,9 @@ def _execute(held: Held, run: TaskRun, now: datetime) -> None:
             journal = Journal()
             _begin(held, run, journal, now)
             _flush(held, journal)
-    held.begun = None
     outcome = _call_handler(held, run, now)
     with transaction.atomic():
+        held.begun = None
         journal = Journal()
         _record_outcome(held, run, outcome, journal)
         _begin_next(held, journal, timezone.now())
