@@ -75,22 +75,40 @@ def _lease_until(now: datetime) -> datetime:
 def claim(owner: str, limit: int) -> list[Held]:
     """Lease up to `limit` due flow runs, oldest due first, and load their rows."""
     now = timezone.now()
-    due = FlowRun.objects.filter(_free(now), due_at__lte=now).order_by("due_at")
-    lease = {"lease_owner": owner, "lease_until": _lease_until(now)}
-    if connection.features.has_select_for_update_skip_locked:
-        with transaction.atomic():
-            ids = list(due.select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit])
-            if ids:
-                FlowRun.objects.filter(pk__in=ids).update(**lease)
+    if connection.vendor == "postgresql":
+        ids = _claim_postgres(owner, limit, now)
     else:
         # SQLite: a plain read first (polling takes no write lock), then a guarded update.
+        due = FlowRun.objects.filter(_free(now), due_at__lte=now).order_by("due_at")
         ids = list(due.values_list("pk", flat=True)[:limit])
         if ids:
+            lease = {"lease_owner": owner, "lease_until": _lease_until(now)}
             with transaction.atomic():
                 FlowRun.objects.filter(_free(now), pk__in=ids).update(**lease)
     if not ids:
         return []
     return _load(FlowRun.objects.filter(pk__in=ids, lease_owner=owner), owner, now)
+
+
+# One statement, no BEGIN/COMMIT round trips: lock due runs no one else has locked (the CTE
+# runs once, so LIMIT holds), lease them, return their ids. The ORM has no UPDATE ... RETURNING.
+_CLAIM_SQL = f"""
+WITH due AS (
+    SELECT id FROM {FlowRun._meta.db_table}
+    WHERE due_at <= %s AND (lease_until IS NULL OR lease_until < %s)
+    ORDER BY due_at LIMIT %s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE {FlowRun._meta.db_table} AS run SET lease_owner = %s, lease_until = %s
+FROM due WHERE run.id = due.id
+RETURNING run.id
+"""
+
+
+def _claim_postgres(owner: str, limit: int, now: datetime) -> list[object]:
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [now, now, limit, owner, _lease_until(now)])
+        return [row[0] for row in cursor.fetchall()]
 
 
 def hold(flow_run_id: str, owner: str) -> Held | None:
