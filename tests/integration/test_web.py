@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.urls import set_script_prefix
 
 from fabflow.accounts.models import SecretKey, User
 from fabflow.accounts.services import create_user
@@ -135,6 +136,25 @@ def test_a_name_with_html_is_escaped_everywhere(browser: Client, api: ApiClient)
         html = browser.get(path).content.decode()
         assert XSS not in html, path
     assert "&lt;img src=x onerror=alert(1)&gt;" in browser.get("/orders").content.decode()
+
+
+@pytest.mark.parametrize("prefix", ["", "/fabflow"])
+def test_table_links_lead_to_each_row_s_pages(
+    browser: Client, order: dict[str, Any], prefix: str
+) -> None:
+    product = order["products"][0]
+    part = product["parts"][0]
+    set_script_prefix(f"{prefix}/")  # what the WSGI handler does with SCRIPT_NAME
+    try:
+        html = browser.get("/parts").content.decode()
+    finally:
+        set_script_prefix("/")
+    for href in [
+        f"{prefix}/parts/{part['id']}",
+        f"{prefix}/products/{product['id']}",
+        f"{prefix}/orders/{order['id']}",
+    ]:
+        assert f'href="{href}"' in html
 
 
 def test_forms_enforce_csrf(admin: User, order: dict[str, Any]) -> None:

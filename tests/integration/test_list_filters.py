@@ -1,0 +1,281 @@
+"""The lists' filters: text search (icontains, through FTS5 trigram tables on SQLite), the
+created range and the deadline sort, on every database the suite runs on."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.db.models import Q, QuerySet
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from fabflow.orders import search
+from fabflow.orders.filters import ORDER_SORT, OrderFilter, PartFilter, ProductFilter
+from fabflow.orders.models import Order, Part, Product
+from tests.factories import ApiClient, Tenant, order_body
+
+sqlite_only = pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="the FTS5 search index is SQLite's"
+)
+
+NAMES = [
+    'Ring "Deluxe"',
+    "50% off_sale",
+    "a*b-c (NEAR x)",
+    "AND OR NOT",
+    "{name} : ^start",
+    "back\\slash",
+    "O'Brien",
+    "ÉCOLE Ünïcödé",
+    "école",
+    "straße",
+    "日本語の指輪",
+    "emoji 💍 ring",
+    "tab\tand  two spaces",
+]
+QUERIES = [
+    '"',
+    '"deluxe"',
+    'ring "d',
+    "%",
+    "50%",
+    "_s",
+    "off_",
+    "a*b",
+    "*",
+    "-c",
+    "(near",
+    "near x)",
+    "and or",
+    "{name}",
+    "^st",
+    "\\",
+    "k\\s",
+    "o'b",
+    "école",
+    "ÉCOLE",
+    "cole",
+    "ÜNÏ",
+    "STRASSE",
+    "日本",
+    "日本語",
+    "💍 r",
+    "\t",
+    "  two",
+    "e",
+    "ri",
+    "zz",
+    "WEB-",
+    "web-00",
+    "ex.com",
+    "x" * 200,
+]
+# The ways a search can run on SQLite (see orders/search.py); on PostgreSQL all are the same
+# icontains.
+MODES = {
+    "icontains": {"MIN_CHARS": 10**9},
+    "matches drive": {"DRIVE_MAX": 10**9, "LIST_MAX": 10**9},
+    "matches tested on the walk": {"DRIVE_MAX": 0, "LIST_MAX": 10**9},
+    "icontains on the walk": {"DRIVE_MAX": 0, "LIST_MAX": 0},
+}
+
+
+@pytest.fixture
+def catalog(tenant: Tenant) -> None:
+    """One order per name, with a product and a part named after it (and a plain one)."""
+    for i, name in enumerate(NAMES):
+        order = Order.objects.create(
+            organization=tenant.org,
+            space=tenant.space,
+            name=f"WEB-{i:04d} {name}",
+            third_party_order_id=f"T{i}",
+            customer_email=f"c{i}@ex.com",
+        )
+        for j, product_name in enumerate([name, "plain"]):
+            product = Product.objects.create(
+                organization=tenant.org,
+                order=order,
+                position=j,
+                name=product_name,
+                configuration_id=f"cfg-{name}",
+            )
+            Part.objects.create(
+                organization=tenant.org, order=order, product=product, name=f"part {name}"
+            )
+
+
+@pytest.fixture(params=list(MODES))
+def mode(request: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    for name, value in MODES[request.param].items():
+        monkeypatch.setattr(search, name, value)
+    return str(request.param)
+
+
+def ids(qs: QuerySet[Any]) -> set[Any]:
+    return set(qs.values_list("pk", flat=True))
+
+
+def icontains(q: str, *columns: str) -> Q:
+    cond = Q(pk__in=[])
+    for column in columns:
+        cond |= Q(**{f"{column}__icontains": q})
+    return cond
+
+
+@pytest.mark.parametrize("q", QUERIES)
+def test_search_finds_exactly_what_icontains_finds(catalog: None, mode: str, q: str) -> None:
+    q = q.strip()  # the filters strip the term
+    orders = icontains(q, "name", "third_party_order_id", "customer_email")
+    assert ids(OrderFilter(q=q).apply(Order.objects.all())) == ids(Order.objects.filter(orders))
+    products = icontains(q, "name", "configuration_id", "order__name")
+    assert ids(ProductFilter(q=q).apply(Product.objects.all())) == ids(
+        Product.objects.filter(products)
+    )
+    parts = icontains(q, "name", "product__name", "order__name")
+    assert ids(PartFilter(q=q).apply(Part.objects.all())) == ids(Part.objects.filter(parts))
+
+
+def test_products_and_parts_are_found_by_their_order_and_product(catalog: None, mode: str) -> None:
+    def names(qs: QuerySet[Any]) -> list[str]:
+        return sorted(qs.values_list("name", flat=True))
+
+    assert names(ProductFilter(q="web-0011").apply(Product.objects.all())) == [
+        "emoji 💍 ring",
+        "plain",
+    ]
+    assert names(PartFilter(q="web-0011").apply(Part.objects.all())) == ["part emoji 💍 ring"] * 2
+    # "💍 ring" is in the name of one product (and of each part of that order)
+    assert PartFilter(q="💍 ring").apply(Part.objects.all()).count() == 2
+    assert PartFilter(q="plain").apply(Part.objects.all()).count() == len(NAMES)
+
+
+@sqlite_only
+def test_searches_of_three_or_more_characters_use_the_trigram_index(
+    api: ApiClient, catalog: None
+) -> None:
+    def sql(q: str) -> str:
+        with CaptureQueriesContext(connection) as queries:
+            assert api.get("/api/v1/parts", q=q).status_code == 200
+        return " ".join(query["sql"] for query in queries)
+
+    assert "orders_part_search" in sql("deluxe")
+    assert "orders_order_search" in sql("deluxe")
+    assert "_search" not in sql("ri")  # too short for trigrams: LIKE
+
+
+@sqlite_only
+def test_the_number_of_matches_picks_the_way(  # see orders/search.py
+    tenant: Tenant, catalog: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def sql(q: str) -> str:
+        return str(OrderFilter(q=q).apply(Order.objects.all()).query)
+
+    matches = '"orders_order".rowid IN (SELECT rowid FROM "orders_order_search"'
+    monkeypatch.setattr(search, "DRIVE_MAX", 3)
+    assert matches in sql("deluxe")  # 1 match
+    assert f"+{matches}" not in sql("deluxe")
+    assert f"+{matches}" in sql("web-")  # all 13 match
+    monkeypatch.setattr(search, "LIST_MAX", 12)
+    assert "orders_order_search" not in sql("web-")  # LIKE only
+    with CaptureQueriesContext(connection) as queries:
+        assert not OrderFilter(q="qqq").apply(Order.objects.all()).exists()
+    assert len(queries) == 1  # the count found none: no list query
+
+
+def fts_ok(table: str) -> None:
+    """FTS5's own check that the index holds exactly the rows of its content table."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table}({table}) VALUES ('integrity-check')")  # noqa: S608
+
+
+@sqlite_only
+def test_the_index_follows_inserts_updates_and_deletes(api: ApiClient, tenant: Tenant) -> None:
+    def found(q: str) -> set[str]:
+        return {str(pk) for pk in ids(OrderFilter(q=q).apply(Order.objects.all()))}
+
+    a = api.post("/api/v1/orders", order_body("SHOP-ALPHA")).json()["id"]
+    b = api.post("/api/v1/orders", order_body("SHOP-BRAVO")).json()["id"]
+    assert found("shop-") == {a, b}
+    order = Order.objects.get(pk=a)
+    order.name = "Renamed"
+    order.save()
+    order.status = "success"
+    order.save()  # no searched column changed
+    Order.objects.filter(pk=b).update(customer_email="zed@example.org")
+    assert found("renamed") == {a}
+    assert found("-alpha") == {a}  # still its third-party id
+    assert found("zed@") == {b}
+    Order.objects.filter(pk=b).delete()  # with its products and parts
+    assert found("shop-") == {a}
+    for table in ("orders_order_search", "orders_product_search", "orders_part_search"):
+        fts_ok(table)
+
+
+@sqlite_only
+@pytest.mark.django_db(transaction=True)
+def test_vacuum_keeps_the_rowids_that_the_index_refers_to(tenant: Tenant) -> None:
+    for i in range(30):
+        Order.objects.create(
+            organization=tenant.org,
+            space=tenant.space,
+            name=f"N{i:02d}",
+            third_party_order_id=str(i),
+        )
+    Order.objects.filter(name__endswith="0").delete()  # leaves gaps in the rowids
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM")
+    fts_ok("orders_order_search")
+    found = OrderFilter(q="n1").apply(Order.objects.all()).values_list("name", flat=True)
+    assert sorted(found) == [f"N1{i}" for i in range(1, 10)]
+
+
+@sqlite_only
+def test_every_migration_leaves_the_search_triggers_in_place(db: None) -> None:
+    # Django rebuilds a table on SQLite for many schema changes, dropping its triggers: such
+    # a migration must create them again (see orders/migrations/0005_sqlite_text_search.py).
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        triggers = {row[0] for row in cursor.fetchall()}
+    for table in ("orders_order", "orders_product", "orders_part"):
+        assert {f"{table}_search_{t}" for t in ("insert", "update", "delete")} <= triggers
+
+
+def test_a_plain_date_means_the_start_of_that_day(api: ApiClient, member: Any) -> None:
+    early = api.post("/api/v1/orders", order_body("EARLY")).json()["id"]
+    late = api.post("/api/v1/orders", order_body("LATE")).json()["id"]
+    Order.objects.filter(pk=early).update(created_at=datetime(2026, 2, 28, 23, 59, tzinfo=UTC))
+    Order.objects.filter(pk=late).update(created_at=datetime(2026, 3, 1, 0, 0, tzinfo=UTC))
+
+    def listed(**params: str) -> list[str]:
+        response = api.get("/api/v1/orders", **params)
+        assert response.status_code == 200, response.content
+        return [o["id"] for o in response.json()["items"]]
+
+    assert listed(createdAfter="2026-03-01") == [late]
+    assert listed(createdBefore="2026-03-01") == [early]
+    # the web table's date inputs send exactly this
+    browser = Client()
+    browser.force_login(member)
+    page = browser.get("/orders", {"createdAfter": "2026-03-01"}).content.decode()
+    assert "Ignored invalid filter" not in page
+    assert late in page and early not in page
+    assert api.get("/api/v1/orders", createdAfter="2026-02-30").status_code == 422
+    assert api.get("/api/v1/orders", createdAfter="2026-03-01T00:00:00").status_code == 422
+
+
+@sqlite_only
+def test_the_deadline_sort_walks_its_index_and_a_created_range_reads_one_index(
+    tenant: Tenant,
+) -> None:
+    def page(orders: QuerySet[Order]) -> str:
+        orders = orders.annotate(_sort=ORDER_SORT["deadline"].expression)
+        return str(orders.order_by("_sort", "id").values_list("pk", "_sort")[:51].explain())
+
+    orders = Order.objects.filter(organization=tenant.org)
+    assert "order_org_deadline" in page(orders)
+    assert "TEMP B-TREE" not in page(orders)
+    in_range = orders.filter(created_at__gte=datetime(2026, 3, 1, tzinfo=UTC))
+    assert "COVERING INDEX order_org_created" in page(in_range)
