@@ -9,7 +9,9 @@ import zipfile
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import set_script_prefix
 
 from fabflow.accounts.models import SecretKey, User
@@ -155,6 +157,31 @@ def test_table_links_lead_to_each_row_s_pages(
         f"{prefix}/orders/{order['id']}",
     ]:
         assert f'href="{href}"' in html
+
+
+@pytest.mark.parametrize(
+    ("path", "documents"),
+    [
+        ("/orders", ["customer_info", "addresses", '"data"']),
+        ("/products", ["configuration", "customer_info", "addresses"]),
+        ("/parts", ['"data"', "manufacturing_data", "configuration", "customer_info"]),
+    ],
+)
+def test_table_pages_read_only_their_columns(
+    browser: Client, order: dict[str, Any], path: str, documents: list[str]
+) -> None:
+    # given an order with a product and a part (JSON documents on each row)
+    # when a table page is shown
+    with CaptureQueriesContext(connection) as queries:
+        response = browser.get(path)
+    # then it lists the row, and no query read a JSON document of the rows or joined rows
+    assert response.status_code == 200
+    assert order["id"] in response.content.decode()
+    rows_sql = [q["sql"] for q in queries.captured_queries if '"orders_' in q["sql"]]
+    assert rows_sql
+    for sql in rows_sql:
+        for column in documents:
+            assert column not in sql, (column, sql)
 
 
 def test_forms_enforce_csrf(admin: User, order: dict[str, Any]) -> None:

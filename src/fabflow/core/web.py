@@ -16,7 +16,7 @@ from fabflow.accounts.auth import Principal
 from fabflow.accounts.models import User
 from fabflow.core.pagination import paginate
 from fabflow.core.problems import ApiError
-from fabflow.core.tables import Table, render_cells
+from fabflow.core.tables import Table, render_rows
 
 View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 PER_PAGE = 50
@@ -80,6 +80,9 @@ def table_page(
     filters, bad = parse_filters(filter_model, request.GET)
     ordering = table.ordering(request)
 
+    if table.fields:
+        qs = qs.only(*table.fields)
+
     def page(cursor: str | None) -> tuple[list[Any], str | None]:
         return paginate(
             request,
@@ -109,14 +112,7 @@ def table_page(
         "hidden": hidden,
         "first_url": _without(request, "cursor"),
         "is_first_page": not request.GET.get("cursor"),
-        "items": [
-            {
-                "row": row,
-                "css": row_css(row),
-                "cells": render_cells(visible, row),
-            }
-            for row in rows
-        ],
+        "body": render_rows(visible, rows, row_css),
     }
 
 

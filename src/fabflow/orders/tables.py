@@ -10,8 +10,10 @@ from django.urls import get_script_prefix, reverse
 
 from fabflow.core.tables import Column, Table
 from fabflow.orders.filters import ORDER_SORT, PART_SORT, PRODUCT_SORT
+from fabflow.orders.models import OrderStatus
 
 _ID = "00000000-0000-0000-0000-000000000000"
+_STATUS = dict(OrderStatus.choices)  # get_status_display() rebuilds this for every call
 
 
 @cache
@@ -33,6 +35,7 @@ ORDERS = Table(
     name="orders",
     search_placeholder="Search order, shop id or e-mail",
     sort_keys=ORDER_SORT,
+    fields=("name", "status", "value", "created_at", "deadline", "tags"),  # tags: highlighting
     columns=[
         Column(
             "order",
@@ -41,7 +44,13 @@ ORDERS = Table(
             sort="name",
             link=_link("order", "id"),
         ),
-        Column("status", "Status", lambda o: o.get_status_display(), sort="status", kind="status"),
+        Column(
+            "status",
+            "Status",
+            lambda o: _STATUS.get(o.status, o.status),
+            sort="status",
+            kind="status",
+        ),
         Column("value", "Value (€)", lambda o: o.value, sort="value", kind="money"),
         Column("created", "Created at", lambda o: o.created_at, sort="createdAt", kind="date"),
         Column("deadline", "Deadline", lambda o: o.deadline, sort="deadline", kind="date"),
@@ -54,6 +63,7 @@ PRODUCTS = Table(
     search_placeholder="Search product, order or configuration",
     sort_keys=PRODUCT_SORT,
     exports=["csv", "zip"],
+    fields=("name", "units", "unit_value", "created_at", "order", "order__name"),
     columns=[
         Column(
             "product",
@@ -76,6 +86,7 @@ PARTS = Table(
     search_placeholder="Search part, product or order",
     sort_keys=PART_SORT,
     exports=["csv", "zip-csv", "zip"],
+    fields=("name", "created_at", "order", "order__name", "product", "product__name"),
     columns=[
         Column(
             "part",

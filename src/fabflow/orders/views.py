@@ -40,7 +40,7 @@ def _user(request: HttpRequest) -> User:
 @member_required
 def orders(request: HttpRequest) -> HttpResponse:
     tags = {t.lower() for t in _user(request).tags}
-    qs = selectors.order_list(principal(request))
+    qs = selectors.orders_scoped(principal(request))
     context = table_page(
         request,
         ORDERS,
