@@ -20,6 +20,9 @@ from tests.factories import ApiClient, Tenant, order_body
 sqlite_only = pytest.mark.skipif(
     connection.vendor != "sqlite", reason="the FTS5 search index is SQLite's"
 )
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the pg_trgm search indexes are PostgreSQL's"
+)
 
 NAMES = [
     'Ring "Deluxe"',
@@ -73,13 +76,13 @@ QUERIES = [
     "ex.com",
     "x" * 200,
 ]
-# The ways a search can run on SQLite (see orders/search.py); on PostgreSQL all are the same
-# icontains.
+# The ways a search can run (see orders/search.py): on SQLite all four; on PostgreSQL plain
+# icontains, the matches' ids as a list, or icontains on the walk (too many to list).
 MODES = {
     "icontains": {"MIN_CHARS": 10**9},
-    "matches drive": {"DRIVE_MAX": 10**9, "LIST_MAX": 10**9},
+    "matches drive": {"DRIVE_MAX": 10**9, "LIST_MAX": 10**9, "PG_LIST_MAX": 10**9},
     "matches tested on the walk": {"DRIVE_MAX": 0, "LIST_MAX": 10**9},
-    "icontains on the walk": {"DRIVE_MAX": 0, "LIST_MAX": 0},
+    "icontains on the walk": {"DRIVE_MAX": 0, "LIST_MAX": 0, "PG_LIST_MAX": 0},
 }
 
 
@@ -183,6 +186,107 @@ def test_the_number_of_matches_picks_the_way(  # see orders/search.py
     with CaptureQueriesContext(connection) as queries:
         assert not OrderFilter(q="qqq").apply(Order.objects.all()).exists()
     assert len(queries) == 1  # the count found none: no list query
+
+
+@postgresql_only
+def test_a_rare_term_is_passed_as_a_list_of_ids_on_postgresql(  # see orders/search.py
+    catalog: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def sql(q: str) -> str:
+        return str(PartFilter(q=q).apply(Part.objects.all()).order_by().values("pk").query)
+
+    monkeypatch.setattr(search, "PG_LIST_MAX", 3)
+    # "deluxe": 1 part by its name, 1 product and so 1 part by its product, 1 order and so its
+    # 2 parts by their order: each as ids, read by key, with no LIKE left to test on a walk.
+    rare = sql("deluxe")
+    assert "LIKE" not in rare
+    for column in ("id", "product_id", "order_id"):
+        assert f'"orders_part"."{column}" IN (' in rare
+    assert "IN (SELECT" not in rare
+    # "web-": in the name of all 13 orders, more than PG_LIST_MAX: tested on the walk as before;
+    # no part or product is named so: left out.
+    common = sql("web-")
+    assert '"orders_part"."order_id" IN (SELECT' in common
+    assert '"orders_part"."product_id"' not in common
+    assert 'UPPER("orders_part"."name"::text) LIKE' not in common
+    assert "LIKE" in sql("ri")  # too short for trigrams: icontains on the walk
+    assert "LIKE" in sql("-'(")  # no word, no trigram: icontains on the walk
+    with CaptureQueriesContext(connection) as queries:
+        assert not OrderFilter(q="qqq").apply(Order.objects.all()).exists()
+    assert len(queries) == 2  # the sample, and the ids query that found none: no list query
+
+
+@pytest.fixture
+def analyzed(tenant: Tenant) -> None:
+    """1,000 orders, products and parts (ORD-0…ORD-999, P…, X…), analyzed: with a few rows the
+    planner prefers a scan, or any other index, to a GIN index, and the sample of _pg_common
+    needs the table's size."""
+    org = tenant.org
+    orders = Order.objects.bulk_create(
+        Order(organization=org, space=tenant.space, name=f"ORD-{i}", third_party_order_id=f"T{i}")
+        for i in range(1000)
+    )
+    products = Product.objects.bulk_create(
+        Product(organization=org, order=o, position=0, name=f"P{i}", configuration_id=f"C{i}")
+        for i, o in enumerate(orders)
+    )
+    Part.objects.bulk_create(
+        Part(organization=org, order=p.order, product=p, name=f"X{i}")
+        for i, p in enumerate(products)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT gin_clean_pending_list(indexrelid::regclass) FROM pg_index "
+            "WHERE indexrelid::regclass::text LIKE '%\\_trgm'"
+        )
+        cursor.execute("ANALYZE orders_order, orders_product, orders_part")
+
+
+@postgresql_only
+def test_every_searched_column_has_a_trigram_index_that_its_search_uses(analyzed: None) -> None:
+    # The index must be on exactly the expression of icontains, or PostgreSQL never uses it.
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # for this test's transaction
+    searched = [(m, c) for m in (Order, Product, Part) for c in filters_of(m)]
+    for model, column in searched:
+        rows = model.objects.filter(**{f"{column}__icontains": "deluxe"}).order_by()
+        plan = rows.values("pk").explain()
+        assert f"Bitmap Index Scan on {model._meta.db_table}_{column}_trgm" in plan, plan
+
+
+@postgresql_only
+def test_a_sample_tells_a_common_term_without_listing_its_matches(
+    analyzed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(search, "PG_LIST_MAX", 20)
+
+    def sql(q: str) -> tuple[str, list[str]]:
+        with CaptureQueriesContext(connection) as queries:
+            page = str(OrderFilter(q=q).apply(Order.objects.all()).order_by().values("pk").query)
+        return page, [query["sql"] for query in queries]
+
+    # "ord-99": ORD-99 and ORD-990…ORD-999, 11 orders: listed. "ord-": 1,000 orders, more than
+    # twice 20: the sample (the whole table, at 1,000 rows) says so; tested on the walk.
+    page, queries = sql("ord-99")
+    assert "TABLESAMPLE" in queries[0] and "LIMIT 21" in queries[1]
+    assert "LIKE" not in page and '"orders_order"."id" IN (' in page
+    page, queries = sql("ord-")
+    assert len(queries) == 1 and "TABLESAMPLE" in queries[0]
+    assert 'UPPER("orders_order"."name"::text) LIKE' in page
+
+
+def filters_of(model: Any) -> set[str]:
+    """The columns that the filters search in `model`'s table, which all need an index."""
+    from fabflow.orders import filters
+
+    found = {
+        c
+        for s in vars(filters).values()
+        if isinstance(s, search.Searched) and s.model is model
+        for c in s.columns
+    }
+    assert found == search.PG_TRIGRAM_INDEXED[model._meta.db_table]
+    return found
 
 
 def fts_ok(table: str) -> None:

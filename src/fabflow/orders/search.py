@@ -1,6 +1,6 @@
 """The text search (`q`) of the lists: `icontains` on every database, fast on both.
 
-PostgreSQL serves `icontains` from pg_trgm indexes (migration 0002). On SQLite, `LIKE '%…%'`
+PostgreSQL serves `icontains` from pg_trgm indexes (migrations 0002, 0006). On SQLite, `LIKE '%…%'`
 has no index, so migration 0005 keeps FTS5 trigram tables beside orders, products and parts.
 A search of 3 or more characters asks them which rows contain the term and keeps those that
 also pass `icontains` (the trigram index folds non-ASCII case, SQLite's LIKE does not), so the
@@ -20,7 +20,20 @@ an FTS query (it assumes 25). So the search counts them first (up to LIST_MAX + 
 A related table's matches (a product's order, a part's product) go the same ways: left out;
 as a list of ids that drives the query; as a list tested on the walk (121,000 products named
 "…ring…" have 220,000 parts to read); beyond LIST_MAX, by testing the related row of each row
-walked (listing 121,000 product ids took 60 ms). PostgreSQL lists them once, as ever.
+walked (listing 121,000 product ids took 60 ms).
+
+PostgreSQL does the same with its pg_trgm indexes (migrations 0002 and 0006, one on each
+searched column): it cannot turn an OR of "own name, product's name, order's name" into index
+scans, so a rare term tested every row of the list (a part search for an order number: 0.2 s
+at 200,000 orders). So the search first lists the ids of each searched table's matches (up
+to PG_LIST_MAX + 1, with the same `icontains`, served by the trigram indexes), unless a sample
+of the table already finds the term too common to list (_pg_common), then:
+
+- none: that part of the search is left out;
+- up to PG_LIST_MAX: the ids go into the query as a list (`id IN (…)`, `order_id IN (…)`),
+  which PostgreSQL reads by primary or foreign key (a BitmapOr of the parts);
+- more: as before, the walk of the sort index tests each row (and a related table's matches
+  are found once, as a hashed subquery), which a term that common ends after a few rows.
 """
 
 from __future__ import annotations
@@ -37,6 +50,14 @@ from django.db.models.lookups import In
 MIN_CHARS = 3  # the trigram tokenizer cannot find shorter strings
 DRIVE_MAX = 1000
 LIST_MAX = 10_000
+PG_LIST_MAX = 1000
+PG_SAMPLE_ROWS = 1000  # about how many rows of a table tell a common term (see _pg_common)
+# The columns with a pg_trgm index on UPPER(column::text) (migrations 0002 and 0006).
+PG_TRIGRAM_INDEXED = {
+    "orders_order": {"name", "third_party_order_id", "customer_email"},
+    "orders_product": {"name", "configuration_id"},
+    "orders_part": {"name"},
+}
 
 
 @dataclass(frozen=True)
@@ -101,6 +122,11 @@ def text_q(term: str, using: str, own: Searched, **related: Searched) -> Q:
 
 
 def _own(term: str, using: str, searched: Searched) -> Q | None:
+    if connections[using].vendor == "postgresql":
+        ids = _pg_ids(term, using, searched)
+        if ids is None:
+            return searched.contains(term)  # tested row by row while walking the list
+        return Q(pk__in=ids) if ids else None
     count = _fts_count(term, using, searched)
     if count is None or count > LIST_MAX:
         return searched.contains(term)  # tested row by row while walking the list
@@ -110,8 +136,13 @@ def _own(term: str, using: str, searched: Searched) -> Q | None:
 
 
 def _related(term: str, using: str, field: str, searched: Searched) -> Q | None:
-    count = _fts_count(term, using, searched)
     manager = searched.model._default_manager
+    if connections[using].vendor == "postgresql":
+        ids = _pg_ids(term, using, searched)
+        if ids is None:
+            return Q(**{f"{field}__in": manager.filter(searched.contains(term)).values("pk")})
+        return Q(**{f"{field}__in": ids}) if ids else None
+    count = _fts_count(term, using, searched)
     if count is None:
         # Matching rows are found once (a subquery), not by joining them to every row walked.
         return Q(**{f"{field}__in": manager.filter(searched.contains(term)).values("pk")})
@@ -141,3 +172,45 @@ def _fts_count(term: str, using: str, searched: Searched) -> int | None:
             [searched.match(term), LIST_MAX + 1],
         )
         return int(cursor.fetchone()[0])
+
+
+def _pg_ids(term: str, using: str, searched: Searched) -> list[Any] | None:
+    """The ids of the rows that contain `term` on PostgreSQL, or None when there are more than
+    PG_LIST_MAX or no trigram index can find them: a term too short, a column without one, or
+    a term without a letter or digit (pg_trgm takes its trigrams from words only, and would
+    read the whole index: a part search for three quotes read 0.3 s at 200,000 orders)."""
+    indexed = PG_TRIGRAM_INDEXED.get(searched.model._meta.db_table, set())
+    if len(term) < MIN_CHARS or not set(searched.columns) <= indexed:
+        return None
+    if not any(c.isalnum() for c in term) or _pg_common(term, using, searched):
+        return None
+    rows = searched.model._default_manager.using(using).filter(searched.contains(term))
+    ids = list(rows.order_by().values_list("pk", flat=True)[: PG_LIST_MAX + 1])
+    return None if len(ids) > PG_LIST_MAX else ids
+
+
+def _pg_common(term: str, using: str, searched: Searched) -> bool:
+    """Whether a sample of the table (about PG_SAMPLE_ROWS rows, ~0.7 ms) finds `term` in more
+    than twice PG_LIST_MAX rows. The ids of a term that common are not needed, and the trigram
+    index pays for every match before the LIMIT cuts them short ("band": 60,000 parts, 8 ms;
+    more as the table grows), while the sample costs the same at any size.
+
+    The sample is of whole pages (TABLESAMPLE SYSTEM), the same ones every time for a table
+    (REPEATABLE): a rare term whose rows share a few pages is, if the sample hits them, taken
+    for a common one and tested on the walk, as before this existed. A table that was never
+    analyzed is not sampled."""
+    connection = connections[using]
+    query = searched.model._default_manager.filter(searched.contains(term)).query
+    where, params = query.get_compiler(using).compile(query.where)
+    table = searched.model._meta.db_table
+    size = "(SELECT reltuples FROM pg_class WHERE oid = %s::regclass)"
+    share = "CASE WHEN n < 1 THEN 0 ELSE LEAST(100, 100.0 * %s / n) END"  # reltuples: -1 if unknown
+    percent = f"(SELECT {share} FROM {size} s(n))"  # noqa: S608
+    sql = (  # names from the models; the term is a parameter
+        f"SELECT count(*) FILTER (WHERE {where}), count(*), {size} "  # noqa: S608
+        f"FROM {connection.ops.quote_name(table)} TABLESAMPLE SYSTEM ({percent}) REPEATABLE (0)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, table, PG_SAMPLE_ROWS, table])
+        found, sampled, rows = cursor.fetchone()
+    return bool(sampled) and found * rows / sampled > 2 * PG_LIST_MAX
