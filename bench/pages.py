@@ -118,6 +118,8 @@ def scenarios(space: Any) -> list[tuple[str, str, bool]]:
     q_parts = deep_cursor(parts, "-createdAt", PART_SORT)
     return [
         ("orders: first page", "/orders", False),
+        # The admin's search below, on our page: the ratio compares the same question.
+        ("orders: search", f"/orders?q={term}", False),
         (
             "orders: status + search + sort by value",
             f"/orders?status=success&q={term}&ordering=-value",
@@ -194,13 +196,13 @@ def main() -> int:
         )
     app_pages = [t for n, t in results.items() if not n.startswith("admin")]
     worst = max(p95(t) for t in app_pages)
-    ratio = statistics.median(results["admin: orders change list with search"]) / statistics.median(
-        results["orders: status + search + sort by value"]
-    )
+    admin_search = statistics.median(results["admin: orders change list with search"])
+    ratio = admin_search / statistics.median(results["orders: search"])
+    harder = admin_search / statistics.median(results["orders: status + search + sort by value"])
     print(f"\nworst p95 of the app's pages: {worst:.1f} ms (target < {TARGET_P95_MS:.0f} ms)")
     print(
-        f"admin change list with search / orders page with search (p50): {ratio:.1f}x "
-        f"(target >= {TARGET_RATIO:.0f}x)"
+        f"admin change list with search / orders page with the same search (p50): {ratio:.1f}x "
+        f"(target >= {TARGET_RATIO:.0f}x); / status + search + sort by value: {harder:.1f}x"
     )
     return 0
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import html
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 from django.http import HttpRequest
 from django.utils import timezone
@@ -71,6 +73,8 @@ def sort_link(ordering: str, column: Column) -> str:
 def _esc(value: Any) -> str:
     """HTML-escape like Django's conditional_escape, without its lazy-string wrappers (a
     table page escapes thousands of values; those wrappers were a third of its time)."""
+    if isinstance(value, UUID):
+        return str(value)  # hex digits and dashes: nothing to escape
     if hasattr(value, "__html__"):
         return str(value.__html__())
     return html.escape(str(value))
@@ -97,8 +101,12 @@ def _cell_html(column: Column, row: Any) -> str:
 def _cell(column: Column, row: Any) -> str:
     """One table cell, every value in it escaped (rendered in Python: a template include per
     cell is slow)."""
-    inner = _cell_html(column, row)
-    return f'<td class="{_esc(column.kind)}" data-column="{_esc(column.key)}">{inner}</td>'
+    return f"{_td(column)}{_cell_html(column, row)}</td>"
+
+
+@functools.cache
+def _td(column: Column) -> str:
+    return f'<td class="{_esc(column.kind)}" data-column="{_esc(column.key)}">'
 
 
 def render_rows(
