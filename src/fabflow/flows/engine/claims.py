@@ -23,6 +23,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from fabflow.flows.engine import rows
 from fabflow.flows.models import FlowInbox, FlowRun, TaskRun
 from fabflow.orders.models import Order
 
@@ -153,8 +154,8 @@ def keep_lease(held: Held, now: datetime) -> None:
     """Renew the lease once half of it has passed (not on every step: that is a write)."""
     if now - held.renewed < timedelta(seconds=settings.FABFLOW_LEASE_SECONDS / 2):
         return
-    renewed = FlowRun.objects.filter(pk=held.flow_run.pk, lease_owner=held.owner).update(
-        lease_until=_lease_until(now)
+    renewed = rows.update(
+        FlowRun, held.flow_run.pk, {"lease_until": _lease_until(now)}, lease_owner=held.owner
     )
     if not renewed:
         raise LeaseLost(str(held.flow_run.pk))
@@ -164,9 +165,10 @@ def keep_lease(held: Held, now: datetime) -> None:
 def release(held: Held, due: datetime | None) -> bool:
     """Give the lease back, due again at `due`, unless an outside event arrived meanwhile:
     then load the new inbox items and return False (the holder goes on)."""
-    released = FlowRun.objects.filter(
-        pk=held.flow_run.pk, lease_owner=held.owner, wake_seq=held.seq
-    ).update(lease_owner="", lease_until=None, due_at=due)
+    free = {"lease_owner": "", "lease_until": None, "due_at": due}
+    released = rows.update(
+        FlowRun, held.flow_run.pk, free, lease_owner=held.owner, wake_seq=held.seq
+    )
     if released:
         return True
     row = FlowRun.objects.filter(pk=held.flow_run.pk).values_list("lease_owner", "wake_seq")
@@ -182,9 +184,8 @@ def release(held: Held, due: datetime | None) -> bool:
 
 def give_back(held: Held, *, due: datetime) -> None:
     """Give the lease back with the run due at `due`, whatever arrived meanwhile."""
-    FlowRun.objects.filter(pk=held.flow_run.pk, lease_owner=held.owner).update(
-        lease_owner="", lease_until=None, due_at=due
-    )
+    free = {"lease_owner": "", "lease_until": None, "due_at": due}
+    rows.update(FlowRun, held.flow_run.pk, free, lease_owner=held.owner)
 
 
 def wake(flow_run_id: uuid.UUID | str) -> None:

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from fabflow.core.outbound import backoff_delay
-from fabflow.flows.engine import claims, store
+from fabflow.flows.engine import claims, rows, store
 from fabflow.flows.engine import interpreter as ip
 from fabflow.flows.engine.claims import Held
 from fabflow.flows.engine.context import build
@@ -196,7 +196,7 @@ def _handle_inbox(held: Held, item: FlowInbox) -> None:
             event, touch = _outside_event(held, run, item)
             if event is not None:
                 _apply(held, event, journal, actor=item.actor, touch=touch)
-        FlowInbox.objects.filter(pk=item.pk).update(processed_at=now)
+        rows.update(FlowInbox, item.pk, {"processed_at": now})
         held.inbox.remove(item)
         _begin_next(held, journal, now)
         _flush(held, journal)

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from fabflow.flows.definition import FlowDefinition, parse_flow
 from fabflow.flows.engine import interpreter as ip
+from fabflow.flows.engine import rows
 from fabflow.flows.models import FlowRun, FlowVersion, TaskRun
 from fabflow.orders.journal import Journal
 from fabflow.orders.models import Order
@@ -85,8 +86,15 @@ def apply_step(
     if position != (flow_run.status, flow_run.stage, flow_run.generation):
         flow_run.status, flow_run.stage, flow_run.generation = position
         flow_run.updated_at = now
-        FlowRun.objects.filter(pk=flow_run.pk).update(
-            status=after.status, stage=after.stage, generation=after.generation, updated_at=now
+        rows.update(
+            FlowRun,
+            flow_run.pk,
+            {
+                "status": after.status,
+                "stage": after.stage,
+                "generation": after.generation,
+                "updated_at": now,
+            },
         )
     order = flow_run.order
     for command in commands:
@@ -132,7 +140,7 @@ def write_run(row: TaskRun, changed: Mapping[str, Any]) -> None:
     for name, value in changed.items():
         setattr(row, name, value)
     if not row._state.adding:
-        TaskRun.objects.filter(pk=row.pk).update(**changed)
+        rows.update(TaskRun, row.pk, changed)
 
 
 def insert_new(runs: Sequence[TaskRun]) -> None:
@@ -173,7 +181,7 @@ def _sync_order_status(order: Order, status: str, actor: str, journal: Journal) 
     previous = order.status
     if previous == status:
         return
-    Order.objects.filter(pk=order.pk).update(status=status, updated_at=timezone.now())
+    rows.update(Order, order.pk, {"status": status, "updated_at": timezone.now()})
     order.status = status
     journal.event(
         order,
