@@ -132,6 +132,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="`fabflow worker --interval` (default: the worker's own default)",
     )
     parser.add_argument(
+        "--engine-threads",
+        type=int,
+        default=None,
+        help="`fabflow worker --threads` (default: the worker's own, FABFLOW_ENGINE_THREADS); "
+        "with instant local stubs the machine is CPU-bound and 1 is faster",
+    )
+    parser.add_argument(
         "--light-orders",
         type=int,
         default=20,
@@ -492,6 +499,8 @@ def start_workers(args: argparse.Namespace, w: World, count: int, tag: str) -> l
         cmd += ["-m", "fabflow.cli", "worker"]
         if args.interval is not None:
             cmd += ["--interval", str(args.interval)]
+        if args.engine_threads is not None:
+            cmd += ["--threads", str(args.engine_threads)]
         if args.sweep_interval is not None:
             cmd += ["--sweep-interval", str(args.sweep_interval)]
         procs.append(spawn(f"worker-{tag}-{i}", cmd, w.env, w.tmp / f"worker-{tag}-{i}.log"))
@@ -1140,6 +1149,7 @@ class Report:
     orders: int
     preload: bool
     deadline: float
+    threads: str
     engine: list[EngineRun] = field(default_factory=list)
     timeout: TimeoutRun | None = None
     baseline: Baseline | None = None
@@ -1153,7 +1163,8 @@ def print_report(report: Report) -> None:
     print()
     print(
         f"Fabflow flow engine: {report.database}, {report.orders} orders per run, one stage of "
-        "send-email -> consume-rest-api (feedback) -> wait 0 ms"
+        "send-email -> consume-rest-api (feedback) -> wait 0 ms; engine threads per worker: "
+        f"{report.threads}"
     )
     if report.preload:
         print(
@@ -1287,8 +1298,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     with world(args) as w:
+        threads = str(args.engine_threads or "the default")
         report = Report(
-            database=w.db.vendor, orders=args.orders, preload=args.preload, deadline=args.deadline
+            database=w.db.vendor,
+            orders=args.orders,
+            preload=args.preload,
+            deadline=args.deadline,
+            threads=threads,
         )
         create_flow(w, CHAIN_FLOW, chain_definition(w.stub.url))
         create_flow(w, TIMEOUT_FLOW, timeout_definition())
