@@ -9,7 +9,6 @@ from typing import Any
 
 from django.core.exceptions import BadRequest, RequestDataTooBig
 from django.db import connection
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
@@ -71,7 +70,7 @@ def health(request: HttpRequest) -> HttpResponse:
     """Liveness, database reachability and the job queue's backlog (no auth)."""
     from django_tasks_db.models import DBTaskResult
 
-    from fabflow.flows.models import FlowRun
+    from fabflow.flows.engine.claims import due_runs
 
     try:
         with connection.cursor() as cursor:
@@ -79,9 +78,7 @@ def health(request: HttpRequest) -> HttpResponse:
         now = timezone.now()
         ready = DBTaskResult.objects.ready()
         oldest = ready.order_by("enqueued_at").values_list("enqueued_at", flat=True).first()
-        due = FlowRun.objects.filter(
-            Q(lease_until__isnull=True) | Q(lease_until__lt=now), due_at__lte=now
-        )
+        due = due_runs(now)
         oldest_due = due.order_by("due_at").values_list("due_at", flat=True).first()
         body: dict[str, Any] = {
             "status": "ok",

@@ -159,6 +159,6 @@ def _payload(run: TaskRun) -> Any:
     from fabflow.flows.engine.store import definition_of
 
     definition = definition_of(run.flow_run.flow_version)
-    task = next(t for t in definition.root[run.stage].taskDefinitions if t.key == run.key)
+    task = definition.task(run.stage, run.key)
     handler = registry.get(run.handler_key)
     return handler.payload_model.model_validate(task.payload) if handler else task.payload

@@ -99,6 +99,10 @@ class FlowDefinition(RootModel[list[FlowStage]]):
 
     root: list[FlowStage] = Field(max_length=100, json_schema_extra={"minItems": 1})
 
+    def task(self, stage: int, key: str) -> TaskDefinition:
+        """The task definition `key` of stage number `stage`."""
+        return next(t for t in self.root[stage].taskDefinitions if t.key == key)
+
 
 def validate_definition(
     raw: object, payloads: Mapping[str, type[BaseModel]] = BUILTIN_PAYLOADS

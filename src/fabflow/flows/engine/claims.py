@@ -69,6 +69,11 @@ def _free(now: datetime) -> Q:
     return Q(lease_until__isnull=True) | Q(lease_until__lt=now)
 
 
+def due_runs(now: datetime) -> QuerySet[FlowRun]:
+    """Flow runs with work due by `now` that no worker holds (what a claim takes)."""
+    return FlowRun.objects.filter(_free(now), due_at__lte=now)
+
+
 def _lease_until(now: datetime) -> datetime:
     return now + timedelta(seconds=settings.FABFLOW_LEASE_SECONDS)
 
@@ -80,7 +85,7 @@ def claim(owner: str, limit: int) -> list[Held]:
         ids = _claim_postgres(owner, limit, now)
     else:
         # SQLite: a plain read first (polling takes no write lock), then a guarded update.
-        due = FlowRun.objects.filter(_free(now), due_at__lte=now).order_by("due_at")
+        due = due_runs(now).order_by("due_at")
         ids = list(due.values_list("pk", flat=True)[:limit])
         if ids:
             lease = {"lease_owner": owner, "lease_until": _lease_until(now)}

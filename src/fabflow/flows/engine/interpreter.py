@@ -155,8 +155,7 @@ class _Step:
 
     # -- helpers --
     def task(self, key: str) -> TaskDefinition:
-        stage = self.definition.root[self.state.stage]
-        return next(t for t in stage.taskDefinitions if t.key == key)
+        return self.definition.task(self.state.stage, key)
 
     def put(self, run: Run) -> None:
         runs = tuple(run if r.id == run.id else r for r in self.state.runs)

@@ -220,8 +220,7 @@ def _outside_event(
 
 def _payload(held: Held, run: TaskRun) -> dict[str, Any]:
     definition = store.definition_of(held.flow_run.flow_version)
-    task = next(t for t in definition.root[run.stage].taskDefinitions if t.key == run.key)
-    return task.payload
+    return definition.task(run.stage, run.key).payload
 
 
 def _execute(held: Held, run: TaskRun, now: datetime) -> None:

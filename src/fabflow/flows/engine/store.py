@@ -158,7 +158,7 @@ def _new_row(
     now: datetime,
     touch: Mapping[str, Mapping[str, Any]],
 ) -> TaskRun:
-    task = next(t for t in definition.root[run.stage].taskDefinitions if t.key == run.key)
+    task = definition.task(run.stage, run.key)
     row = TaskRun(
         id=run.id,
         flow_run=flow_run,
