@@ -6,13 +6,15 @@ from typing import Any
 
 from django.db import transaction
 
+from fabflow.core import rows
 from fabflow.orders.models import Order, OrderEvent, UpdateDelivery
 from fabflow.orders.updates import new_update
 
 
 class Journal:
     """Collects a transaction's order events and update deliveries; `flush` writes each kind
-    with one INSERT (in the order they were added) and queues the deliveries on commit."""
+    with one INSERT (`core.rows`: no query building on the engine's hot path), in the order
+    they were added, and queues the deliveries on commit."""
 
     def __init__(self) -> None:
         self.events: list[OrderEvent] = []
@@ -46,10 +48,10 @@ class Journal:
     def flush(self) -> None:
         """Write what was collected; call inside the transaction of the change it records."""
         if self.events:
-            OrderEvent.objects.bulk_create(self.events)
+            rows.insert(self.events)
             self.events = []
         if self.updates:
-            UpdateDelivery.objects.bulk_create(self.updates)
+            rows.insert(self.updates)
             ids = [str(d.id) for d in self.updates]
             self.updates = []
 

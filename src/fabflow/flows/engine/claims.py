@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from fabflow.flows.engine import rows
+from fabflow.core import rows
 from fabflow.flows.models import FlowInbox, FlowRun, TaskRun
 from fabflow.orders.models import Order
 
@@ -130,17 +130,18 @@ def hold(flow_run_id: str, owner: str) -> Held | None:
     return held[0] if held else None
 
 
-def _load(rows: QuerySet[FlowRun], owner: str, now: datetime) -> list[Held]:
-    related = rows.select_related("flow_version__flow", "order__space")
+def _load(leased: QuerySet[FlowRun], owner: str, now: datetime) -> list[Held]:
+    related = leased.select_related("flow_version__flow", "order__space")
     flow_runs = list(related.order_by("due_at"))
     if not flow_runs:
         return []
     ids = [fr.pk for fr in flow_runs]
     runs: dict[object, list[TaskRun]] = defaultdict(list)
-    for run in TaskRun.objects.filter(flow_run_id__in=ids).order_by("created_at", "id"):
+    for run in rows.select(TaskRun, where={"flow_run": ids}, order_by=("created_at", "id")):
         runs[run.flow_run_id].append(run)
     inbox: dict[object, list[FlowInbox]] = defaultdict(list)
-    for item in FlowInbox.objects.filter(flow_run_id__in=ids, processed_at__isnull=True):
+    unprocessed = {"flow_run": ids, "processed_at": None}
+    for item in rows.select(FlowInbox, where=unprocessed, order_by=("id",)):
         inbox[item.flow_run_id].append(item)
     held = []
     for flow_run in flow_runs:

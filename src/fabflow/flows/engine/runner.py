@@ -20,8 +20,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from fabflow.core import rows
 from fabflow.core.outbound import backoff_delay
-from fabflow.flows.engine import claims, rows, store
+from fabflow.flows.engine import claims, store
 from fabflow.flows.engine import interpreter as ip
 from fabflow.flows.engine.claims import Held
 from fabflow.flows.engine.context import build

@@ -11,9 +11,9 @@ from typing import Any
 
 from django.utils import timezone
 
+from fabflow.core import rows
 from fabflow.flows.definition import FlowDefinition, parse_flow
 from fabflow.flows.engine import interpreter as ip
-from fabflow.flows.engine import rows
 from fabflow.flows.models import FlowRun, FlowVersion, TaskRun
 from fabflow.orders.journal import Journal
 from fabflow.orders.models import Order
@@ -147,7 +147,7 @@ def insert_new(runs: Sequence[TaskRun]) -> None:
     """INSERT the task runs a step created (in one statement)."""
     new = [r for r in runs if r._state.adding]
     if new:
-        TaskRun.objects.bulk_create(new)
+        rows.insert(new)
 
 
 def _new_row(
