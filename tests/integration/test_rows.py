@@ -134,3 +134,12 @@ def test_insert_keeps_keys_set_in_python_and_batches(task_run: TaskRun) -> None:
     stored = dict(TaskRun.objects.filter(pk__in=[r.pk for r in new]).values_list("pk", "key"))
     assert stored == {r.pk: r.key for r in new}
     rows.insert([])  # nothing to write is no statement
+
+
+def test_add_raises_a_column_by_an_amount(task_run: TaskRun) -> None:
+    flow_run = task_run.flow_run
+    FlowRun.objects.filter(pk=flow_run.pk).update(wake_seq=3)
+    # a condition on the column that is raised compares its old value
+    assert rows.update(FlowRun, flow_run.pk, {"wake_seq": rows.Add(2)}, wake_seq=4) == 0
+    assert rows.update(FlowRun, flow_run.pk, {"wake_seq": rows.Add(2)}, wake_seq=3) == 1
+    assert FlowRun.objects.get(pk=flow_run.pk).wake_seq == 5

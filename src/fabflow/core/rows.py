@@ -14,6 +14,7 @@ signals are sent (as with `bulk_create` and `QuerySet.update`). Anything else us
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar
 
@@ -24,6 +25,13 @@ from django.db.models.fields import AutoFieldMixin
 M = TypeVar("M", bound=Model)
 
 
+@dataclass(frozen=True)
+class Add:
+    """A value for `update`: the column's current value plus `amount` (F(...) + amount)."""
+
+    amount: int
+
+
 def update(model: type[Model], pk: Any, values: Mapping[str, Any], **where: Any) -> int:
     """UPDATE the row `pk` of `model` with `values` where each field of `where` equals its
     value (not None); returns the number of rows changed (0 or 1)."""
@@ -31,8 +39,12 @@ def update(model: type[Model], pk: Any, values: Mapping[str, Any], **where: Any)
         raise ValueError("a condition on NULL needs the ORM (IS NULL)")
     alias = router.db_for_write(model)
     connection = connections[alias]
-    sql = _update_sql(model, tuple(values), tuple(where), alias)
-    params = [_field(model, name).get_db_prep_save(v, connection) for name, v in values.items()]
+    adds = tuple(name for name, value in values.items() if isinstance(value, Add))
+    sql = _update_sql(model, tuple(values), tuple(where), adds, alias)
+    params = [
+        v.amount if isinstance(v, Add) else _field(model, name).get_db_prep_save(v, connection)
+        for name, v in values.items()
+    ]
     params += [_field(model, name).get_db_prep_value(v, connection) for name, v in where.items()]
     params.append(_field(model, "pk").get_db_prep_value(pk, connection))
     with connection.cursor() as cursor:
@@ -89,10 +101,22 @@ def select(model: type[M], *, where: Mapping[str, Any], order_by: Sequence[str] 
     sql = _select_sql(model, alias) + " AND ".join(tests or ["1 = 1"])
     if order_by:
         sql += " ORDER BY " + ", ".join(_order(model, name, quote) for name in order_by)
-    names, converters = _readers(model, alias)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        fetched = cursor.fetchall()
+        return instances(model, cursor.fetchall(), alias)
+
+
+def columns(model: type[Model], table: str, alias: str = "default") -> str:
+    """The model's columns, qualified by `table`, in the order `instances` reads them (for a
+    statement of one's own, such as UPDATE ... RETURNING)."""
+    quote = connections[alias].ops.quote_name
+    return ", ".join(f"{table}.{quote(str(f.column))}" for f in _columns(model))
+
+
+def instances(model: type[M], fetched: Sequence[Sequence[Any]], alias: str = "default") -> list[M]:
+    """Model instances from rows of all concrete columns in `columns` order."""
+    connection = connections[alias]
+    names, converters = _readers(model, alias)
     objs = []
     for values in fetched:
         if converters:
@@ -122,14 +146,22 @@ def _columns(model: type[Model]) -> list[Field[Any, Any]]:
 
 @cache
 def _update_sql(
-    model: type[Model], columns: tuple[str, ...], conditions: tuple[str, ...], alias: str
+    model: type[Model],
+    columns: tuple[str, ...],
+    conditions: tuple[str, ...],
+    adds: tuple[str, ...],
+    alias: str,
 ) -> str:
     quote = connections[alias].ops.quote_name
 
     def equals(name: str) -> str:
         return f"{quote(str(_field(model, name).column))} = %s"
 
-    sets = ", ".join(equals(name) for name in columns)
+    def sets_to(name: str) -> str:
+        column = quote(str(_field(model, name).column))
+        return f"{column} = {column} + %s" if name in adds else f"{column} = %s"
+
+    sets = ", ".join(sets_to(name) for name in columns)
     tests = " AND ".join(equals(name) for name in (*conditions, "pk"))
     return f"UPDATE {quote(model._meta.db_table)} SET {sets} WHERE {tests}"  # noqa: S608
 
@@ -149,10 +181,8 @@ def _insert_sql(model: type[Model], alias: str) -> str:
 
 @cache
 def _select_sql(model: type[Model], alias: str) -> str:
-    quote = connections[alias].ops.quote_name
-    table = quote(model._meta.db_table)
-    columns = ", ".join(f"{table}.{quote(str(f.column))}" for f in _columns(model))
-    return f"SELECT {columns} FROM {table} WHERE "  # noqa: S608
+    table = connections[alias].ops.quote_name(model._meta.db_table)
+    return f"SELECT {columns(model, table, alias)} FROM {table} WHERE "  # noqa: S608
 
 
 @cache

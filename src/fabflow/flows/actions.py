@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import transaction
 
+from fabflow.core import rows
 from fabflow.core.problems import ApiError, invalid
 from fabflow.flows.engine import events
 from fabflow.flows.handlers import registry
@@ -41,10 +42,12 @@ def start_order_flow(*, order: Order, flow_key: str | None, actor: str) -> FlowR
 def _waiting(run: TaskRun) -> None:
     if run.state in (TaskRun.State.SUCCEEDED, TaskRun.State.FAILED, TaskRun.State.CANCELLED):
         raise ApiError(409, f"The task has already ended ({run.state}).")
-    pending = FlowInbox.objects.filter(
-        task_run=run, processed_at__isnull=True, kind__in=["complete", "confirm", "feedback-end"]
-    )
-    if pending.exists():
+    ending = {
+        "task_run": run.pk,
+        "processed_at": None,
+        "kind": ["complete", "confirm", "feedback-end"],
+    }
+    if rows.select(FlowInbox, where=ending):
         raise ApiError(409, "The task has already been completed.")
 
 

@@ -20,10 +20,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from fabflow.accounts.models import Space
 from fabflow.core import rows
+from fabflow.flows.engine import store
 from fabflow.flows.models import FlowInbox, FlowRun, TaskRun
 from fabflow.orders.models import Order
 
@@ -82,23 +84,23 @@ def claim(owner: str, limit: int) -> list[Held]:
     """Lease up to `limit` due flow runs, oldest due first, and load their rows."""
     now = timezone.now()
     if connection.vendor == "postgresql":
-        ids = _claim_postgres(owner, limit, now)
+        leased = _claim_postgres(owner, limit, now)
     else:
         # SQLite: a plain read first (polling takes no write lock), then a guarded update.
         due = due_runs(now).order_by("due_at")
         ids = list(due.values_list("pk", flat=True)[:limit])
-        if ids:
-            lease = {"lease_owner": owner, "lease_until": _lease_until(now)}
-            with transaction.atomic():
-                FlowRun.objects.filter(_free(now), pk__in=ids).update(**lease)
-    if not ids:
-        return []
-    return _load(FlowRun.objects.filter(pk__in=ids, lease_owner=owner), owner, now)
+        if not ids:
+            return []
+        lease = {"lease_owner": owner, "lease_until": _lease_until(now)}
+        with transaction.atomic():
+            FlowRun.objects.filter(_free(now), pk__in=ids).update(**lease)
+        leased = rows.select(FlowRun, where={"pk": ids, "lease_owner": owner})
+    return _load(leased, owner, now)
 
 
 # One statement, no BEGIN/COMMIT round trips: lock due runs no one else has locked (the CTE
-# runs once, so LIMIT holds), lease them, return their ids. The ORM has no UPDATE ... RETURNING.
-# Only the table name is formatted in (from the model); every value is a parameter.
+# runs once, so LIMIT holds), lease them, return their rows. The ORM has no UPDATE ...
+# RETURNING. Only names are formatted in (from the model); every value is a parameter.
 _CLAIM_SQL = f"""
 WITH due AS (
     SELECT id FROM {FlowRun._meta.db_table}
@@ -108,14 +110,14 @@ WITH due AS (
 )
 UPDATE {FlowRun._meta.db_table} AS run SET lease_owner = %s, lease_until = %s
 FROM due WHERE run.id = due.id
-RETURNING run.id
+RETURNING {rows.columns(FlowRun, "run")}
 """  # noqa: S608
 
 
-def _claim_postgres(owner: str, limit: int, now: datetime) -> list[uuid.UUID]:
+def _claim_postgres(owner: str, limit: int, now: datetime) -> list[FlowRun]:
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_SQL, [now, now, limit, owner, _lease_until(now)])
-        return [row[0] for row in cursor.fetchall()]
+        return rows.instances(FlowRun, cursor.fetchall())
 
 
 def hold(flow_run_id: str, owner: str) -> Held | None:
@@ -126,15 +128,24 @@ def hold(flow_run_id: str, owner: str) -> Held | None:
         lease_owner=owner, lease_until=_lease_until(now)
     ):
         return None
-    held = _load(FlowRun.objects.filter(pk=flow_run_id), owner, now)
+    held = _load(rows.select(FlowRun, where={"pk": flow_run_id}), owner, now)
     return held[0] if held else None
 
 
-def _load(leased: QuerySet[FlowRun], owner: str, now: datetime) -> list[Held]:
-    related = leased.select_related("flow_version__flow", "order__space")
-    flow_runs = list(related.order_by("due_at"))
+def _load(flow_runs: list[FlowRun], owner: str, now: datetime) -> list[Held]:
+    """The leased runs' orders (with their spaces), task runs and unprocessed inbox, oldest
+    due first: plain statements (`core.rows`), and versions from a cache (immutable)."""
     if not flow_runs:
         return []
+    flow_runs.sort(key=lambda fr: fr.due_at or now)
+    orders = {o.pk: o for o in rows.select(Order, where={"pk": [fr.order_id for fr in flow_runs]})}
+    space_ids = list({o.space_id for o in orders.values()})
+    spaces = {s.pk: s for s in rows.select(Space, where={"pk": space_ids})}
+    for flow_run in flow_runs:
+        order = orders[flow_run.order_id]
+        order.space = spaces[order.space_id]
+        flow_run.order = order
+        flow_run.flow_version = store.version(flow_run.flow_version_id)
     ids = [fr.pk for fr in flow_runs]
     runs: dict[object, list[TaskRun]] = defaultdict(list)
     for run in rows.select(TaskRun, where={"flow_run": ids}, order_by=("created_at", "id")):
@@ -196,7 +207,7 @@ def give_back(held: Held, *, due: datetime) -> None:
 
 def wake(flow_run_id: uuid.UUID | str) -> None:
     """Make a flow run due now (in the caller's transaction) and tell idle workers."""
-    FlowRun.objects.filter(pk=flow_run_id).update(due_at=timezone.now(), wake_seq=F("wake_seq") + 1)
+    rows.update(FlowRun, flow_run_id, {"due_at": timezone.now(), "wake_seq": rows.Add(1)})
     notify()
 
 

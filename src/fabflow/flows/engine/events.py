@@ -6,6 +6,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from fabflow.core import rows
 from fabflow.flows.engine.claims import notify, wake
 from fabflow.flows.models import FlowInbox, FlowRun, FlowVersion, TaskRun
 from fabflow.orders.models import Order
@@ -13,8 +14,9 @@ from fabflow.orders.models import Order
 
 def start_flow(*, order: Order, version: FlowVersion, actor: str = "") -> FlowRun:
     """Create the order's flow run, due at once for a worker to start (in the caller's atomic)."""
-    flow_run = FlowRun.objects.create(order=order, flow_version=version, due_at=timezone.now())
-    FlowInbox.objects.create(flow_run=flow_run, kind="start", actor=actor)
+    flow_run = FlowRun(order=order, flow_version=version, due_at=timezone.now())
+    rows.insert([flow_run])
+    rows.insert([FlowInbox(flow_run=flow_run, kind="start", actor=actor)])
     notify()
     return flow_run
 
@@ -27,9 +29,9 @@ def post(
     data: dict[str, Any] | None = None,
     actor: str = "",
 ) -> FlowInbox:
-    """Queue an outside event (feedback, complete, confirm, retry, restart) for the flow run."""
-    item = FlowInbox.objects.create(
-        flow_run=flow_run, task_run=task_run, kind=kind, data=data or {}, actor=actor
-    )
+    """Queue an outside event (feedback, complete, confirm, retry, restart) for the flow run.
+    The item's id is not read back (the worker reads the inbox)."""
+    item = FlowInbox(flow_run=flow_run, task_run=task_run, kind=kind, data=data or {}, actor=actor)
+    rows.insert([item])
     wake(flow_run.pk)
     return item
