@@ -199,6 +199,24 @@ def test_flow_key_pins_the_latest_flow_version(api: ApiClient, tenant: Tenant) -
     assert body["flow"] == {"key": "standard-flow", "version": 2}
 
 
+def test_each_order_takes_the_version_current_when_it_arrives(
+    api: ApiClient, tenant: Tenant
+) -> None:
+    from fabflow.core.management.commands.demo import demo_flow
+    from fabflow.flows.models import Flow
+    from fabflow.flows.services import create_flow, save_version
+
+    flow = create_flow(space=tenant.space, name="standard-flow", definition=demo_flow())
+    first = create(api, flowKey="standard-flow", thirdPartyOrderId="V-1")
+    save_version(flow=flow, definition=demo_flow())
+    second = create(api, flowKey="standard-flow", thirdPartyOrderId="V-2")
+    assert [first["flow"]["version"], second["flow"]["version"]] == [1, 2]
+    Flow.objects.filter(pk=flow.pk).update(archived=True)
+    archived = api.post("/api/v1/orders", order_body(flowKey="standard-flow"))
+    assert archived.status_code == 422
+    assert archived.json()["errors"][0]["loc"] == ["body", "flowKey"]
+
+
 def test_get_order_returns_the_same_object_as_create(api: ApiClient) -> None:
     created = create(api)
     fetched = api.get(f"/api/v1/orders/{created['id']}")

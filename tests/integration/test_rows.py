@@ -143,3 +143,14 @@ def test_add_raises_a_column_by_an_amount(task_run: TaskRun) -> None:
     assert rows.update(FlowRun, flow_run.pk, {"wake_seq": rows.Add(2)}, wake_seq=4) == 0
     assert rows.update(FlowRun, flow_run.pk, {"wake_seq": rows.Add(2)}, wake_seq=3) == 1
     assert FlowRun.objects.get(pk=flow_run.pk).wake_seq == 5
+
+
+def test_for_update_locks_where_the_database_has_row_locks(task_run: TaskRun) -> None:
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        found = rows.select(TaskRun, where={"pk": task_run.pk}, for_update=True)
+    assert [r.pk for r in found] == [task_run.pk]
+    locked = queries.captured_queries[-1]["sql"].endswith("FOR UPDATE")
+    assert locked == connection.features.has_select_for_update

@@ -78,10 +78,18 @@ def insert(objs: Sequence[Model]) -> None:
         obj._state.db = alias
 
 
-def select(model: type[M], *, where: Mapping[str, Any], order_by: Sequence[str] = ()) -> list[M]:
+def select(
+    model: type[M],
+    *,
+    where: Mapping[str, Any],
+    order_by: Sequence[str] = (),
+    for_update: bool = False,
+) -> list[M]:
     """The rows of `model` (all concrete fields) where each field of `where` equals its value:
-    a list or tuple means IN, None means IS NULL. `order_by` names fields, `-` for descending."""
-    alias = router.db_for_read(model)
+    a list or tuple means IN, None means IS NULL. `order_by` names fields, `-` for descending.
+    `for_update` locks the rows until the transaction ends where the database has row locks
+    (SQLite locks the whole database for a writing transaction instead)."""
+    alias = router.db_for_write(model) if for_update else router.db_for_read(model)
     connection = connections[alias]
     quote = connection.ops.quote_name
     tests, params = [], []
@@ -101,6 +109,8 @@ def select(model: type[M], *, where: Mapping[str, Any], order_by: Sequence[str] 
     sql = _select_sql(model, alias) + " AND ".join(tests or ["1 = 1"])
     if order_by:
         sql += " ORDER BY " + ", ".join(_order(model, name, quote) for name in order_by)
+    if for_update and connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return instances(model, cursor.fetchall(), alias)

@@ -95,10 +95,14 @@ def confirm_task(*, run: TaskRun, actor: str) -> FlowInbox:
 def accept_feedback(*, run_id: str, feedback: dict[str, Any], actor: str) -> None:
     """Record connector feedback; `success`/`failure` end the task (once)."""
     with transaction.atomic():
-        locked = TaskRun.objects.select_for_update().select_related("flow_run", "order")
-        run = locked.filter(pk=run_id).first()
-        if run is None:
+        # Locking the task run serializes feedback for it: a second end waits, then sees the
+        # first in the inbox. Plain statements (core.rows): connectors call this once a task.
+        found = rows.select(TaskRun, where={"pk": run_id}, for_update=True)
+        if not found:
             raise ApiError(404, "Unknown feedback link.")
+        run = found[0]
+        run.flow_run = rows.select(FlowRun, where={"pk": run.flow_run_id})[0]
+        run.order = rows.select(Order, where={"pk": run.order_id})[0]
         if run.handler_key != "consume-rest-api":
             raise ApiError(409, "This task does not take connector feedback.")
         _waiting(run)

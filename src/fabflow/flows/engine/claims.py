@@ -25,8 +25,8 @@ from django.utils import timezone
 
 from fabflow.accounts.models import Space
 from fabflow.core import rows
-from fabflow.flows.engine import store
 from fabflow.flows.models import FlowInbox, FlowRun, TaskRun
+from fabflow.flows.selectors import version
 from fabflow.orders.models import Order
 
 
@@ -145,7 +145,7 @@ def _load(flow_runs: list[FlowRun], owner: str, now: datetime) -> list[Held]:
         order = orders[flow_run.order_id]
         order.space = spaces[order.space_id]
         flow_run.order = order
-        flow_run.flow_version = store.version(flow_run.flow_version_id)
+        flow_run.flow_version = version(flow_run.flow_version_id)
     ids = [fr.pk for fr in flow_runs]
     runs: dict[object, list[TaskRun]] = defaultdict(list)
     for run in rows.select(TaskRun, where={"flow_run": ids}, order_by=("created_at", "id")):

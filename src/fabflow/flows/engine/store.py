@@ -38,21 +38,6 @@ def definition_of(version: FlowVersion) -> FlowDefinition:
     return parsed
 
 
-_VERSIONS: OrderedDict[Any, FlowVersion] = OrderedDict()
-
-
-def version(pk: Any) -> FlowVersion:
-    """A flow version with its flow, cached by id like `definition_of`: a version never
-    changes, and the flow's part of it that the engine uses (its name) never does either."""
-    found = _VERSIONS.get(pk)
-    if found is None:
-        found = FlowVersion.objects.select_related("flow").get(pk=pk)
-        _VERSIONS[pk] = found
-        if len(_VERSIONS) > _PARSED_MAX:
-            _VERSIONS.popitem(last=False)
-    return found
-
-
 def load(flow_run: FlowRun, runs: Sequence[TaskRun]) -> ip.FlowState:
     return ip.FlowState(
         status=flow_run.status,  # type: ignore[arg-type]
