@@ -192,3 +192,34 @@ def test_feedback_naming_a_foreign_part_is_422_and_changes_nothing(
     assert not Asset.objects.filter(order=order, name="a.gcode").exists()
     assert not OrderEvent.objects.filter(order=order, kind="connector.feedback").exists()
     assert TaskRun.objects.get(order=order).state == "waiting"
+
+
+@pytest.mark.parametrize("prefix", ["/", "/fabflow/"])
+def test_task_links_are_their_routes_under_the_script_prefix(prefix: str) -> None:
+    from uuid import uuid4
+
+    from django.conf import settings
+    from django.urls import get_script_prefix, reverse, set_script_prefix
+
+    from fabflow.flows.engine.context import (
+        CONFIRM_SALT,
+        FEEDBACK_SALT,
+        confirmation_url,
+        feedback_url,
+        run_id_from,
+    )
+
+    run_id, before = str(uuid4()), get_script_prefix()
+    set_script_prefix(prefix)
+    try:
+        for make, route, salt in (
+            (feedback_url, "api-1:connector_feedback", FEEDBACK_SALT),
+            (confirmation_url, "confirm_task", CONFIRM_SALT),
+        ):
+            url = make(run_id)
+            token = url.rstrip("/").rsplit("/", 1)[-1]
+            assert url == settings.BASE_URL + reverse(route, kwargs={"token": token})
+            assert url.startswith(settings.BASE_URL + prefix)
+            assert run_id_from(token, salt) == run_id
+    finally:
+        set_script_prefix(before)

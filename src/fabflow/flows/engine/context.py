@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 
 from fabflow.flows.engine.effects import TaskEffects
 from fabflow.flows.handlers.base import Handler, HandlerContext, TaskInfo
@@ -39,13 +40,25 @@ def run_id_from(token: str, salt: str, max_age: int | None = None) -> str | None
 
 
 def feedback_url(run_id: str) -> str:
-    path = reverse("api-1:connector_feedback", kwargs={"token": feedback_token(run_id)})
+    route = _route("api-1:connector_feedback", get_script_prefix())
+    path = route.replace(_SLOT, feedback_token(run_id))
     return f"{settings.BASE_URL}{path}"
 
 
 def confirmation_url(run_id: str) -> str:
-    path = reverse("confirm_task", kwargs={"token": confirmation_token(run_id)})
+    path = _route("confirm_task", get_script_prefix()).replace(_SLOT, confirmation_token(run_id))
     return f"{settings.BASE_URL}{path}"
+
+
+_SLOT = "token-slot"
+
+
+@cache
+def _route(name: str, script_prefix: str) -> str:
+    """The path of a token route with a slot for the token, reversed once per process (every
+    handler call gets both links) and script prefix. Tokens are URL-safe: reverse() would not
+    change them."""
+    return reverse(name, kwargs={"token": _SLOT})
 
 
 class TemplateContext(dict[str, Any]):
