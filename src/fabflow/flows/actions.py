@@ -70,7 +70,7 @@ def complete_task(*, run: TaskRun, outcome: str, comment: str, actor: str) -> Fl
             data={"taskRunId": str(run.id), "outcome": outcome, "comment": comment},
         )
         return events.post(
-            run.flow_run,
+            run.flow_run_id,
             "complete",
             task_run=run,
             actor=actor,
@@ -89,7 +89,7 @@ def confirm_task(*, run: TaskRun, actor: str) -> FlowInbox:
             actor=actor,
             data={"taskRunId": str(run.id)},
         )
-        return events.post(run.flow_run, "confirm", task_run=run, actor=actor)
+        return events.post(run.flow_run_id, "confirm", task_run=run, actor=actor)
 
 
 def accept_feedback(*, run_id: str, feedback: dict[str, Any], actor: str) -> None:
@@ -101,7 +101,6 @@ def accept_feedback(*, run_id: str, feedback: dict[str, Any], actor: str) -> Non
         if not found:
             raise ApiError(404, "Unknown feedback link.")
         run = found[0]
-        run.flow_run = rows.select(FlowRun, where={"pk": run.flow_run_id})[0]
         run.order = rows.select(Order, where={"pk": run.order_id})[0]
         if run.handler_key != "consume-rest-api":
             raise ApiError(409, "This task does not take connector feedback.")
@@ -115,7 +114,7 @@ def accept_feedback(*, run_id: str, feedback: dict[str, Any], actor: str) -> Non
         relay_feedback(run, {k: v for k, v in feedback.items() if k != "assets"})
         if feedback["status"] in TERMINAL_FEEDBACK:
             events.post(
-                run.flow_run,
+                run.flow_run_id,
                 "feedback-end",
                 task_run=run,
                 actor=actor,
@@ -152,14 +151,14 @@ def _merge_manufacturing_data(order: Order, by_part: dict[str, dict[str, Any]]) 
 def retry_task(*, run: TaskRun, actor: str) -> FlowInbox:
     if run.state != TaskRun.State.FAILED:
         raise ApiError(409, "Only a failed task can be retried.")
-    return events.post(run.flow_run, "retry", task_run=run, actor=actor)
+    return events.post(run.flow_run_id, "retry", task_run=run, actor=actor)
 
 
 def restart_flow(*, order: Order, actor: str) -> FlowInbox:
     flow_run = FlowRun.objects.filter(order=order).first()
     if flow_run is None:
         raise ApiError(409, "The order's flow has not started.")
-    return events.post(flow_run, "restart", actor=actor)
+    return events.post(flow_run.pk, "restart", actor=actor)
 
 
 def _payload(run: TaskRun) -> Any:

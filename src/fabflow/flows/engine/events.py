@@ -22,7 +22,7 @@ def start_flow(*, order: Order, version: FlowVersion, actor: str = "") -> FlowRu
 
 
 def post(
-    flow_run: FlowRun,
+    flow_run_id: Any,
     kind: str,
     *,
     task_run: TaskRun | None = None,
@@ -31,7 +31,9 @@ def post(
 ) -> FlowInbox:
     """Queue an outside event (feedback, complete, confirm, retry, restart) for the flow run.
     The item's id is not read back (the worker reads the inbox)."""
-    item = FlowInbox(flow_run=flow_run, task_run=task_run, kind=kind, data=data or {}, actor=actor)
+    item = FlowInbox(
+        flow_run_id=flow_run_id, task_run=task_run, kind=kind, data=data or {}, actor=actor
+    )
     rows.insert([item])
-    wake(flow_run.pk)
+    wake(flow_run_id)
     return item
