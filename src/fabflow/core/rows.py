@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 
 from django.db import connections, router
 from django.db.models import Field, Model
-from django.db.models.fields import AutoFieldMixin
 
 M = TypeVar("M", bound=Model)
 
@@ -178,8 +177,9 @@ def _update_sql(
 
 @cache
 def _insert_fields(model: type[Model]) -> list[Field[Any, Any]]:
-    # A database-generated key (AutoField) is left to the database, as bulk_create does.
-    return [f for f in _columns(model) if not isinstance(f, AutoFieldMixin)]
+    # Database-made values (auto-increment ids, generated columns) are left to the database,
+    # as bulk_create does.
+    return [f for f in _columns(model) if not f.db_returning and not getattr(f, "generated", False)]
 
 
 @cache
