@@ -68,7 +68,8 @@ MIDDLEWARE = [
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend, with the organization and table preferences read with the session's user.
+    "fabflow.accounts.backends.UserBackend",
 ]
 # Brute-force lockout per e-mail + IP address, with a cool-off (django-axes).
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
@@ -200,6 +201,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
+# Django's database sessions, read with one plain query (see core/sessions.py).
+SESSION_ENGINE = "fabflow.core.sessions"
 # Scripts and styles only from this origin (vendored); Ace's JSON worker runs from a blob URL.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "

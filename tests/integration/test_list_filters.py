@@ -86,6 +86,12 @@ MODES = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _fresh_samples() -> None:
+    """Each test samples its own rows (a process keeps a sample's verdict for a minute)."""
+    search._verdicts.clear()
+
+
 @pytest.fixture
 def catalog(tenant: Tenant) -> None:
     """One order per name, with a product and a part named after it (and a plain one)."""
@@ -273,6 +279,55 @@ def test_a_sample_tells_a_common_term_without_listing_its_matches(
     page, queries = sql("ord-")
     assert len(queries) == 1 and "TABLESAMPLE" in queries[0]
     assert 'UPPER("orders_order"."name"::text) LIKE' in page
+
+
+@postgresql_only
+def test_a_process_reuses_a_sample_s_verdict_for_a_minute(
+    analyzed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def queries(q: str) -> list[str]:
+        with CaptureQueriesContext(connection) as captured:
+            OrderFilter(q=q).apply(Order.objects.all())
+        return [query["sql"] for query in captured]
+
+    # given a search that sampled the orders ("ord-": in every name, more than twice 20)
+    monkeypatch.setattr(search, "PG_LIST_MAX", 20)
+    first = queries("ord-")
+    assert len(first) == 1 and "TABLESAMPLE" in first[0]
+    # when the same term is searched again, then the sample's verdict is reused
+    assert queries("ord-") == []
+    # and once it is older than PG_VERDICT_SECONDS, the table is sampled again
+    monkeypatch.setattr(search, "PG_VERDICT_SECONDS", 0.0)
+    again = queries("ord-")
+    assert len(again) == 1 and "TABLESAMPLE" in again[0]
+
+
+@postgresql_only
+def test_only_the_columns_where_a_term_is_common_are_tested_on_the_walk(
+    tenant: Tenant, analyzed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given "ord-" in the name of 1,000 orders (more than twice PG_LIST_MAX) and in the shop id
+    # and the e-mail of one order each, whose names do not contain it
+    monkeypatch.setattr(search, "PG_LIST_MAX", 20)
+    by_id = Order.objects.create(
+        organization=tenant.org, space=tenant.space, name="A", third_party_order_id="X-ORD-1"
+    )
+    by_email = Order.objects.create(
+        organization=tenant.org, space=tenant.space, name="B", customer_email="ord-@ex.com"
+    )
+    # when the orders are searched for it
+    found = OrderFilter(q="ord-").apply(Order.objects.all())
+    # then the walk tests only the names; the rows whose other two columns contain it are
+    # found once, by those columns' indexes (a subquery); the result is exactly icontains
+    page = str(found.order_by().values("pk").query)
+    walked, subquery = page.split('"orders_order"."id" IN (SELECT')
+    assert 'UPPER("orders_order"."name"::text) LIKE' in walked
+    assert "third_party_order_id" not in walked and "customer_email" not in walked
+    assert "third_party_order_id" in subquery and "customer_email" in subquery
+    assert '"name"' not in subquery
+    expected = icontains("ord-", "name", "third_party_order_id", "customer_email")
+    assert ids(found) == ids(Order.objects.filter(expected))
+    assert {by_id.pk, by_email.pk} < ids(found) and len(ids(found)) == 1002
 
 
 def filters_of(model: Any) -> set[str]:

@@ -6,19 +6,24 @@ import csv
 import io
 import json
 import zipfile
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.contrib.sessions.models import Session
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import set_script_prefix
+from django.utils import timezone
 
 from fabflow.accounts.models import SecretKey, User
+from fabflow.accounts.selectors import session_user
 from fabflow.accounts.services import create_user
 from fabflow.flows.models import Flow
 from fabflow.flows.services import create_flow
 from fabflow.orders.models import Order, Part, Product
+from fabflow.orders.tables import ORDERS, PARTS, PRODUCTS
 from tests.factories import ApiClient, Tenant, order_body
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -387,3 +392,88 @@ def test_product_and_part_pages_show_configuration_and_manufacturing_data(
     assert "<td>size</td><td>17</td>" in html
     part = Part.objects.get(pk=order["products"][0]["parts"][0]["id"])
     assert "printTimeS" in browser.get(f"/parts/{part.id}").content.decode()
+
+
+def test_a_table_page_reads_the_session_the_user_and_its_rows_in_three_queries(
+    browser: Client, admin: User, order: dict[str, Any]
+) -> None:
+    # given an order, and a user who has hidden a column of the orders table
+    ORDERS.save_hidden(admin, ["status"])
+    # when the orders page is shown
+    with CaptureQueriesContext(connection) as queries:
+        response = browser.get("/orders")
+    # then it reads the session, the user with its organization and table preferences, and
+    # the page's ids and rows in one statement
+    html = response.content.decode()
+    assert order["id"] in html and 'data-column="status"' not in html
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert len(sql) == 3, sql
+    assert '"django_session"' in sql[0]
+    assert '"accounts_organization"' in sql[1] and '"accounts_tablepreference"' in sql[1]
+    assert '"orders_order"."id" IN (SELECT' in sql[2]
+
+
+def test_the_session_user_comes_with_its_organization_and_table_preferences(
+    admin: User, tenant: Tenant
+) -> None:
+    # given preferences for two of the three tables
+    ORDERS.save_hidden(admin, ["status", "deadline"])
+    PARTS.save_hidden(admin, [])
+    # when the user of a session is read, then everything pages read comes in one query
+    with CaptureQueriesContext(connection) as queries:
+        user = session_user(admin.pk)
+        assert user is not None and user.organization is not None
+        assert user.organization.name == tenant.org.name
+        assert ORDERS.hidden_for(user) == {"status", "deadline"}
+        assert PARTS.hidden_for(user) == set()
+        assert PRODUCTS.hidden_for(user) == {"product_id", "order_id"}  # the defaults
+    assert len(queries) == 1
+    assert session_user(10**9) is None
+
+
+@pytest.mark.parametrize("revoke", ["log out", "expire", "deactivate", "change the password"])
+def test_a_session_stops_at_once_when_it_is_revoked(
+    browser: Client, admin: User, revoke: str
+) -> None:
+    # given a logged-in browser
+    assert browser.get("/orders").status_code == 200
+    # when the session is ended, the user deactivated, or the password changed elsewhere
+    if revoke == "log out":
+        browser.post("/logout")
+    elif revoke == "expire":
+        Session.objects.update(expire_date=timezone.now() - timedelta(seconds=1))
+    elif revoke == "deactivate":
+        User.objects.filter(pk=admin.pk).update(is_active=False)
+    else:
+        admin.set_password("another-pass-5678")
+        admin.save()
+    # then the next page asks for a login: the session and user are read on every request
+    response = browser.get("/orders")
+    assert response.status_code == 302 and response["Location"].startswith("/login")
+
+
+def test_sort_links_keep_the_filters_start_at_the_first_page_and_toggle(browser: Client) -> None:
+    # given a filtered, sorted page further down the list
+    html = browser.get("/orders", {"q": "<a&b>", "ordering": "value", "cursor": "x"}).content
+    head = html.decode().split("<thead>", 1)[1].split("</thead>", 1)[0]
+    # then each title links to the first page with the same filters, the current one toggled
+    assert '<a href="?q=%3Ca%26b%3E&amp;ordering=-value">Value (€) ▲</a>' in head
+    assert '<a href="?q=%3Ca%26b%3E&amp;ordering=name">Order</a>' in head
+    assert "cursor" not in head and "<a&b>" not in head
+
+
+def test_the_sidebar_marks_the_current_section_and_shows_administration_to_admins(
+    browser: Client, member: User
+) -> None:
+    def nav(client: Client, path: str) -> str:
+        html = client.get(path).content.decode()
+        return html.split('<ul class="nav', 1)[1].split("</ul>", 1)[0]
+
+    assert 'nav-link active" href="/orders"' in nav(browser, "/orders")
+    products = nav(browser, "/products")
+    assert 'nav-link active" href="/products"' in products
+    assert 'nav-link active" href="/orders"' not in products
+    assert 'href="/users"' in products
+    other = Client()
+    other.force_login(member)
+    assert 'href="/users"' not in nav(other, "/products")

@@ -63,36 +63,49 @@ def paginate(
     if cursor:
         qs = qs.filter(_after(cursor, ordering, key, descending))
     order = ["-_sort", "-id"] if descending else ["_sort", "id"]
-    rows = _rows(qs, list(qs.order_by(*order).values_list("pk", "_sort")[: limit + 1]))
+    rows = list(_rows(qs, order, key, limit + 1))
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
     last = rows[-1]
-    token = signing.dumps([ordering, _encode(last._sort), str(last.id)], salt=CURSOR_SALT)
+    value = getattr(last, _loaded_column(qs, key) or "_sort")
+    token = signing.dumps([ordering, _encode(value), str(last.id)], salt=CURSOR_SALT)
     params = request.GET.copy()
     params["cursor"] = token
     return rows, request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
 
 
-def _rows(qs: QuerySet[Any], page: list[tuple[Any, Any]]) -> list[Any]:
-    """The rows of a page found as (id, sort value) pairs, read by primary key.
+def _rows(qs: QuerySet[Any], order: list[str], key: SortKey, count: int) -> QuerySet[Any]:
+    """The first `count` rows of `qs` in `order`, found by id and then read by primary key,
+    in one query.
 
     Finding a page may walk many index entries (a search whose matches come late in the sort
     order); asking only for ids lets PostgreSQL walk a covering index without reading the
     table. The rows are then read by id with the list's joins and deferred fields, without
-    its filters (the ids already passed them).
+    its filters (the ids already passed them). The ids are a subquery of the same statement
+    (`id IN (SELECT … LIMIT n)`), not a query of their own: one round trip per page.
     """
-    by_id_qs = qs.model._default_manager.filter(pk__in=[pk for pk, _ in page])
-    by_id_qs.query.select_related = copy.deepcopy(qs.query.select_related)
-    by_id_qs.query.deferred_loading = qs.query.deferred_loading
-    by_id = {row.pk: row for row in by_id_qs}
-    rows = []
-    for pk, sort in page:
-        row = by_id.get(pk)
-        if row is not None:  # deleted in between
-            row._sort = sort
-            rows.append(row)
-    return rows
+    page = qs.order_by(*order).values("pk")[:count]
+    rows = qs.model._default_manager.filter(pk__in=page)
+    rows.query.select_related = copy.deepcopy(qs.query.select_related)
+    rows.query.deferred_loading = qs.query.deferred_loading
+    column = _loaded_column(qs, key)
+    if column is None:
+        return rows.annotate(_sort=key.expression).order_by(*order)
+    # A sort key that is a column the rows read anyway is not read (and parsed) twice.
+    return rows.order_by(*[o.replace("_sort", column) for o in order])
+
+
+def _loaded_column(qs: QuerySet[Any], key: SortKey) -> str | None:
+    """The name of the column that `key` sorts by, if it is one of the columns read."""
+    if not isinstance(key.expression, F):
+        return None
+    name = str(key.expression.name)  # type: ignore[attr-defined]  # F has a name
+    names, defer = qs.query.deferred_loading
+    fields = {f.name for f in qs.model._meta.concrete_fields}
+    if name not in fields or (name in names) == defer:
+        return None
+    return name
 
 
 def _after(cursor: str, ordering: str, key: SortKey, descending: bool) -> Q:

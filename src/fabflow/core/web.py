@@ -16,7 +16,7 @@ from fabflow.accounts.auth import Principal
 from fabflow.accounts.models import User
 from fabflow.core.pagination import paginate
 from fabflow.core.problems import ApiError
-from fabflow.core.tables import Table, render_rows
+from fabflow.core.tables import Table, render_column_menu, render_head, render_rows
 
 View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 PER_PAGE = 50
@@ -113,6 +113,8 @@ def table_page(
         "first_url": _without(request, "cursor"),
         "is_first_page": not request.GET.get("cursor"),
         "body": render_rows(visible, rows, row_css),
+        "head": render_head(visible, ordering, request.GET),
+        "column_menu": render_column_menu(table, hidden),
     }
 
 
