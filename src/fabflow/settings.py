@@ -125,6 +125,10 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
 # the last one closes, a WAL checkpoint, on every request otherwise.
 _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 _db["CONN_HEALTH_CHECKS"] = True
+# The hot paths' plain statements (core/rows.py) as server-side prepared statements on
+# PostgreSQL. Turn off behind a pooler that cannot carry them (PgBouncer before 1.21 in
+# transaction mode).
+FABFLOW_PREPARED_STATEMENTS = env.bool("FABFLOW_PREPARED_STATEMENTS", default=True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from django.db import connection as django_connection
 from django.utils import timezone
 
 from fabflow.core import rows
@@ -74,6 +76,10 @@ def _fields(obj: object, names: list[str]) -> dict[str, object]:
 
 
 COLUMNS = [f.attname for f in TaskRun._meta.concrete_fields]
+ORDER_COLUMNS = [f.attname for f in Order._meta.concrete_fields]
+ON_POSTGRESQL = pytest.mark.skipif(
+    django_connection.vendor != "postgresql", reason="prepared statements: PostgreSQL only"
+)
 
 
 def test_select_reads_what_the_orm_reads(task_run: TaskRun) -> None:
@@ -154,3 +160,85 @@ def test_for_update_locks_where_the_database_has_row_locks(task_run: TaskRun) ->
     assert [r.pk for r in found] == [task_run.pk]
     locked = queries.captured_queries[-1]["sql"].endswith("FOR UPDATE")
     assert locked == connection.features.has_select_for_update
+
+
+def test_related_rows_are_read_in_the_same_statement(
+    task_run: TaskRun, django_assert_num_queries: Any
+) -> None:
+    # given a task run of an order of a space of an organization
+    expected = TaskRun.objects.select_related("order__space__organization").get(pk=task_run.pk)
+    related = ("order", "order__space", "order__space__organization")
+    # when it is read with its foreign keys followed
+    with django_assert_num_queries(1):
+        [run] = rows.select(TaskRun, where={"pk": task_run.pk}, related=related)
+        order, space = run.order, run.order.space
+        organization = space.organization
+    # then every level holds what select_related reads
+    assert _fields(run, COLUMNS) == _fields(expected, COLUMNS)
+    assert _fields(order, ORDER_COLUMNS) == _fields(expected.order, ORDER_COLUMNS)
+    assert (space.pk, space.key, space.signing_secret) == (
+        expected.order.space.pk,
+        expected.order.space.key,
+        expected.order.space.signing_secret,
+    )
+    assert (organization.pk, organization.name) == (
+        expected.order.space.organization.pk,
+        expected.order.space.organization.name,
+    )
+
+
+def test_a_null_foreign_key_reads_as_none(task_run: TaskRun) -> None:
+    # given inbox items of the flow run with and without a task run (the start item has none)
+    FlowInbox.objects.create(flow_run=task_run.flow_run, task_run=task_run, kind="complete")
+    # when read with the task run followed
+    items = rows.select(
+        FlowInbox, where={"flow_run": task_run.flow_run_id}, related=("task_run",), order_by=("id",)
+    )
+    # then the item without one has None, the other its task run
+    assert [(i.kind, i.task_run.pk if i.task_run else None) for i in items] == [
+        ("start", None),
+        ("complete", task_run.pk),
+    ]
+
+
+def test_for_update_with_related_locks_only_the_main_rows(task_run: TaskRun) -> None:
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        [run] = rows.select(TaskRun, where={"pk": task_run.pk}, for_update=True, related=("order",))
+    assert run.order.pk == task_run.order_id
+    locked = queries.captured_queries[-1]["sql"].endswith("FOR UPDATE OF t0")
+    assert locked == connection.features.has_select_for_update
+
+
+def test_a_foreign_key_path_must_name_foreign_keys(task_run: TaskRun) -> None:
+    with pytest.raises(ValueError, match="not a foreign key"):
+        rows.select(TaskRun, where={"pk": task_run.pk}, related=("key",))
+
+
+@ON_POSTGRESQL
+def test_postgresql_runs_the_statements_prepared(task_run: TaskRun) -> None:
+    from django.db import connection
+
+    # when a statement shape runs (outside any query capture)
+    rows.select(FlowInbox, where={"task_run": task_run.pk, "kind": "prepared-probe"})
+    # then the server holds it as a prepared statement of this session
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [statement for (statement,) in cursor.fetchall()]
+    assert any('FROM "flows_flowinbox" t0' in s and "$2" in s for s in prepared)
+
+
+@ON_POSTGRESQL
+def test_database_errors_of_prepared_statements_are_djangos(task_run: TaskRun) -> None:
+    from django.db import IntegrityError, transaction
+
+    # given a task run whose key is taken; when it is inserted again
+    copy = TaskRun(**_fields(task_run, COLUMNS))
+    # then the error is Django's IntegrityError (the API turns it into a 409), and the
+    # transaction around it can go on after its savepoint is rolled back
+    with transaction.atomic():
+        with pytest.raises(IntegrityError), transaction.atomic():
+            rows.insert([copy])
+        assert rows.select(TaskRun, where={"pk": task_run.pk})[0].key == task_run.key

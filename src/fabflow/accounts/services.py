@@ -72,12 +72,14 @@ def authenticate_secret_key(plain: str) -> SecretKey | None:
     if not plain.startswith(KEY_PREFIX) or len(plain) > 200:
         return None
     # Plain statements (core.rows): every API call of a shop comes through here.
-    found = rows.select(SecretKey, where={"key_hash": hash_key(plain), "revoked_at": None})
+    found = rows.select(
+        SecretKey,
+        where={"key_hash": hash_key(plain), "revoked_at": None},
+        related=("space", "space__organization"),
+    )
     if not found:
         return None
     key = found[0]
-    key.space = rows.select(Space, where={"pk": key.space_id})[0]
-    key.space.organization = rows.select(Organization, where={"pk": key.space.organization_id})[0]
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         with transaction.atomic():

@@ -97,11 +97,10 @@ def accept_feedback(*, run_id: str, feedback: dict[str, Any], actor: str) -> Non
     with transaction.atomic():
         # Locking the task run serializes feedback for it: a second end waits, then sees the
         # first in the inbox. Plain statements (core.rows): connectors call this once a task.
-        found = rows.select(TaskRun, where={"pk": run_id}, for_update=True)
+        found = rows.select(TaskRun, where={"pk": run_id}, for_update=True, related=("order",))
         if not found:
             raise ApiError(404, "Unknown feedback link.")
         run = found[0]
-        run.order = rows.select(Order, where={"pk": run.order_id})[0]
         if run.handler_key != "consume-rest-api":
             raise ApiError(409, "This task does not take connector feedback.")
         _waiting(run)

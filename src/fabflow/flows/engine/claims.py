@@ -23,7 +23,6 @@ from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from fabflow.accounts.models import Space
 from fabflow.core import rows
 from fabflow.flows.models import FlowInbox, FlowRun, TaskRun
 from fabflow.flows.selectors import version
@@ -115,9 +114,8 @@ RETURNING {rows.columns(FlowRun, "run")}
 
 
 def _claim_postgres(owner: str, limit: int, now: datetime) -> list[FlowRun]:
-    with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, [now, now, limit, owner, _lease_until(now)])
-        return rows.instances(FlowRun, cursor.fetchall())
+    params = [now, now, limit, owner, _lease_until(now)]
+    return rows.instances(FlowRun, rows.execute(connection, _CLAIM_SQL, params, fetch=True)[0])
 
 
 def hold(flow_run_id: str, owner: str) -> Held | None:
@@ -138,13 +136,10 @@ def _load(flow_runs: list[FlowRun], owner: str, now: datetime) -> list[Held]:
     if not flow_runs:
         return []
     flow_runs.sort(key=lambda fr: fr.due_at or now)
-    orders = {o.pk: o for o in rows.select(Order, where={"pk": [fr.order_id for fr in flow_runs]})}
-    space_ids = list({o.space_id for o in orders.values()})
-    spaces = {s.pk: s for s in rows.select(Space, where={"pk": space_ids})}
+    ids = [fr.order_id for fr in flow_runs]
+    orders = {o.pk: o for o in rows.select(Order, where={"pk": ids}, related=("space",))}
     for flow_run in flow_runs:
-        order = orders[flow_run.order_id]
-        order.space = spaces[order.space_id]
-        flow_run.order = order
+        flow_run.order = orders[flow_run.order_id]
         flow_run.flow_version = version(flow_run.flow_version_id)
     ids = [fr.pk for fr in flow_runs]
     runs: dict[object, list[TaskRun]] = defaultdict(list)
@@ -217,5 +212,4 @@ CHANNEL = "fabflow_flows"
 def notify() -> None:
     """On PostgreSQL, NOTIFY the workers (delivered at commit); elsewhere they poll."""
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, '')", [CHANNEL])
+        rows.execute(connection, "SELECT pg_notify(%s, '')", [CHANNEL])
