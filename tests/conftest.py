@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fabflow.accounts.services import create_user
+from fabflow.core import mailer
 from tests.factories import ApiClient, Tenant, make_tenant
 
 
@@ -16,6 +18,13 @@ def _media_root(settings: Any, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = str(tmp_path / "media")
     # Argon2 is the production hasher (test_settings checks it); tests need speed, not cost.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _smtp_session() -> Iterator[None]:
+    # A test's kept-open SMTP session (core/mailer.py) must not outlive its test's server.
+    yield
+    mailer.close()
 
 
 @pytest.fixture

@@ -96,9 +96,11 @@ class ConnectorStub:
 class _Sink:
     def __init__(self) -> None:
         self.messages: list[bytes] = []
+        self.peers: list[Any] = []  # the client's address of each message: one per session
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(envelope.content)
+        self.peers.append(session.peer)
         return "250 OK"
 
 
@@ -111,9 +113,9 @@ def free_port() -> int:
 class SmtpSink:
     """An aiosmtpd server on 127.0.0.1 keeping every message it accepts."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None) -> None:
         self.handler = _Sink()
-        self.port = free_port()
+        self.port = port or free_port()
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
 
     def start(self) -> SmtpSink:
@@ -124,5 +126,11 @@ class SmtpSink:
     def messages(self) -> list[bytes]:
         return self.handler.messages
 
+    @property
+    def sessions(self) -> int:
+        """How many SMTP sessions delivered the messages (distinct client addresses)."""
+        return len(set(self.handler.peers))
+
     def stop(self) -> None:
-        self.controller.stop()
+        if self.controller._thread is not None:  # stopping twice is a no-op
+            self.controller.stop()

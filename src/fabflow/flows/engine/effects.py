@@ -9,11 +9,11 @@ from typing import Any
 
 import re2
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMultiAlternatives
 from django.utils.html import escape, strip_tags
 from standardwebhooks.webhooks import Webhook
 
-from fabflow.core import outbound
+from fabflow.core import mailer, outbound
 from fabflow.core.templating import SafeHtml, render
 from fabflow.flows.handlers.base import PermanentError, TransientError
 from fabflow.orders import assets as asset_files
@@ -88,7 +88,7 @@ class TaskEffects:
         )
         message.attach_alternative(html, "text/html")
         try:
-            get_connection(timeout=settings.FABFLOW_SMTP_TIMEOUT).send_messages([message])
+            mailer.send([message], timeout=settings.FABFLOW_SMTP_TIMEOUT)
         except smtplib.SMTPResponseException as exc:
             if 400 <= exc.smtp_code < 500:
                 raise TransientError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc

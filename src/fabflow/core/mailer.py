@@ -1,0 +1,101 @@
+"""Sending e-mail over an SMTP session kept open per thread, across a worker's task runs.
+
+Django's SMTP backend opens a session for every `send_messages` call: connect, EHLO (and
+STARTTLS and AUTH where configured), then QUIT. A worker sends one e-mail per `send-email`
+task run, so most of an e-mail's cost was the session around it, on both ends. Here each
+thread keeps its session open between e-mails and sends the next one over it. A session is
+replaced when the mail settings change, when it has been idle longer than
+`FABFLOW_SMTP_IDLE_SECONDS` (servers drop idle clients, RFC 5321 allows after 5 minutes), and
+once, at the next e-mail, when the server turns out to have dropped it meanwhile: the e-mail
+then goes over a new session. Any other error closes the session and goes to the caller.
+
+Only Django's SMTP backend is kept open: the console, file and memory backends write each
+call on its own as before (the file backend would otherwise put many e-mails in one file).
+"""
+
+from __future__ import annotations
+
+import smtplib
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
+
+# What a dropped session raises on its next use: the server said goodbye, or the socket is gone.
+DROPPED = (smtplib.SMTPServerDisconnected, ConnectionError)
+
+_local = threading.local()
+
+
+@dataclass
+class _Session:
+    key: tuple[Any, ...]
+    backend: SmtpBackend
+    used: float
+
+
+def send(messages: Sequence[EmailMessage], *, timeout: float) -> None:
+    """Send `messages` with the configured backend; over this thread's open session for SMTP."""
+    backend = get_connection(timeout=timeout)
+    if not isinstance(backend, SmtpBackend):
+        backend.send_messages(list(messages))
+        return
+    key = _settings_key(timeout)
+    session: _Session | None = getattr(_local, "session", None)
+    idle = settings.FABFLOW_SMTP_IDLE_SECONDS
+    if session is not None and (session.key != key or time.monotonic() - session.used > idle):
+        close()
+        session = None
+    if session is None:
+        _send_on_new_session(backend, key, messages)
+        return
+    try:
+        session.backend.send_messages(list(messages))
+    except DROPPED:
+        close()
+        _send_on_new_session(backend, key, messages)
+        return
+    except BaseException:
+        close()
+        raise
+    session.used = time.monotonic()
+
+
+def _send_on_new_session(
+    backend: SmtpBackend, key: tuple[Any, ...], messages: Sequence[EmailMessage]
+) -> None:
+    try:
+        backend.open()
+        backend.send_messages(list(messages))
+    except BaseException:
+        backend.close()
+        raise
+    _local.session = _Session(key, backend, time.monotonic())
+
+
+def close() -> None:
+    """Close this thread's session, if any (QUIT; errors of a dead session are ignored)."""
+    session: _Session | None = getattr(_local, "session", None)
+    _local.session = None
+    if session is not None:
+        session.backend.close()
+
+
+def _settings_key(timeout: float) -> tuple[Any, ...]:
+    names = (
+        "EMAIL_BACKEND",
+        "EMAIL_HOST",
+        "EMAIL_PORT",
+        "EMAIL_HOST_USER",
+        "EMAIL_HOST_PASSWORD",
+        "EMAIL_USE_TLS",
+        "EMAIL_USE_SSL",
+        "EMAIL_SSL_CERTFILE",
+        "EMAIL_SSL_KEYFILE",
+    )
+    return (*(getattr(settings, name, None) for name in names), timeout)
