@@ -463,3 +463,56 @@ def test_flow_list_shows_each_flows_current_version(api: ApiClient, tenant: Tena
     assert [
         (f["name"], f["version"], f["definition"][0]["taskDefinitions"][0]["key"]) for f in items
     ] == [("first-flow", 2, "v2"), ("second-flow", 1, "only")]
+
+
+def _statements(queries: Any, table: str, verb: str) -> list[str]:
+    return [q["sql"] for q in queries if q["sql"].startswith(verb) and f'"{table}"' in q["sql"]]
+
+
+def _posted(api: ApiClient, tenant: Tenant, definition: list[dict[str, Any]]) -> Order:
+    """An order whose flow run waits for a worker (start() runs the engine as well)."""
+    create_flow(space=tenant.space, name="test-flow", definition=definition)
+    response = api.post("/api/v1/orders", order_body(flowKey="test-flow"))
+    return Order.objects.get(pk=response.json()["id"])
+
+
+PAUSE = {"key": "pause", "handlerKey": "wait", "payload": {"durationMs": 0}}
+
+
+def test_a_new_flow_run_is_claimed_without_reading_task_runs(
+    api: ApiClient, tenant: Tenant
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from fabflow.flows.engine import claims
+
+    # given a new order's flow run, due and not started
+    order = _posted(api, tenant, flow(PAUSE))
+    # when a worker claims it
+    with CaptureQueriesContext(connection) as queries:
+        [held] = claims.claim("test-worker", 5)
+    # then its (absent) task runs are not read, its inbox is
+    assert held.flow_run.order_id == order.pk
+    assert _statements(queries, "flows_taskrun", "SELECT") == []
+    assert len(_statements(queries, "flows_flowinbox", "SELECT")) == 1
+
+
+def test_the_last_step_gives_the_lease_back_in_the_statement_that_ends_the_flow(
+    api: ApiClient, tenant: Tenant
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    # given a flow of one wait of 0 ms
+    order = _posted(api, tenant, flow(PAUSE))
+    # when a worker runs it to its end
+    with CaptureQueriesContext(connection) as queries:
+        advance(str(FlowRun.objects.get(order=order).pk))
+    # then the flow run is written twice: started (the lease kept: the wait runs next), then
+    # ended together with the release of the lease
+    updates = _statements(queries, "flows_flowrun", "UPDATE")
+    assert len(updates) == 3  # the lease taken by advance(), started, ended + released
+    assert '"status" = ' in updates[-1] and '"lease_owner" = ' in updates[-1]
+    assert Order.objects.get(pk=order.pk).status == "success"
+    assert FlowRun.objects.get(order=order).lease_owner == ""

@@ -15,8 +15,10 @@ import socket
 import threading
 import uuid
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -53,6 +55,8 @@ class Held:
     renewed: datetime
     begun: str | None = None  # the task run whose delivery is already recorded
     released: bool = False  # the lease was given back (the holder must stop)
+    # Flow run columns a step changed, written when its transaction ends (see runner._flush).
+    changes: dict[str, Any] = field(default_factory=dict)
     _by_id: dict[str, TaskRun] = field(default_factory=dict, repr=False)
 
     @property
@@ -143,7 +147,10 @@ def _load(flow_runs: list[FlowRun], owner: str, now: datetime) -> list[Held]:
         flow_run.flow_version = version(flow_run.flow_version_id)
     ids = [fr.pk for fr in flow_runs]
     runs: dict[object, list[TaskRun]] = defaultdict(list)
-    for run in rows.select(TaskRun, where={"flow_run": ids}, order_by=("created_at", "id")):
+    # A flow run that has not started has no task runs yet: they are written with the step
+    # that starts it (a new order's first claim reads none).
+    started = [fr.pk for fr in flow_runs if fr.status != FlowRun.Status.CREATED]
+    for run in rows.select(TaskRun, where={"flow_run": started}, order_by=("created_at", "id")):
         runs[run.flow_run_id].append(run)
     inbox: dict[object, list[FlowInbox]] = defaultdict(list)
     unprocessed = {"flow_run": ids, "processed_at": None}
@@ -174,10 +181,13 @@ def keep_lease(held: Held, now: datetime) -> None:
     held.renewed = now
 
 
-def release(held: Held, due: datetime | None) -> bool:
+def release(held: Held, due: datetime | None, *, also: Mapping[str, Any] | None = None) -> bool:
     """Give the lease back, due again at `due`, unless an outside event arrived meanwhile:
-    then load the new inbox items and return False (the holder goes on)."""
-    free = {"lease_owner": "", "lease_until": None, "due_at": due}
+    then load the new inbox items and return False (the holder goes on). `also` are other
+    columns of the flow run to write, in the same statement, or without the release when an
+    event arrived; they are written only while this worker holds the lease."""
+    also = dict(also or {})
+    free = {"lease_owner": "", "lease_until": None, "due_at": due, **also}
     released = rows.update(
         FlowRun, held.flow_run.pk, free, lease_owner=held.owner, wake_seq=held.seq
     )
@@ -187,6 +197,8 @@ def release(held: Held, due: datetime | None) -> bool:
     current = row.first()
     if current is None or current[0] != held.owner:
         raise LeaseLost(str(held.flow_run.pk))
+    if also:
+        rows.update(FlowRun, held.flow_run.pk, also, lease_owner=held.owner)
     held.seq = current[1]
     known = {item.pk for item in held.inbox}
     fresh = FlowInbox.objects.filter(flow_run=held.flow_run, processed_at__isnull=True)

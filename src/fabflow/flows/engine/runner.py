@@ -27,7 +27,7 @@ from fabflow.flows.engine import interpreter as ip
 from fabflow.flows.engine.claims import Held
 from fabflow.flows.engine.context import build
 from fabflow.flows.handlers import base, registry
-from fabflow.flows.models import FlowInbox, TaskRun
+from fabflow.flows.models import FlowInbox, FlowRun, TaskRun
 from fabflow.orders.journal import Journal
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,15 @@ def _apply(
     touch: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     try:
-        store.apply_step(held.flow_run, held.runs, event, journal=journal, actor=actor, touch=touch)
+        store.apply_step(
+            held.flow_run,
+            held.runs,
+            event,
+            journal=journal,
+            actor=actor,
+            touch=touch,
+            flow_run_changes=held.changes,
+        )
     except ip.InvalidTransition as exc:
         journal.event(held.order, "action.rejected", str(exc), actor=actor)
 
@@ -168,16 +176,21 @@ def _begin(held: Held, run: TaskRun, journal: Journal, now: datetime) -> None:
 def _flush(held: Held, journal: Journal) -> None:
     """Write what the transaction collected: new task runs first, then the timeline. When
     nothing is left to do now (a handler at work is `begun`: its run is still work), the lease
-    is given back in the same transaction: a step that ends in waiting costs no extra commit."""
+    is given back in the same transaction, in the statement that writes the flow run's new
+    position: a step that ends in waiting or at the flow's end costs no extra commit."""
     store.insert_new(held.runs)
     journal.flush()
     if next_work(held, timezone.now()) is None:
         _release(held)
+    elif held.changes:
+        rows.update(FlowRun, held.flow_run.pk, held.changes)
+    held.changes.clear()
 
 
 def _release(held: Held) -> bool:
     """Give the lease back unless an outside event arrived (then its items are loaded)."""
-    held.released = claims.release(held, store.next_due(held.runs, held.flow_run.generation))
+    due = store.next_due(held.runs, held.flow_run.generation)
+    held.released = claims.release(held, due, also=held.changes)
     return held.released
 
 

@@ -69,13 +69,16 @@ def apply_step(
     actor: str = "",
     now: datetime | None = None,
     touch: Mapping[str, Mapping[str, Any]] | None = None,
+    flow_run_changes: dict[str, Any] | None = None,
 ) -> list[ip.Command]:
     """Run the interpreter on `event` and write what it decided (call inside atomic).
 
     `runs` is the flow run's rows in memory: they are updated in place and new runs are
     appended *unsaved*, so that later changes in the same transaction (starting the run) go
     into their INSERT; the caller writes them with `insert_new` before it commits. `touch`
-    adds field values of runs to write in the same statement as their state.
+    adds field values of runs to write in the same statement as their state. With
+    `flow_run_changes`, the flow run's new position goes into that dictionary for the caller
+    to write (with the lease's release, in one statement) instead of being written here.
     """
     now = now or timezone.now()
     definition = definition_of(flow_run.flow_version)
@@ -86,16 +89,16 @@ def apply_step(
     if position != (flow_run.status, flow_run.stage, flow_run.generation):
         flow_run.status, flow_run.stage, flow_run.generation = position
         flow_run.updated_at = now
-        rows.update(
-            FlowRun,
-            flow_run.pk,
-            {
-                "status": after.status,
-                "stage": after.stage,
-                "generation": after.generation,
-                "updated_at": now,
-            },
-        )
+        changes = {
+            "status": after.status,
+            "stage": after.stage,
+            "generation": after.generation,
+            "updated_at": now,
+        }
+        if flow_run_changes is None:
+            rows.update(FlowRun, flow_run.pk, changes)
+        else:
+            flow_run_changes.update(changes)
     order = flow_run.order
     for command in commands:
         if isinstance(command, ip.Note):
