@@ -504,15 +504,40 @@ def test_the_last_step_gives_the_lease_back_in_the_statement_that_ends_the_flow(
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    # given a flow of one wait of 0 ms
-    order = _posted(api, tenant, flow(PAUSE))
-    # when a worker runs it to its end
+    # given a flow whose last task waits for a person
+    order = _posted(api, tenant, flow(PAUSE, manual("check")))
+    advance(str(FlowRun.objects.get(order=order).pk))
+    # when the person completes it and a worker goes on
+    completed = api.post(f"/api/v1/tasks/{run(order, 'check').pk}/complete", {"outcome": "approve"})
+    assert completed.status_code == 202, completed.content
     with CaptureQueriesContext(connection) as queries:
         advance(str(FlowRun.objects.get(order=order).pk))
-    # then the flow run is written twice: started (the lease kept: the wait runs next), then
-    # ended together with the release of the lease
+    # then the flow run is written twice: the lease taken, then the flow's end together with
+    # the lease given back
     updates = _statements(queries, "flows_flowrun", "UPDATE")
-    assert len(updates) == 3  # the lease taken by advance(), started, ended + released
+    assert len(updates) == 2
     assert '"status" = ' in updates[-1] and '"lease_owner" = ' in updates[-1]
     assert Order.objects.get(pk=order.pk).status == "success"
     assert FlowRun.objects.get(order=order).lease_owner == ""
+
+
+def test_in_transaction_handlers_start_and_end_in_one_transaction(
+    api: ApiClient, tenant: Tenant
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    # given a chain of two waits of 0 ms and a manual task
+    second = {**PAUSE, "key": "pause-2"}
+    first = {**PAUSE, "next": [{"taskDefinitionKey": "pause-2", "trigger": "success"}]}
+    chained = {**second, "next": [{"taskDefinitionKey": "check", "trigger": "success"}]}
+    order = _posted(api, tenant, flow(first, chained, manual("check")))
+    # when a worker advances the new flow
+    with CaptureQueriesContext(connection) as queries:
+        advance(str(FlowRun.objects.get(order=order).pk))
+    # then every task run is written once, already in the state its handler left it in: each
+    # was started, run and recorded in the same transaction (no later UPDATE of a task run)
+    assert _statements(queries, "flows_taskrun", "UPDATE") == []
+    states = dict(TaskRun.objects.filter(order=order).values_list("key", "state"))
+    assert states == {"pause": "succeeded", "pause-2": "succeeded", "check": "waiting"}
+    assert kinds(order)[-1] == "task.waiting"

@@ -147,10 +147,31 @@ def _apply(
 
 def _begin_next(held: Held, journal: Journal, now: datetime) -> None:
     """Record the start of the task run that executes next, in the transaction that made it
-    ready: a chain of tasks then costs one transaction per task, not two."""
-    work = next_work(held, now)
-    if isinstance(work, Execute):
+    ready: a chain of tasks then costs one transaction per task, not two. A handler that runs
+    in the transaction (`Handler.in_transaction`: `wait`, `manual-task`) is called right here,
+    and its outcome, and the start of what it makes ready, join this transaction too."""
+    for _ in range(MAX_STEPS):
+        work = next_work(held, now)
+        if not isinstance(work, Execute):
+            return
         _begin(held, work.run, journal, now)
+        if not _in_transaction(work.run):
+            return
+        _run_here(held, work.run, journal, now)
+        now = timezone.now()
+
+
+def _in_transaction(run: TaskRun) -> bool:
+    handler = registry.get(run.handler_key)
+    return handler is not None and handler.in_transaction
+
+
+def _run_here(held: Held, run: TaskRun, journal: Journal, now: datetime) -> None:
+    """Call an in-transaction handler of a begun run and record its outcome in `journal`'s
+    transaction."""
+    held.begun = None
+    outcome = _call_handler(held, run, now, journal)
+    _record_outcome(held, run, outcome, journal)
 
 
 def _begin(held: Held, run: TaskRun, journal: Journal, now: datetime) -> None:
@@ -238,6 +259,16 @@ def _payload(held: Held, run: TaskRun) -> dict[str, Any]:
 
 
 def _execute(held: Held, run: TaskRun, now: datetime) -> None:
+    if _in_transaction(run):
+        # Its start (unless recorded already), its outcome and what comes next: one commit.
+        with transaction.atomic():
+            journal = Journal()
+            if held.begun != str(run.id):
+                _begin(held, run, journal, now)
+            _run_here(held, run, journal, now)
+            _begin_next(held, journal, timezone.now())
+            _flush(held, journal)
+        return
     if held.begun != str(run.id):
         with transaction.atomic():
             journal = Journal()
@@ -252,7 +283,11 @@ def _execute(held: Held, run: TaskRun, now: datetime) -> None:
         _flush(held, journal)
 
 
-def _call_handler(held: Held, run: TaskRun, now: datetime) -> base.Outcome:
+def _call_handler(
+    held: Held, run: TaskRun, now: datetime, journal: Journal | None = None
+) -> base.Outcome:
+    """Call the run's handler outside any transaction, or, with `journal`, inside the one
+    `journal` belongs to (in-transaction handlers)."""
     handler = registry.get(run.handler_key)
     if handler is None:
         return base.Failed(f"no handler {run.handler_key!r} is installed")
@@ -263,16 +298,16 @@ def _call_handler(held: Held, run: TaskRun, now: datetime) -> base.Outcome:
         log.exception("handler %s crashed on task run %s", run.handler_key, run.id)
         return base.Failed(f"handler error: {exc.__class__.__name__}: {exc}"[:500])
     if effects.missing:
+        message = "Missing template values: " + ", ".join(effects.missing)
+        data = {"taskRunId": str(run.id)}
+        if journal is not None:
+            journal.event(held.order, "template.missing", message, data=data)
+            return outcome
         # Recorded at once: the message must survive even if the outcome's write fails.
         with transaction.atomic():
-            journal = Journal()
-            journal.event(
-                held.order,
-                "template.missing",
-                "Missing template values: " + ", ".join(effects.missing),
-                data={"taskRunId": str(run.id)},
-            )
-            _flush(held, journal)
+            own = Journal()
+            own.event(held.order, "template.missing", message, data=data)
+            _flush(held, own)
     return outcome
 
 

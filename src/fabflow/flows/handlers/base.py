@@ -139,6 +139,12 @@ class Handler:
     title: ClassVar[str] = ""
     #: True when the task ends by an outside event (feedback, a person, a confirmation).
     waits_for_event: ClassVar[bool] = False
+    #: True for a handler whose `run` has no effect outside Fabflow's own rows (no e-mail, no
+    #: call out, no files) and cannot bring the worker down, such as `wait` and
+    #: `manual-task`: the engine then calls it inside the transaction that starts its run, so
+    #: its start and its outcome cost one commit instead of two. A crash rolls both back, and
+    #: the run is simply started again.
+    in_transaction: ClassVar[bool] = False
 
     def run(self, ctx: HandlerContext) -> Outcome:
         raise NotImplementedError

@@ -218,6 +218,7 @@ class ManualTask(Handler):
     payload_model = ManualTaskPayload
     title = "Manual task"
     waits_for_event = True
+    in_transaction = True
 
     def run(self, ctx: HandlerContext) -> Outcome:
         payload = _payload(ctx, ManualTaskPayload)
@@ -253,6 +254,7 @@ class Wait(Handler):
     key = "wait"
     payload_model = WaitPayload
     title = "Wait"
+    in_transaction = True
 
     def run(self, ctx: HandlerContext) -> Outcome:
         payload = _payload(ctx, WaitPayload)
