@@ -163,6 +163,23 @@ def test_space_key_of_another_space_is_forbidden(api: ApiClient, other_tenant: T
     assert Order.objects.count() == 0
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_duplicate_is_told_by_its_constraint_without_a_savepoint(api: ApiClient) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    # given an order (outside a test transaction: the request's transaction is the outer one)
+    with CaptureQueriesContext(connection) as queries:
+        create(api, thirdPartyOrderId="SP-1")
+    assert not [q for q in queries.captured_queries if "SAVEPOINT" in q["sql"]]
+    # when the same id comes again, then it is the 409 of a duplicate, and nothing is stored
+    with CaptureQueriesContext(connection) as queries:
+        response = api.post("/api/v1/orders", order_body("SP-1"))
+    assert response.status_code == 409
+    assert not [q for q in queries.captured_queries if "SAVEPOINT" in q["sql"]]
+    assert Order.objects.count() == 1
+
+
 def test_own_space_key_is_accepted(api: ApiClient) -> None:
     assert create(api, spaceKey="acme-rings")["spaceKey"] == "acme-rings"
 
