@@ -121,6 +121,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # The list indexes' INCLUDE columns serve PostgreSQL's index-only scans; SQLite ignores
     # them by design, so its warning about them is noise on every command.
     SILENCED_SYSTEM_CHECKS = ["models.W040"]
+elif _db["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, reading timestamps with psycopg's C loader (core/postgresql/base.py).
+    _db["ENGINE"] = "fabflow.core.postgresql"
 # Persistent connections, for SQLite too: opening one costs PRAGMAs, a schema parse and, when
 # the last one closes, a WAL checkpoint, on every request otherwise.
 _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import zipfile
+from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from django.utils import timezone
 from fabflow.accounts.models import SecretKey, User
 from fabflow.accounts.selectors import session_user
 from fabflow.accounts.services import create_user
+from fabflow.core import sessions
 from fabflow.flows.models import Flow
 from fabflow.flows.services import create_flow
 from fabflow.orders.models import Order, Part, Product
@@ -394,7 +396,7 @@ def test_product_and_part_pages_show_configuration_and_manufacturing_data(
     assert "printTimeS" in browser.get(f"/parts/{part.id}").content.decode()
 
 
-def test_a_table_page_reads_the_session_the_user_and_its_rows_in_three_queries(
+def test_a_table_page_reads_the_session_with_its_user_and_then_its_rows(
     browser: Client, admin: User, order: dict[str, Any]
 ) -> None:
     # given an order, and a user who has hidden a column of the orders table
@@ -402,15 +404,46 @@ def test_a_table_page_reads_the_session_the_user_and_its_rows_in_three_queries(
     # when the orders page is shown
     with CaptureQueriesContext(connection) as queries:
         response = browser.get("/orders")
-    # then it reads the session, the user with its organization and table preferences, and
-    # the page's ids and rows in one statement
+    # then it reads the session with its user, organization and table preferences in one
+    # statement (this process saw the login), and the page's ids and rows in another
     html = response.content.decode()
     assert order["id"] in html and 'data-column="status"' not in html
     sql = [q["sql"] for q in queries.captured_queries]
-    assert len(sql) == 3, sql
-    assert '"django_session"' in sql[0]
-    assert '"accounts_organization"' in sql[1] and '"accounts_tablepreference"' in sql[1]
-    assert '"orders_order"."id" IN (SELECT' in sql[2]
+    assert len(sql) == 2, sql
+    assert '"django_session"' in sql[0] and '"accounts_organization"' in sql[0]
+    assert '"accounts_tablepreference"' in sql[0]
+    assert '"orders_order"."id" IN (SELECT' in sql[1]
+
+
+def test_a_session_the_process_has_not_seen_reads_its_user_apart_once(
+    browser: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a session that this process has not read yet (another process took the login)
+    monkeypatch.setattr(sessions, "_users", OrderedDict())
+
+    def statements() -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            assert browser.get("/orders").status_code == 200
+        return [q["sql"] for q in queries.captured_queries]
+
+    # when two pages are shown, then the first reads the session and its user apart
+    first = statements()
+    assert len(first) == 3 and '"accounts_user"' not in first[0], first
+    # and the second reads them in one statement
+    assert len(statements()) == 2
+
+
+def test_a_session_that_names_another_user_than_the_one_read_with_it_gets_its_own(
+    browser: Client, admin: User, member: User
+) -> None:
+    # given a session that this process takes for another user's
+    sessions._remember(browser.session.session_key, member.pk)
+    # when a page is shown
+    with CaptureQueriesContext(connection) as queries:
+        html = browser.get("/orders").content.decode()
+    # then the session's own user is read after it, and the page is theirs
+    assert len(queries) == 3
+    assert admin.email in html and member.email not in html
 
 
 def test_the_session_user_comes_with_its_organization_and_table_preferences(

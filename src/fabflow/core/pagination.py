@@ -14,6 +14,7 @@ from django.core import signing
 from django.db.models import Expression, F, Q, QuerySet
 from django.http import HttpRequest
 
+from fabflow.core import pagerows
 from fabflow.core.problems import invalid
 
 CURSOR_SALT = "fabflow.cursor"
@@ -63,7 +64,7 @@ def paginate(
     if cursor:
         qs = qs.filter(_after(cursor, ordering, key, descending))
     order = ["-_sort", "-id"] if descending else ["_sort", "id"]
-    rows = list(_rows(qs, order, key, limit + 1))
+    rows = _rows(qs, order, key, limit + 1)
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
@@ -75,25 +76,41 @@ def paginate(
     return rows, request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
 
 
-def _rows(qs: QuerySet[Any], order: list[str], key: SortKey, count: int) -> QuerySet[Any]:
+def _rows(qs: QuerySet[Any], order: list[str], key: SortKey, count: int) -> list[Any]:
     """The first `count` rows of `qs` in `order`, found by id and then read by primary key,
-    in one query.
+    in one statement.
 
     Finding a page may walk many index entries (a search whose matches come late in the sort
     order); asking only for ids lets PostgreSQL walk a covering index without reading the
     table. The rows are then read by id with the list's joins and deferred fields, without
     its filters (the ids already passed them). The ids are a subquery of the same statement
-    (`id IN (SELECT … LIMIT n)`), not a query of their own: one round trip per page.
+    (`id IN (SELECT … LIMIT n)`), not a query of their own: one round trip per page. The
+    statement around them has one shape per list, columns and ordering: it is compiled
+    once (core/pagerows.py).
     """
-    page = qs.order_by(*order).values("pk")[:count]
-    rows = qs.model._default_manager.filter(pk__in=page)
-    rows.query.select_related = copy.deepcopy(qs.query.select_related)
-    rows.query.deferred_loading = qs.query.deferred_loading
+    ids = qs.order_by(*order).values("pk")[:count]
     column = _loaded_column(qs, key)
-    if column is None:
-        return rows.annotate(_sort=key.expression).order_by(*order)
-    # A sort key that is a column the rows read anyway is not read (and parsed) twice.
-    return rows.order_by(*[o.replace("_sort", column) for o in order])
+    select_related = qs.query.select_related
+    names, defer = qs.query.deferred_loading
+    shape = (
+        qs.model,
+        repr(select_related),  # False, True or nested dicts of names
+        frozenset(names),
+        defer,
+        tuple(order),
+        column or key,
+    )
+
+    def statement() -> QuerySet[Any]:
+        rows = qs.model._default_manager.all()
+        rows.query.select_related = copy.deepcopy(select_related)
+        rows.query.deferred_loading = qs.query.deferred_loading
+        if column is None:
+            return rows.annotate(_sort=key.expression).order_by(*order)
+        # A sort key that is a column the rows read anyway is not read (and parsed) twice.
+        return rows.order_by(*[o.replace("_sort", column) for o in order])
+
+    return pagerows.read(qs.db, shape, statement, ids)
 
 
 def _loaded_column(qs: QuerySet[Any], key: SortKey) -> str | None:

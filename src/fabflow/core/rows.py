@@ -225,15 +225,18 @@ def execute(
         # Django turns preparing off (None); a threshold no statement reaches turns it on for
         # the statements that ask for it (prepare=True) and no others.
         pg.prepare_threshold = ONLY_WHEN_ASKED
-    with connection.wrap_database_errors, _server_cursor(pg) as cursor:
+    with connection.wrap_database_errors, _server_cursor(connection) as cursor:
         cursor.execute(sql, params, prepare=True)
         return (cursor.fetchall() if fetch else []), int(cursor.rowcount)
 
 
-def _server_cursor(pg: Any) -> Any:
+def _server_cursor(connection: BaseDatabaseWrapper) -> Any:
+    make = getattr(connection, "server_cursor", None)  # fabflow.core.postgresql's backend
+    if make is not None:
+        return make()
     import psycopg  # PostgreSQL only: SQLite installs need not have it.
 
-    return psycopg.Cursor(pg)
+    return psycopg.Cursor(connection.connection)
 
 
 def _field(model: type[Model], name: str) -> Field[Any, Any]:

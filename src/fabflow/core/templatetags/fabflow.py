@@ -9,7 +9,7 @@ from typing import Any
 from django import template
 from django.conf import settings
 from django.template.loader import get_template
-from django.urls import get_script_prefix
+from django.urls import get_script_prefix, reverse
 
 register = template.Library()
 
@@ -47,3 +47,16 @@ def _rendered_once(template_name: str, context: tuple[Any, ...], script_prefix: 
 
 def _render(template_name: str, context: tuple[Any, ...], script_prefix: str) -> str:
     return get_template(template_name).render(dict(context))  # under the current prefix
+
+
+@register.simple_tag
+def url_once(name: str, *args: str) -> str:
+    """`{% url name args %}`, reversed once per process for each name, arguments and script
+    prefix: a table page has five to seven links that depend on nothing else; reverse() took
+    ~0.15 ms of the page for them."""
+    return _reversed(name, args, get_script_prefix())
+
+
+@functools.lru_cache(maxsize=1024)
+def _reversed(name: str, args: tuple[str, ...], script_prefix: str) -> str:
+    return reverse(name, args=args)  # under the current prefix, the key's
