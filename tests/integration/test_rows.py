@@ -215,6 +215,8 @@ def test_for_update_with_related_locks_only_the_main_rows(task_run: TaskRun) -> 
 def test_a_foreign_key_path_must_name_foreign_keys(task_run: TaskRun) -> None:
     with pytest.raises(ValueError, match="not a foreign key"):
         rows.select(TaskRun, where={"pk": task_run.pk}, related=("key",))
+    with pytest.raises(ValueError, match="name 'order' before"):
+        rows.select(TaskRun, where={"pk": task_run.pk}, related=("order__space",))
 
 
 @ON_POSTGRESQL

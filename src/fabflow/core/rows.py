@@ -146,6 +146,8 @@ def _joins(model: type[Model], related: tuple[str, ...]) -> tuple[_Join, ...]:
     paths: dict[str, int] = {}
     for path in related:
         head, _, name = path.rpartition("__")
+        if head and head not in paths:
+            raise ValueError(f"related: name {head!r} before {path!r}")
         parent = paths[head] if head else -1
         parent_model = joins[parent].model if head else model
         field = parent_model._meta.get_field(name)
