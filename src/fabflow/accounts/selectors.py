@@ -11,6 +11,7 @@ from django.db import connections
 from django.db.models import Aggregate, Func, JSONField, OuterRef, Subquery
 
 from fabflow.accounts.models import Organization, TablePreference, User
+from fabflow.core import rows
 
 # Set by session_user: {table name: hidden column keys} of every table the user has changed.
 HIDDEN_COLUMNS = "hidden_columns_by_table"
@@ -62,9 +63,8 @@ def session_user(user_id: Any, using: str = "default") -> User | None:
             return kept[1]
     connection = connections[using]
     compiled = _compiled_for(connection)
-    with connection.cursor() as cursor:
-        cursor.execute(compiled.sql, [user_id])
-        row = cursor.fetchone()
+    fetched = rows.execute(connection, compiled.sql, [user_id], fetch=True)[0]  # prepared
+    row = fetched[0] if fetched else None
     return None if row is None else _user(compiled, using, connection, row)
 
 

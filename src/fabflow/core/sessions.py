@@ -12,6 +12,7 @@ from django.db import connections, router
 from django.utils import timezone
 
 from fabflow.accounts import selectors
+from fabflow.core import rows
 
 USERS_KEPT = 10_000  # sessions whose user id a process keeps (see _user_of)
 _users: OrderedDict[str, str] = OrderedDict()
@@ -47,9 +48,9 @@ class SessionStore(db.SessionStore):
             sql = f"SELECT s.session_data, u.* FROM {table} s LEFT JOIN ({user}) u ON 1 = 1"  # noqa: S608
             params = [user_id, key, now]
         sql += " WHERE s.session_key = %s AND s.expire_date > %s"
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
+        # Prepared on PostgreSQL (core/rows.py): two shapes, the same on every request.
+        fetched = rows.execute(connection, sql, params, fetch=True)[0]
+        row = fetched[0] if fetched else None
         if row is None or key is None:
             self._session_key = None
             return None
