@@ -29,6 +29,19 @@ from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 # What a dropped session raises on its next use: the server said goodbye, or the socket is gone.
 DROPPED = (smtplib.SMTPServerDisconnected, ConnectionError)
 
+# The settings a session was opened with; another value of one of them needs a new session.
+_SETTINGS = (
+    "EMAIL_BACKEND",
+    "EMAIL_HOST",
+    "EMAIL_PORT",
+    "EMAIL_HOST_USER",
+    "EMAIL_HOST_PASSWORD",
+    "EMAIL_USE_TLS",
+    "EMAIL_USE_SSL",
+    "EMAIL_SSL_CERTFILE",
+    "EMAIL_SSL_KEYFILE",
+)
+
 _local = threading.local()
 
 
@@ -41,24 +54,26 @@ class _Session:
 
 def send(messages: Sequence[EmailMessage], *, timeout: float) -> None:
     """Send `messages` with the configured backend; over this thread's open session for SMTP."""
-    backend = get_connection(timeout=timeout)
-    if not isinstance(backend, SmtpBackend):
-        backend.send_messages(list(messages))
-        return
     key = _settings_key(timeout)
     session: _Session | None = getattr(_local, "session", None)
-    idle = settings.FABFLOW_SMTP_IDLE_SECONDS
-    if session is not None and (session.key != key or time.monotonic() - session.used > idle):
+    if session is not None and (
+        session.key != key or time.monotonic() - session.used > settings.FABFLOW_SMTP_IDLE_SECONDS
+    ):
         close()
         session = None
     if session is None:
+        backend = get_connection(timeout=timeout)
+        if not isinstance(backend, SmtpBackend):
+            backend.send_messages(list(messages))
+            return
         _send_on_new_session(backend, key, messages)
         return
     try:
         session.backend.send_messages(list(messages))
     except DROPPED:
         close()
-        _send_on_new_session(backend, key, messages)
+        # Same settings as the dropped session's: a new backend of its class.
+        _send_on_new_session(type(session.backend)(timeout=timeout), key, messages)
         return
     except BaseException:
         close()
@@ -87,15 +102,4 @@ def close() -> None:
 
 
 def _settings_key(timeout: float) -> tuple[Any, ...]:
-    names = (
-        "EMAIL_BACKEND",
-        "EMAIL_HOST",
-        "EMAIL_PORT",
-        "EMAIL_HOST_USER",
-        "EMAIL_HOST_PASSWORD",
-        "EMAIL_USE_TLS",
-        "EMAIL_USE_SSL",
-        "EMAIL_SSL_CERTFILE",
-        "EMAIL_SSL_KEYFILE",
-    )
-    return (*(getattr(settings, name, None) for name in names), timeout)
+    return (*(getattr(settings, name, None) for name in _SETTINGS), timeout)
