@@ -68,8 +68,7 @@ MIDDLEWARE = [
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    # ModelBackend, with the organization and table preferences read with the session's user.
-    "fabflow.accounts.backends.UserBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 # Brute-force lockout per e-mail + IP address, with a cool-off (django-axes).
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
@@ -103,6 +102,18 @@ TEMPLATES = [
         },
     },
 ]
+# Per process. `template_fragments` holds `{% cache %}` fragments (the sidebar, a table's
+# column menu): they change only with the code, so with DEBUG (templates edited while the
+# server runs) they are not kept at all.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "default"},
+    "template_fragments": {
+        "BACKEND": "django.core.cache.backends.dummy.DummyCache"
+        if DEBUG
+        else "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "template_fragments",
+    },
+}
 
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'fabflow.sqlite3'}")
@@ -208,8 +219,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
-# Django's database sessions, read with one plain query (see core/sessions.py).
-SESSION_ENGINE = "fabflow.core.sessions"
+# Sessions in the database, read on every request: logging out, deactivating a user or
+# changing a password takes effect at the next one.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 # Scripts and styles only from this origin (vendored); Ace's JSON worker runs from a blob URL.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "

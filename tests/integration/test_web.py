@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import zipfile
-from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
 
@@ -19,13 +18,10 @@ from django.urls import set_script_prefix
 from django.utils import timezone
 
 from fabflow.accounts.models import SecretKey, User
-from fabflow.accounts.selectors import session_user
-from fabflow.accounts.services import create_user
-from fabflow.core import sessions
+from fabflow.accounts.services import create_user, save_hidden_columns
 from fabflow.flows.models import Flow
 from fabflow.flows.services import create_flow
 from fabflow.orders.models import Order, Part, Product
-from fabflow.orders.tables import ORDERS, PARTS, PRODUCTS
 from tests.factories import ApiClient, Tenant, order_body
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -396,72 +392,43 @@ def test_product_and_part_pages_show_configuration_and_manufacturing_data(
     assert "printTimeS" in browser.get(f"/parts/{part.id}").content.decode()
 
 
-def test_a_table_page_reads_the_session_with_its_user_and_then_its_rows(
+def test_a_table_page_reads_session_user_organization_preferences_and_its_page(
     browser: Client, admin: User, order: dict[str, Any]
 ) -> None:
     # given an order, and a user who has hidden a column of the orders table
-    ORDERS.save_hidden(admin, ["status"])
+    save_hidden_columns(user=admin, table="orders", hidden=["status"])
     # when the orders page is shown
     with CaptureQueriesContext(connection) as queries:
         response = browser.get("/orders")
-    # then it reads the session with its user, organization and table preferences in one
-    # statement (this process saw the login), and the page's ids and rows in another
+    # then it reads the session, its user, their organization and table preferences, and the
+    # page's ids and rows in one statement
     html = response.content.decode()
     assert order["id"] in html and 'data-column="status"' not in html
     sql = [q["sql"] for q in queries.captured_queries]
-    assert len(sql) == 2, sql
-    assert '"django_session"' in sql[0] and '"accounts_organization"' in sql[0]
-    assert '"accounts_tablepreference"' in sql[0]
-    assert '"orders_order"."id" IN (SELECT' in sql[1]
+    tables = [s.split(" FROM ", 1)[1].split()[0] for s in sql]
+    assert tables == [
+        '"django_session"',
+        '"accounts_user"',
+        '"accounts_organization"',
+        '"accounts_tablepreference"',
+        '"orders_order"',
+    ]
+    assert '"orders_order"."id" IN (SELECT' in sql[-1]
 
 
-def test_a_session_the_process_has_not_seen_reads_its_user_apart_once(
-    browser: Client, monkeypatch: pytest.MonkeyPatch
+def test_saved_columns_drop_unknown_keys_and_other_tables_keep_their_defaults(
+    browser: Client, admin: User
 ) -> None:
-    # given a session that this process has not read yet (another process took the login)
-    monkeypatch.setattr(sessions, "_users", OrderedDict())
-
-    def statements() -> list[str]:
-        with CaptureQueriesContext(connection) as queries:
-            assert browser.get("/orders").status_code == 200
-        return [q["sql"] for q in queries.captured_queries]
-
-    # when two pages are shown, then the first reads the session and its user apart
-    first = statements()
-    assert len(first) == 3 and '"accounts_user"' not in first[0], first
-    # and the second reads them in one statement
-    assert len(statements()) == 2
-
-
-def test_a_session_that_names_another_user_than_the_one_read_with_it_gets_its_own(
-    browser: Client, admin: User, member: User
-) -> None:
-    # given a session that this process takes for another user's
-    sessions._remember(browser.session.session_key, member.pk)
-    # when a page is shown
-    with CaptureQueriesContext(connection) as queries:
-        html = browser.get("/orders").content.decode()
-    # then the session's own user is read after it, and the page is theirs
-    assert len(queries) == 3
-    assert admin.email in html and member.email not in html
-
-
-def test_the_session_user_comes_with_its_organization_and_table_preferences(
-    admin: User, tenant: Tenant
-) -> None:
-    # given preferences for two of the three tables
-    ORDERS.save_hidden(admin, ["status", "deadline"])
-    PARTS.save_hidden(admin, [])
-    # when the user of a session is read, then everything pages read comes in one query
-    with CaptureQueriesContext(connection) as queries:
-        user = session_user(admin.pk)
-        assert user is not None and user.organization is not None
-        assert user.organization.name == tenant.org.name
-        assert ORDERS.hidden_for(user) == {"status", "deadline"}
-        assert PARTS.hidden_for(user) == set()
-        assert PRODUCTS.hidden_for(user) == {"product_id", "order_id"}  # the defaults
-    assert len(queries) == 1
-    assert session_user(10**9) is None
+    # given preferences for the orders table, one of them a column that no longer exists
+    save_hidden_columns(user=admin, table="orders", hidden=["deadline", "gone"])
+    # when the orders and products pages are shown
+    orders = browser.get("/orders").content.decode()
+    products = browser.get("/products").content.decode()
+    # then the orders table hides what was saved, and products hides its ids as by default
+    assert 'data-column="deadline"' not in orders.split("<thead>", 1)[1]
+    assert 'th scope="col" class="id" data-column="order_id"' in orders
+    assert 'data-column="product_id"' not in products.split("<thead>", 1)[1]
+    assert 'th scope="col" class="text" data-column="product"' in products
 
 
 @pytest.mark.parametrize("revoke", ["log out", "expire", "deactivate", "change the password"])

@@ -86,3 +86,8 @@ def authenticate_secret_key(plain: str) -> SecretKey | None:
             SecretKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
     return key
+
+
+def save_hidden_columns(*, user: User, table: str, hidden: list[str]) -> None:
+    """Remember which columns of the web table `table` the user has hidden."""
+    user.table_preferences.update_or_create(table=table, defaults={"hidden_columns": hidden})

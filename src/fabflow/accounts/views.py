@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from fabflow.accounts.forms import InviteForm, KeyForm, UserForm, parse_tags
 from fabflow.accounts.models import Organization, SecretKey, User
 from fabflow.accounts.services import create_secret_key, create_user, revoke_secret_key
-from fabflow.core.web import admin_required
+from fabflow.accounts.web import admin_required
 
 NEW_KEY_SESSION = "fabflow.new_key"
 

@@ -6,6 +6,9 @@ import unicodedata
 from collections.abc import Iterator
 
 from django.core.files.storage import Storage
+from django.db.models.fields.files import FieldFile
+from django.http import StreamingHttpResponse
+from django.utils.http import content_disposition_header
 from zipstream import ZipStream
 
 CHUNK = 64 * 1024
@@ -50,5 +53,15 @@ class Archive:
     def add_file(self, name: str, storage: Storage, stored_name: str) -> None:
         self.stream.add(_chunks(storage, stored_name), self._unique(name))
 
+    def add_stored(self, name: str, file: FieldFile) -> None:
+        """A model's file (a FileField's value), read while the archive streams."""
+        self.add_file(name, file.storage, file.name or "")
+
     def __iter__(self) -> Iterator[bytes]:
         return iter(self.stream)
+
+    def response(self, filename: str) -> StreamingHttpResponse:
+        """The archive as a download, streamed while its files are read."""
+        response = StreamingHttpResponse(iter(self), content_type="application/zip")
+        response["Content-Disposition"] = content_disposition_header(True, safe_entry(filename))
+        return response

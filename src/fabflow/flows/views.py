@@ -13,8 +13,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from fabflow.accounts.models import Space
+from fabflow.accounts.web import member_required, principal
 from fabflow.core.problems import ApiError
-from fabflow.core.web import member_required, principal
 from fabflow.flows import actions
 from fabflow.flows import services as flow_services
 from fabflow.flows.definition import parse_definition_json, validate_definition

@@ -1,10 +1,19 @@
-"""The orders, products and parts tables of the web app (columns, links, sort keys)."""
+"""The orders, products and parts tables of the web app (columns, links, sort keys), and how
+their selected rows are exported."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from django.db.models import Prefetch
+
 from fabflow.core.tables import Column, Link, Table
+from fabflow.exports import csvfile
+from fabflow.exports.tables import TableExport
 from fabflow.orders.filters import ORDER_SORT, PART_SORT, PRODUCT_SORT
-from fabflow.orders.models import OrderStatus
+from fabflow.orders.models import Asset, OrderStatus, Part
 
 _STATUS = dict(OrderStatus.choices)  # get_status_display() rebuilds this for every call
 
@@ -15,19 +24,14 @@ ORDERS = Table(
     sort_keys=ORDER_SORT,
     fields=("name", "status", "value", "created_at", "deadline", "tags"),  # tags: highlighting
     columns=[
-        Column(
-            "order",
-            "Order",
-            lambda o: o.name,
-            sort="name",
-            link=Link("order", "id"),
-        ),
+        Column("order", "Order", lambda o: o.name, sort="name", link=Link("order", "id")),
         Column(
             "status",
             "Status",
             lambda o: _STATUS.get(o.status, o.status),
             sort="status",
             kind="status",
+            badge=lambda o: o.status,
         ),
         Column("value", "Value (€)", lambda o: o.value, sort="value", kind="money"),
         Column("created", "Created at", lambda o: o.created_at, sort="createdAt", kind="date"),
@@ -42,14 +46,9 @@ PRODUCTS = Table(
     sort_keys=PRODUCT_SORT,
     exports=["csv", "zip"],
     fields=("name", "units", "unit_value", "created_at", "order", "order__name"),
+    related=("order",),
     columns=[
-        Column(
-            "product",
-            "Product",
-            lambda p: p.name,
-            sort="name",
-            link=Link("product", "id"),
-        ),
+        Column("product", "Product", lambda p: p.name, sort="name", link=Link("product", "id")),
         Column("order", "Order", lambda p: p.order.name, link=Link("order", "order_id")),
         Column("units", "Amount of units", lambda p: p.units, sort="units", kind="number"),
         Column("value", "Value (€ per unit)", lambda p: p.unit_value, sort="value", kind="money"),
@@ -65,14 +64,9 @@ PARTS = Table(
     sort_keys=PART_SORT,
     exports=["csv", "zip-csv", "zip"],
     fields=("name", "created_at", "order", "order__name", "product", "product__name"),
+    related=("order", "product"),
     columns=[
-        Column(
-            "part",
-            "Part",
-            lambda p: p.name,
-            sort="name",
-            link=Link("part", "id"),
-        ),
+        Column("part", "Part", lambda p: p.name, sort="name", link=Link("part", "id")),
         Column("product", "Product", lambda p: p.product.name, link=Link("product", "product_id")),
         Column("order", "Order", lambda p: p.order.name, link=Link("order", "order_id")),
         Column("created", "Created at", lambda p: p.created_at, sort="createdAt", kind="date"),
@@ -83,3 +77,48 @@ PARTS = Table(
 )
 
 TABLES = {t.name: t for t in (ORDERS, PRODUCTS, PARTS)}
+
+
+def _manufacturing_data(parts: Sequence[Part]) -> list[tuple[str, str]]:
+    """One row per part, one column per manufacturing field any of them has."""
+    fields = sorted({key for part in parts for key in part.manufacturing_data})
+    rows = (
+        [
+            p.id,
+            p.name,
+            p.product.name,
+            p.order.name,
+            *[_scalar(p.manufacturing_data.get(f)) for f in fields],
+        ]
+        for p in parts
+    )
+    header = ["Part ID", "Part", "Product", "Order", *fields]
+    return [("csv/manufacturing-data.csv", csvfile.render(header, rows))]
+
+
+def _scalar(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, (dict, list)) else value
+
+
+def _ready_assets() -> Prefetch[Any]:
+    ready = Asset.objects.filter(state=Asset.State.READY).order_by("created_at")
+    return Prefetch("assets", queryset=ready, to_attr="ready_assets")
+
+
+EXPORTS = {
+    "orders": TableExport(ORDERS, csv_entry="orders.csv"),
+    "products": TableExport(
+        PRODUCTS,
+        csv_entry="products.csv",
+        files=lambda product: product.ready_assets,
+        prefetch=[_ready_assets()],
+    ),
+    "parts": TableExport(
+        PARTS,
+        csv_entry="csv/parts.csv",
+        sheets=_manufacturing_data,
+        files=lambda part: part.ready_assets,
+        files_folder="files",
+        prefetch=[_ready_assets()],
+    ),
+}

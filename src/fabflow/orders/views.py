@@ -12,40 +12,40 @@ from django.http import (
     HttpResponse,
     HttpResponseBadRequest,
     HttpResponseRedirect,
-    StreamingHttpResponse,
 )
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from fabflow.accounts.models import User
+from fabflow.accounts import selectors as account_selectors
+from fabflow.accounts.services import save_hidden_columns
+from fabflow.accounts.web import member_required, principal, user
 from fabflow.core.problems import ApiError
-from fabflow.core.web import member_required, principal, table_page
-from fabflow.exports import csvfile
+from fabflow.core.tables import Table
+from fabflow.core.web import table_page
 from fabflow.exports.archive import Archive, safe_entry
+from fabflow.exports.tables import LIMIT as EXPORT_LIMIT
 from fabflow.orders import selectors
 from fabflow.orders.filters import OrderFilter, PartFilter, ProductFilter
-from fabflow.orders.models import Asset, OrderEvent, OrderStatus, Part
-from fabflow.orders.tables import ORDERS, PARTS, PRODUCTS, TABLES
-
-EXPORT_LIMIT = 50
+from fabflow.orders.models import Asset, OrderEvent, OrderStatus
+from fabflow.orders.tables import EXPORTS, ORDERS, PARTS, PRODUCTS, TABLES
 
 
-def _user(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)
-    return request.user
+def _saved_hidden(request: HttpRequest, table: Table) -> list[str] | None:
+    return account_selectors.hidden_columns(user(request), table.name)
 
 
 @member_required
 def orders(request: HttpRequest) -> HttpResponse:
-    tags = {t.lower() for t in _user(request).tags}
+    tags = {t.lower() for t in user(request).tags}
     qs = selectors.orders_scoped(principal(request))
     context = table_page(
         request,
         ORDERS,
         qs,
         OrderFilter,
+        saved_hidden=_saved_hidden(request, ORDERS),
         row_css=lambda o: "tag-match" if tags & {t.lower() for t in o.tags} else "",
     )
     context.update(
@@ -56,16 +56,17 @@ def orders(request: HttpRequest) -> HttpResponse:
 
 @member_required
 def products(request: HttpRequest) -> HttpResponse:
-    qs = selectors.products_for(principal(request)).select_related("order")
-    context = table_page(request, PRODUCTS, qs, ProductFilter)
+    qs = selectors.products_for(principal(request))
+    saved = _saved_hidden(request, PRODUCTS)
+    context = table_page(request, PRODUCTS, qs, ProductFilter, saved_hidden=saved)
     context.update(title="Products", filters_template="orders/date_filters.html")
     return render(request, "orders/list.html", context)
 
 
 @member_required
 def parts(request: HttpRequest) -> HttpResponse:
-    qs = selectors.parts_for(principal(request)).select_related("order", "product")
-    context = table_page(request, PARTS, qs, PartFilter)
+    qs = selectors.parts_for(principal(request))
+    context = table_page(request, PARTS, qs, PartFilter, saved_hidden=_saved_hidden(request, PARTS))
     context.update(title="Parts", filters_template="orders/date_filters.html")
     return render(request, "orders/list.html", context)
 
@@ -77,7 +78,8 @@ def table_columns(request: HttpRequest, name: str) -> HttpResponse:
     if table is None:
         raise Http404
     visible = set(request.POST.getlist("visible"))
-    table.save_hidden(_user(request), [c.key for c in table.columns if c.key not in visible])
+    hidden = [c.key for c in table.columns if c.key not in visible]
+    save_hidden_columns(user=user(request), table=name, hidden=hidden)
     target = request.POST.get("next", "")
     safe = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()})
     return HttpResponseRedirect(target if safe and target else f"/{name}")
@@ -171,10 +173,11 @@ def order_files(request: HttpRequest, order_id: UUID) -> HttpResponseBase:
     """All files of an order as one zip, streamed."""
     obj = selectors.get_or_404(selectors.orders_for(principal(request)), order_id)
     archive = Archive()
-    for asset in Asset.objects.filter(order=obj, state=Asset.State.READY):
+    assets = Asset.objects.filter(order=obj, state=Asset.State.READY).select_related("product")
+    for asset in assets:
         folder = asset.product.name if asset.product else ""
-        archive.add_file(safe_entry(folder, asset.name), asset.file.storage, asset.file.name or "")
-    return _zip_response(archive, f"{obj.name}-files.zip")
+        archive.add_stored(safe_entry(folder, asset.name), asset.file)
+    return archive.response(f"{obj.name}-files.zip")
 
 
 @member_required
@@ -229,8 +232,8 @@ def order_action(request: HttpRequest, order_id: UUID, action: str) -> HttpRespo
 @require_POST
 def export(request: HttpRequest, name: str, kind: str) -> HttpResponseBase:
     """Selected rows (at most 50) as CSV of the visible columns, or a zip with files."""
-    table = TABLES.get(name)
-    if table is None or kind not in table.exports:
+    exporter = EXPORTS.get(name)
+    if exporter is None or kind not in exporter.kinds:
         raise Http404
     ids = request.POST.getlist("ids")
     if not ids:
@@ -241,73 +244,14 @@ def export(request: HttpRequest, name: str, kind: str) -> HttpResponseBase:
         uuids = [UUID(i) for i in ids]
     except ValueError:
         return HttpResponseBadRequest("Invalid row id.")
-    rows = _export_rows(request, name, uuids)
-    columns = table.visible_for(_user(request))
-    text = csvfile.render([c.title for c in columns], ([c.value(r) for c in columns] for r in rows))
-    if kind == "csv":
-        response = HttpResponse(text, content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
-        return response
-    archive = Archive()
-    if name == "parts":
-        archive.add_text(f"csv/{name}.csv", text)
-        archive.add_text("csv/manufacturing-data.csv", _manufacturing_csv(rows))
-    else:
-        archive.add_text(f"{name}.csv", text)
-    if kind == "zip":
-        _add_files(archive, name, rows)
-    return _zip_response(archive, f"{name}.zip")
+    table = exporter.table
+    rows = exporter.rows(_scoped[name](principal(request)), uuids)
+    columns = table.visible(table.hidden(_saved_hidden(request, table)))
+    return exporter.response(kind, columns, rows)
 
 
-def _export_rows(request: HttpRequest, name: str, ids: list[UUID]) -> list[Any]:
-    who = principal(request)
-    if name == "orders":
-        qs: Any = selectors.orders_for(who)
-    elif name == "products":
-        qs = selectors.products_for(who).select_related("order")
-    else:
-        qs = selectors.parts_for(who).select_related("order", "product")
-    by_id = {r.id: r for r in qs.filter(pk__in=ids)}
-    return [by_id[i] for i in ids if i in by_id]
-
-
-def _manufacturing_csv(rows: list[Part]) -> str:
-    fields = sorted({key for part in rows for key in part.manufacturing_data})
-    header = ["Part ID", "Part", "Product", "Order", *fields]
-    return csvfile.render(
-        header,
-        (
-            [
-                p.id,
-                p.name,
-                p.product.name,
-                p.order.name,
-                *[_scalar(p.manufacturing_data.get(f)) for f in fields],
-            ]
-            for p in rows
-        ),
-    )
-
-
-def _scalar(value: Any) -> Any:
-    import json
-
-    return json.dumps(value) if isinstance(value, (dict, list)) else value
-
-
-def _add_files(archive: Archive, name: str, rows: list[Any]) -> None:
-    owner = "product" if name == "products" else "part"
-    assets = Asset.objects.filter(**{f"{owner}__in": rows}, state=Asset.State.READY)
-    labels = {r.id: f"{r.name} ({str(r.id)[:8]})" for r in rows}
-    folder = "" if owner == "product" else "files"
-    for asset in assets.order_by("created_at"):
-        key = asset.product_id if owner == "product" else asset.part_id
-        archive.add_file(
-            safe_entry(folder, labels[key], asset.name), asset.file.storage, asset.file.name or ""
-        )
-
-
-def _zip_response(archive: Archive, filename: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(iter(archive), content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="{safe_entry(filename)}"'
-    return response
+_scoped = {
+    "orders": selectors.orders_scoped,
+    "products": selectors.products_for,
+    "parts": selectors.parts_for,
+}
