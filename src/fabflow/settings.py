@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # OpClass in index expressions (the search's trigram indexes, core/search.py).
+    "django.contrib.postgres",
     "ninja",
     "axes",
     "django_tasks",

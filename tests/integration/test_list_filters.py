@@ -12,7 +12,7 @@ from django.db.models import Q, QuerySet
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from fabflow.orders import search
+from fabflow.core import search
 from fabflow.orders.filters import ORDER_SORT, OrderFilter, PartFilter, ProductFilter
 from fabflow.orders.models import Order, Part, Product
 from tests.factories import ApiClient, Tenant, order_body
@@ -76,20 +76,13 @@ QUERIES = [
     "ex.com",
     "x" * 200,
 ]
-# The ways a search can run (see orders/search.py): on SQLite all four; on PostgreSQL plain
-# icontains, the matches' ids as a list, or icontains on the walk (too many to list).
+# The ways a search can run (see core/search.py): with the term's matches listed as ids, or
+# tested with icontains on the walk of the list (too many to list, or no index can find it).
 MODES = {
     "icontains": {"MIN_CHARS": 10**9},
-    "matches drive": {"DRIVE_MAX": 10**9, "LIST_MAX": 10**9, "PG_LIST_MAX": 10**9},
-    "matches tested on the walk": {"DRIVE_MAX": 0, "LIST_MAX": 10**9},
-    "icontains on the walk": {"DRIVE_MAX": 0, "LIST_MAX": 0, "PG_LIST_MAX": 0},
+    "matches listed": {"LIST_MAX": 10**9},
+    "icontains on the walk": {"LIST_MAX": 0},
 }
-
-
-@pytest.fixture(autouse=True)
-def _fresh_samples() -> None:
-    """Each test samples its own rows (a process keeps a sample's verdict for a minute)."""
-    search._verdicts.clear()
 
 
 @pytest.fixture
@@ -175,58 +168,50 @@ def test_searches_of_three_or_more_characters_use_the_trigram_index(
     assert "_search" not in sql("ri")  # too short for trigrams: LIKE
 
 
-@sqlite_only
-def test_the_number_of_matches_picks_the_way(  # see orders/search.py
-    tenant: Tenant, catalog: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def sql(q: str) -> str:
-        return str(OrderFilter(q=q).apply(Order.objects.all()).query)
-
-    matches = '"orders_order".rowid IN (SELECT rowid FROM "orders_order_search"'
-    monkeypatch.setattr(search, "DRIVE_MAX", 3)
-    assert matches in sql("deluxe")  # 1 match
-    assert f"+{matches}" not in sql("deluxe")
-    assert f"+{matches}" in sql("web-")  # all 13 match
-    monkeypatch.setattr(search, "LIST_MAX", 12)
-    assert "orders_order_search" not in sql("web-")  # LIKE only
-    with CaptureQueriesContext(connection) as queries:
-        assert not OrderFilter(q="qqq").apply(Order.objects.all()).exists()
-    assert len(queries) == 1  # the count found none: no list query
-
-
-@postgresql_only
-def test_a_rare_term_is_passed_as_a_list_of_ids_on_postgresql(  # see orders/search.py
+def test_a_rare_term_is_passed_as_ids_and_a_common_one_tested_on_the_walk(
     catalog: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def sql(q: str) -> str:
         return str(PartFilter(q=q).apply(Part.objects.all()).order_by().values("pk").query)
 
-    monkeypatch.setattr(search, "PG_LIST_MAX", 3)
+    # given at most 3 ids listed per searched table
+    monkeypatch.setattr(search, "LIST_MAX", 3)
     # "deluxe": 1 part by its name, 1 product and so 1 part by its product, 1 order and so its
     # 2 parts by their order: each as ids, read by key, with no LIKE left to test on a walk.
     rare = sql("deluxe")
     assert "LIKE" not in rare
     for column in ("id", "product_id", "order_id"):
         assert f'"orders_part"."{column}" IN (' in rare
-    assert "IN (SELECT" not in rare
-    # "web-": in the name of all 13 orders, more than PG_LIST_MAX: tested on the walk as before;
-    # no part or product is named so: left out.
+    assert "IN (SELECT" not in rare and "EXISTS" not in rare
+    # "web-": in the name of all 13 orders, more than 3: each part's order is tested on the
+    # walk, by its primary key; no part or product is named so: left out.
     common = sql("web-")
-    assert '"orders_part"."order_id" IN (SELECT' in common
+    assert 'EXISTS(SELECT 1 AS "a" FROM "orders_order" U0 WHERE' in common
     assert '"orders_part"."product_id"' not in common
-    assert 'UPPER("orders_part"."name"::text) LIKE' not in common
+    assert '"orders_part"."name"' not in common
     assert "LIKE" in sql("ri")  # too short for trigrams: icontains on the walk
-    assert "LIKE" in sql("-'(")  # no word, no trigram: icontains on the walk
+
+
+def test_a_term_nothing_contains_costs_one_statement_per_searched_table(catalog: None) -> None:
     with CaptureQueriesContext(connection) as queries:
         assert not OrderFilter(q="qqq").apply(Order.objects.all()).exists()
-    assert len(queries) == 2  # the sample, and the ids query that found none: no list query
+    # the index found none (on SQLite, the FTS table's count): no page query at all
+    assert len(queries) == 1
+
+
+@postgresql_only
+def test_a_term_without_a_word_is_not_looked_up_in_the_trigram_index(catalog: None) -> None:
+    # pg_trgm takes its trigrams from words: "-'(" has none, and the index would be read whole
+    with CaptureQueriesContext(connection) as queries:
+        page = str(PartFilter(q="-'(").apply(Part.objects.all()).order_by().values("pk").query)
+    assert len(queries) == 0
+    assert 'UPPER("orders_part"."name"::text) LIKE' in page
 
 
 @pytest.fixture
 def analyzed(tenant: Tenant) -> None:
     """1,000 orders, products and parts (ORD-0…ORD-999, P…, X…), analyzed: with a few rows the
-    planner prefers a scan, or any other index, to a GIN index, and the sample of _pg_common
-    needs the table's size."""
+    planner prefers a scan, or any other index, to a GIN index."""
     org = tenant.org
     orders = Order.objects.bulk_create(
         Order(organization=org, space=tenant.space, name=f"ORD-{i}", third_party_order_id=f"T{i}")
@@ -243,105 +228,30 @@ def analyzed(tenant: Tenant) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT gin_clean_pending_list(indexrelid::regclass) FROM pg_index "
-            "WHERE indexrelid::regclass::text LIKE '%\\_trgm'"
+            "WHERE indexrelid::regclass::text LIKE '%\\_search'"
         )
         cursor.execute("ANALYZE orders_order, orders_product, orders_part")
 
 
 @postgresql_only
-def test_every_searched_column_has_a_trigram_index_that_its_search_uses(analyzed: None) -> None:
+@pytest.mark.parametrize("model", [Order, Product, Part])
+def test_every_searched_column_is_found_by_its_model_s_trigram_index(
+    analyzed: None, model: Any
+) -> None:
     # The index must be on exactly the expression of icontains, or PostgreSQL never uses it.
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")  # for this test's transaction
-    searched = [(m, c) for m in (Order, Product, Part) for c in filters_of(m)]
-    for model, column in searched:
+    for column in model.search.own:
         rows = model.objects.filter(**{f"{column}__icontains": "deluxe"}).order_by()
         plan = rows.values("pk").explain()
-        assert f"Bitmap Index Scan on {model._meta.db_table}_{column}_trgm" in plan, plan
+        assert f"Bitmap Index Scan on {model._meta.model_name}_search" in plan, plan
 
 
-@postgresql_only
-def test_a_sample_tells_a_common_term_without_listing_its_matches(
-    analyzed: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(search, "PG_LIST_MAX", 20)
-
-    def sql(q: str) -> tuple[str, list[str]]:
-        with CaptureQueriesContext(connection) as queries:
-            page = str(OrderFilter(q=q).apply(Order.objects.all()).order_by().values("pk").query)
-        return page, [query["sql"] for query in queries]
-
-    # "ord-99": ORD-99 and ORD-990…ORD-999, 11 orders: listed. "ord-": 1,000 orders, more than
-    # twice 20: the sample (the whole table, at 1,000 rows) says so; tested on the walk.
-    page, queries = sql("ord-99")
-    assert "TABLESAMPLE" in queries[0] and "LIMIT 21" in queries[1]
-    assert "LIKE" not in page and '"orders_order"."id" IN (' in page
-    page, queries = sql("ord-")
-    assert len(queries) == 1 and "TABLESAMPLE" in queries[0]
-    assert 'UPPER("orders_order"."name"::text) LIKE' in page
-
-
-@postgresql_only
-def test_a_process_reuses_a_sample_s_verdict_for_a_minute(
-    analyzed: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def queries(q: str) -> list[str]:
-        with CaptureQueriesContext(connection) as captured:
-            OrderFilter(q=q).apply(Order.objects.all())
-        return [query["sql"] for query in captured]
-
-    # given a search that sampled the orders ("ord-": in every name, more than twice 20)
-    monkeypatch.setattr(search, "PG_LIST_MAX", 20)
-    first = queries("ord-")
-    assert len(first) == 1 and "TABLESAMPLE" in first[0]
-    # when the same term is searched again, then the sample's verdict is reused
-    assert queries("ord-") == []
-    # and once it is older than PG_VERDICT_SECONDS, the table is sampled again
-    monkeypatch.setattr(search, "PG_VERDICT_SECONDS", 0.0)
-    again = queries("ord-")
-    assert len(again) == 1 and "TABLESAMPLE" in again[0]
-
-
-@postgresql_only
-def test_only_the_columns_where_a_term_is_common_are_tested_on_the_walk(
-    tenant: Tenant, analyzed: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # given "ord-" in the name of 1,000 orders (more than twice PG_LIST_MAX) and in the shop id
-    # and the e-mail of one order each, whose names do not contain it
-    monkeypatch.setattr(search, "PG_LIST_MAX", 20)
-    by_id = Order.objects.create(
-        organization=tenant.org, space=tenant.space, name="A", third_party_order_id="X-ORD-1"
-    )
-    by_email = Order.objects.create(
-        organization=tenant.org, space=tenant.space, name="B", customer_email="ord-@ex.com"
-    )
-    # when the orders are searched for it
-    found = OrderFilter(q="ord-").apply(Order.objects.all())
-    # then the walk tests only the names; the rows whose other two columns contain it are
-    # found once, by those columns' indexes (a subquery); the result is exactly icontains
-    page = str(found.order_by().values("pk").query)
-    walked, subquery = page.split('"orders_order"."id" IN (SELECT')
-    assert 'UPPER("orders_order"."name"::text) LIKE' in walked
-    assert "third_party_order_id" not in walked and "customer_email" not in walked
-    assert "third_party_order_id" in subquery and "customer_email" in subquery
-    assert '"name"' not in subquery
-    expected = icontains("ord-", "name", "third_party_order_id", "customer_email")
-    assert ids(found) == ids(Order.objects.filter(expected))
-    assert {by_id.pk, by_email.pk} < ids(found) and len(ids(found)) == 1002
-
-
-def filters_of(model: Any) -> set[str]:
-    """The columns that the filters search in `model`'s table, which all need an index."""
-    from fabflow.orders import filters
-
-    found = {
-        c
-        for s in vars(filters).values()
-        if isinstance(s, search.Searched) and s.model is model
-        for c in s.columns
-    }
-    assert found == search.PG_TRIGRAM_INDEXED[model._meta.db_table]
-    return found
+def test_a_related_column_is_searched_in_its_own_model_s_declaration() -> None:
+    for model in (Order, Product, Part):
+        for fk, columns in model.search.related.items():
+            related = model._meta.get_field(fk).related_model
+            assert set(columns) <= set(related.search.own), (model, fk)
 
 
 def fts_ok(table: str) -> None:
@@ -393,8 +303,8 @@ def test_vacuum_keeps_the_rowids_that_the_index_refers_to(tenant: Tenant) -> Non
 
 @sqlite_only
 def test_every_migration_leaves_the_search_triggers_in_place(db: None) -> None:
-    # Django rebuilds a table on SQLite for many schema changes, dropping its triggers: such
-    # a migration must create them again (see orders/migrations/0005_sqlite_text_search.py).
+    # Django rebuilds a table on SQLite for many schema changes, dropping its triggers: the
+    # post_migrate step makes them again (core/search.py, repair_fts).
     with connection.cursor() as cursor:
         cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
         triggers = {row[0] for row in cursor.fetchall()}

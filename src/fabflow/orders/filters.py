@@ -17,13 +17,7 @@ from pydantic import ConfigDict, Field, field_validator
 from fabflow.core.pagination import SortKey
 from fabflow.core.types import UtcDatetime
 from fabflow.orders.models import FAR_FUTURE, Order, OrderStatus, Part, Product
-from fabflow.orders.search import Searched, text_q
 
-ORDER_TEXT = Searched(Order, ("name", "third_party_order_id", "customer_email"))
-ORDER_NAME = Searched(Order, ("name",))
-PRODUCT_TEXT = Searched(Product, ("name", "configuration_id"))
-PRODUCT_NAME = Searched(Product, ("name",))
-PART_TEXT = Searched(Part, ("name",))
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -80,7 +74,7 @@ class OrderFilter(ListFilter):
         if self.tag:
             qs = qs.filter(tag_index__contains=f"|{self.tag.lower()}|")
         if self.q:
-            qs = qs.filter(text_q(self.q, qs.db, ORDER_TEXT))
+            qs = Order.search.filter(qs, self.q)
         return qs
 
 
@@ -92,7 +86,7 @@ class ProductFilter(ListFilter):
         if self.orderId:
             qs = qs.filter(order_id=self.orderId)
         if self.q:
-            qs = qs.filter(text_q(self.q, qs.db, PRODUCT_TEXT, order=ORDER_NAME))
+            qs = Product.search.filter(qs, self.q)
         return qs
 
 
@@ -107,7 +101,7 @@ class PartFilter(ListFilter):
         if self.productId:
             qs = qs.filter(product_id=self.productId)
         if self.q:
-            qs = qs.filter(text_q(self.q, qs.db, PART_TEXT, product=PRODUCT_NAME, order=ORDER_NAME))
+            qs = Part.search.filter(qs, self.q)
         return qs
 
 

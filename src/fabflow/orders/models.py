@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce
 
 from fabflow.accounts.models import Organization, Space
 from fabflow.core.models import UUIDModel
+from fabflow.core.search import TextSearch
 
 # Orders without a deadline sort after every real one.
 FAR_FUTURE = datetime.fromisoformat("9999-12-31T00:00:00+00:00")
@@ -25,7 +26,8 @@ class OrderStatus(models.TextChoices):
     FAILURE = "failure", "Failure"
 
 
-SEARCHED_ORDER = ["name", "third_party_order_id", "customer_email"]
+# What the lists search (`q`): the trigram index, the SQLite FTS table and the filter come from it.
+ORDER_SEARCH = TextSearch("order", "name", "third_party_order_id", "customer_email")
 
 
 class Order(UUIDModel):
@@ -55,6 +57,8 @@ class Order(UUIDModel):
     )
     updated_at = models.DateTimeField(auto_now=True)
 
+    search = ORDER_SEARCH
+
     class Meta:
         constraints = [
             models.UniqueConstraint(
@@ -70,7 +74,7 @@ class Order(UUIDModel):
             models.Index(
                 fields=["organization", "-created_at", "-id", "deadline"],
                 name="order_org_created",
-                include=SEARCHED_ORDER,
+                include=ORDER_SEARCH.columns,
             ),
             models.Index(fields=["organization", "status", "-created_at"], name="order_org_status"),
             models.Index(fields=["organization", "value", "id"], name="order_org_value"),
@@ -81,13 +85,14 @@ class Order(UUIDModel):
                 "id",
                 name="order_org_deadline",
             ),
+            *ORDER_SEARCH.indexes,
         ]
 
     def __str__(self) -> str:
         return self.name
 
 
-SEARCHED_PRODUCT = ["name", "configuration_id", "order"]
+PRODUCT_SEARCH = TextSearch("product", "name", "configuration_id", "order__name")
 
 
 class Product(UUIDModel):
@@ -103,6 +108,8 @@ class Product(UUIDModel):
     units = models.PositiveIntegerField(default=1)
     unit_value = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
 
+    search = PRODUCT_SEARCH
+
     class Meta:
         ordering = ["order", "position"]
         # The sort indexes carry the searched columns (PostgreSQL INCLUDE; ignored on SQLite),
@@ -111,27 +118,31 @@ class Product(UUIDModel):
             models.Index(
                 fields=["organization", "-created_at", "-id"],
                 name="product_org_created",
-                include=SEARCHED_PRODUCT,
+                include=PRODUCT_SEARCH.columns,
             ),
             models.Index(
                 fields=["organization", "name", "id"],
                 name="product_org_name",
-                include=["configuration_id", "order"],
+                include=[c for c in PRODUCT_SEARCH.columns if c != "name"],
             ),
             models.Index(
                 fields=["organization", "units", "id"],
                 name="product_org_units",
-                include=SEARCHED_PRODUCT,
+                include=PRODUCT_SEARCH.columns,
             ),
             models.Index(
                 fields=["organization", "unit_value", "id"],
                 name="product_org_value",
-                include=SEARCHED_PRODUCT,
+                include=PRODUCT_SEARCH.columns,
             ),
+            *PRODUCT_SEARCH.indexes,
         ]
 
     def __str__(self) -> str:
         return self.name
+
+
+PART_SEARCH = TextSearch("part", "name", "product__name", "order__name")
 
 
 class Part(UUIDModel):
@@ -145,19 +156,22 @@ class Part(UUIDModel):
     data = models.JSONField(default=dict, blank=True)
     manufacturing_data = models.JSONField(default=dict, blank=True)
 
+    search = PART_SEARCH
+
     class Meta:
         ordering = ["product", "position"]
         indexes = [
             models.Index(
                 fields=["organization", "-created_at", "-id"],
                 name="part_org_created",
-                include=["name", "product", "order"],
+                include=PART_SEARCH.columns,
             ),
             models.Index(
                 fields=["organization", "name", "id"],
                 name="part_org_name",
-                include=["product", "order"],
+                include=[c for c in PART_SEARCH.columns if c != "name"],
             ),
+            *PART_SEARCH.indexes,
         ]
 
     def __str__(self) -> str:
