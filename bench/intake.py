@@ -74,6 +74,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     server.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     server.add_argument("--python", default=sys.executable, help="interpreter with fabflow")
     server.add_argument(
+        "--app",
+        choices=("fabflow", "bare"),
+        default="fabflow",
+        help="serve Fabflow, or the floor: a bare Django + django-ninja app doing the same "
+        "inserts on the same database (bench/_bare_app.py)",
+    )
+    server.add_argument(
         "--server-arg",
         action="append",
         default=[],
@@ -253,7 +260,9 @@ def gunicorn(args: argparse.Namespace, setup: Setup) -> Iterator[int | None]:
         args.python,
         "-m",
         "gunicorn",
-        "fabflow.wsgi:application",
+        "fabflow.wsgi:application" if args.app == "fabflow" else "_bare_app:application",
+        "--pythonpath",
+        str(BENCH_DIR),
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",

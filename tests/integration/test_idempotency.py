@@ -6,10 +6,10 @@ import json
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from fabflow.orders.models import IdempotencyKey, Order
@@ -61,33 +61,55 @@ def test_a_failed_request_releases_the_key(api: ApiClient) -> None:
     assert post(api, order_body("FRESH"), "k-4b").status_code == 201
 
 
-def test_a_claim_in_progress_is_409(api: ApiClient, tenant: Tenant) -> None:
-    from fabflow.orders.idempotency import request_hash
-    from fabflow.orders.schemas import OrderIn
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="advisory locks: PostgreSQL")
+def test_a_request_in_progress_with_the_key_is_409_at_once(tenant: Tenant) -> None:
+    # given another session whose transaction holds the key (a request still being processed)
+    import psycopg
 
-    digest = request_hash(OrderIn.model_validate(order_body()).model_dump(mode="json"))
-    IdempotencyKey.objects.create(
-        space=tenant.space, key="busy", request_hash=digest, locked_at=timezone.now()
-    )
-    response = post(api, order_body(), "busy")
+    from fabflow.orders.idempotency import Claim, lock_number
+
+    api = ApiClient(tenant.secret)
+    other = psycopg.connect(**connection.get_connection_params())
+    try:
+        with other.transaction():
+            number = lock_number(Claim(tenant.space, "busy", "-"))
+            taken = other.execute("SELECT pg_try_advisory_xact_lock(%s)", [number]).fetchone()
+            assert taken == (True,)
+            # when the same key arrives
+            response = post(api, order_body(), "busy")
+    finally:
+        other.close()
+    # then it is 409 with Retry-After, and nothing was written
     assert response.status_code == 409
     assert response["Retry-After"] == "1"
     assert Order.objects.count() == 0
+    assert IdempotencyKey.objects.count() == 0
 
 
-def test_a_stale_claim_of_a_crashed_request_is_taken_over(api: ApiClient, tenant: Tenant) -> None:
+def test_a_claim_left_in_progress_by_an_older_version_is_taken_over(
+    api: ApiClient, tenant: Tenant
+) -> None:
+    # given a claim committed by a version that claimed first (ADR 0001) and then crashed
     from fabflow.orders.idempotency import request_hash
     from fabflow.orders.schemas import OrderIn
 
     digest = request_hash(OrderIn.model_validate(order_body()).model_dump(mode="json"))
     IdempotencyKey.objects.create(
-        space=tenant.space,
-        key="crashed",
-        request_hash=digest,
-        locked_at=timezone.now() - timedelta(minutes=5),
+        space=tenant.space, key="crashed", request_hash=digest, locked_at=timezone.now()
     )
+    # when the request is retried, then it is served and recorded once
     assert post(api, order_body(), "crashed").status_code == 201
     assert Order.objects.count() == 1
+    assert IdempotencyKey.objects.get().state == IdempotencyKey.State.DONE
+
+
+def test_a_keyed_order_and_its_response_are_written_in_one_transaction(api: ApiClient) -> None:
+    # given a request whose order cannot be written (a conflicting thirdPartyOrderId)
+    post(api, order_body("TAKEN"), "k-first")
+    # when it is sent with a new key, then nothing of it stays: no claim row to release
+    assert post(api, order_body("TAKEN"), "k-second").status_code == 409
+    assert list(IdempotencyKey.objects.values_list("key", "state")) == [("k-first", "done")]
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "tab\tkey", "ключ"])

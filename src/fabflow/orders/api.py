@@ -72,26 +72,18 @@ def create_order(request: HttpRequest, payload: OrderIn) -> Any:
     who = principal(request)
     space = _space_for_create(who, payload.spaceKey)
     key = request.headers.get("Idempotency-Key")
-    record = None
+    claim = None
     if key is not None:
-        outcome = idempotency.claim(
-            space=space,
-            key=idempotency.check_key(key),
-            digest=idempotency.request_hash(payload.model_dump(mode="json")),
-        )
-        if isinstance(outcome, idempotency.Replay):
-            return Status(outcome.status, outcome.body)
-        record = outcome
-    try:
-        with transaction.atomic():
-            new = services.intake_order(space=space, payload=payload, actor=who.actor)
-            body = _new_order_body(new)
-            if record is not None:
-                idempotency.complete(record, status=201, body=body, order=new.order)
-    except BaseException:
-        if record is not None:
-            idempotency.release(record)
-        raise
+        digest = idempotency.request_hash(payload.model_dump(mode="json"))
+        claim = idempotency.Claim(space, idempotency.check_key(key), digest)
+    with transaction.atomic():
+        replay = idempotency.begin(claim) if claim is not None else None
+        if replay is not None:
+            return Status(replay.status, replay.body)
+        new = services.intake_order(space=space, payload=payload, actor=who.actor)
+        body = _new_order_body(new)
+        if claim is not None:
+            idempotency.record(claim, status=201, body=body, order=new.order)
     return Status(201, body)
 
 

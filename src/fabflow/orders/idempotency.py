@@ -1,15 +1,22 @@
-"""Idempotency-Key handling for POST /orders: replay, conflict or claim."""
+"""Idempotency-Key handling for POST /orders: replay, conflict, or record with the order.
+
+The key's row is written in the order's own transaction, with the response (ADR 0008): one
+write transaction per order, and nothing is left behind by a request that fails or a process
+that dies. A concurrent duplicate is told apart before anything is written: on PostgreSQL
+the first request holds a transaction-scoped advisory lock on the key, so a second one gets
+409 at once instead of waiting for the first to commit; on SQLite, write transactions run one
+after the other (`BEGIN IMMEDIATE`), so the second one starts after the first committed and
+replays its response.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection
 from django.utils import timezone
 
 from fabflow.accounts.models import Space
@@ -23,6 +30,15 @@ MAX_KEY_LENGTH = 255
 class Replay:
     status: int
     body: Any
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An Idempotency-Key of a request, with the digest of the request's body."""
+
+    space: Space
+    key: str
+    digest: str
 
 
 def request_hash(payload: dict[str, Any]) -> str:
@@ -39,55 +55,53 @@ def check_key(key: str) -> str:
     return key
 
 
-def claim(*, space: Space, key: str, digest: str) -> IdempotencyKey | Replay:
-    """Take the key for this request, or say what an earlier request with it decided.
+def begin(claim: Claim) -> Replay | None:
+    """Inside the order's transaction: the earlier response to replay, or None to go on.
 
-    The claim commits on its own, so a concurrent duplicate sees it and gets 409 instead of
-    waiting; a claim left behind by a crashed request expires after the lock period.
-    """
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            return IdempotencyKey.objects.create(
-                space=space, key=key, request_hash=digest, locked_at=now
-            )
-    except IntegrityError:
-        pass
-    record = IdempotencyKey.objects.get(space=space, key=key)
-    if record.request_hash != digest:
+    Raises 409 while another request with the key is in its transaction (PostgreSQL) and 422
+    when the key was used with another body."""
+    if connection.vendor == "postgresql" and not _try_lock(claim):
+        raise ApiError(
+            409,
+            "A request with this Idempotency-Key is still being processed.",
+            headers={"Retry-After": "1"},
+        )
+    record = IdempotencyKey.objects.filter(space=claim.space, key=claim.key).first()
+    if record is None:
+        return None
+    if record.request_hash != claim.digest:
         raise invalid(
             ("header", "Idempotency-Key"), "this key was used with a different request body"
         )
-    if record.state == IdempotencyKey.State.DONE:
-        return Replay(record.response_status or 200, record.response_body)
-    stale = now - timedelta(seconds=settings.FABFLOW_IDEMPOTENCY_LOCK_SECONDS)
-    taken = IdempotencyKey.objects.filter(
-        pk=record.pk, state=IdempotencyKey.State.IN_PROGRESS, locked_at__lt=stale
-    ).update(locked_at=now)
-    if taken:
-        record.locked_at = now
-        return record
-    raise ApiError(
-        409,
-        "A request with this Idempotency-Key is still being processed.",
-        headers={"Retry-After": "1"},
+    if record.state != IdempotencyKey.State.DONE:
+        # Left by a version that committed claims first (ADR 0001) and then crashed.
+        record.delete()
+        return None
+    return Replay(record.response_status or 200, record.response_body)
+
+
+def record(claim: Claim, *, status: int, body: Any, order: Order) -> None:
+    """Store the response with the key; call in the transaction that created the order."""
+    IdempotencyKey.objects.create(
+        space=claim.space,
+        key=claim.key,
+        request_hash=claim.digest,
+        state=IdempotencyKey.State.DONE,
+        locked_at=timezone.now(),
+        response_status=status,
+        response_body=body,
+        order=order,
     )
 
 
-def complete(record: IdempotencyKey, *, status: int, body: Any, order: Order) -> None:
-    """Store the response; call in the transaction that created the order."""
-    updated = IdempotencyKey.objects.filter(
-        pk=record.pk, locked_at=record.locked_at, state=IdempotencyKey.State.IN_PROGRESS
-    ).update(
-        state=IdempotencyKey.State.DONE, response_status=status, response_body=body, order=order
-    )
-    if not updated:
-        # Our claim expired and another request took the key over: let it win.
-        raise ApiError(409, "This Idempotency-Key was taken over by another request.")
+def lock_number(claim: Claim) -> int:
+    """The key's number for PostgreSQL's advisory locks (64 bits of a hash of space and key)."""
+    digest = hashlib.sha256(f"{claim.space.pk}:{claim.key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def release(record: IdempotencyKey) -> None:
-    """Forget a claim whose request failed, so that a corrected retry can use the key."""
-    IdempotencyKey.objects.filter(
-        pk=record.pk, state=IdempotencyKey.State.IN_PROGRESS, locked_at=record.locked_at
-    ).delete()
+def _try_lock(claim: Claim) -> bool:
+    """Take PostgreSQL's advisory lock of the key until the transaction ends, if free."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [lock_number(claim)])
+        return bool(cursor.fetchone()[0])

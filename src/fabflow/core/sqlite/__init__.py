@@ -1,0 +1,1 @@
+"""SQLite backend with fair, short waits for the write lock (see base.py)."""
