@@ -8,7 +8,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja.security import HttpBearer, SessionAuth
 
-from fabflow.accounts.models import Organization, Space, User
+from fabflow.accounts.models import Organization, Space, User, UserManager
 from fabflow.accounts.services import authenticate_secret_key
 
 
@@ -49,11 +49,35 @@ class SecretKeyBearer(HttpBearer):
 class UserSession(SessionAuth):
     """Session auth for the web app's own calls; CSRF is enforced on writes."""
 
+    def __call__(self, request: HttpRequest) -> Principal | None:
+        # Ninja's cookie auth checks CSRF before it looks for a user, so a caller with no
+        # session at all got 403 "CSRF check Failed" on writes instead of 401. The check
+        # guards a logged-in browser's session: it runs when there is one.
+        if _session_user(request) is None:
+            return None
+        result = super().__call__(request)
+        return result if isinstance(result, Principal) else None
+
     def authenticate(self, request: HttpRequest, key: str | None) -> Principal | None:
-        user = request.user
-        if isinstance(user, User) and user.is_active and user.organization is not None:
-            return Principal(user.organization, None, f"user:{user.email}")
-        return None
+        user = _session_user(request)
+        if user is None or user.organization is None:
+            return None
+        return Principal(user.organization, None, f"user:{user.email}")
+
+
+def _session_user(request: HttpRequest) -> User | None:
+    user = getattr(request, "user", None)
+    if isinstance(user, User) and user.is_active and user.organization is not None:
+        return user
+    return None
+
+
+def axes_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str | None:
+    """The name django-axes counts failed logins under (AXES_USERNAME_CALLABLE): the address
+    as stored, so that its case variants, which log in alike, share one lockout."""
+    source: Any = credentials or getattr(request, "POST", None) or {}
+    value = source.get("username")
+    return UserManager.normalize_email(value) if isinstance(value, str) else None
 
 
 def principal(request: HttpRequest) -> Principal:

@@ -6,6 +6,8 @@ import secrets
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
+from django.db.models import Value
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from fabflow.core.models import UUIDModel
@@ -21,10 +23,24 @@ class Organization(UUIDModel):
 
 
 class UserManager(BaseUserManager["User"]):
+    """E-mail logins compare without case: `Ann@Example.com` is `ann@example.com`."""
+
     use_in_migrations = True
 
+    @classmethod
+    def normalize_email(cls, email: str | None) -> str:
+        """The stored form of an address: trimmed, in lower case (both parts: no mail server
+        we send to treats the local part's case as meaningful, and people type it either way)."""
+        return (email or "").strip().lower()
+
+    def get_by_natural_key(self, username: str | None) -> User:
+        # LOWER on both sides, as the unique index user_email_ci_unique indexes it.
+        return self.alias(email_lower=Lower("email")).get(
+            email_lower=Lower(Value(username or "", output_field=models.EmailField()))
+        )
+
     def create_user(self, email: str, password: str | None = None, **fields: object) -> User:
-        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        user = self.model(email=self.normalize_email(email), **fields)
         user.set_password(password)
         user.save(using=self._db)
         return user
@@ -56,8 +72,18 @@ class User(AbstractBaseUser, PermissionsMixin):
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
 
+    class Meta:
+        constraints = [
+            # Two accounts whose addresses differ only in case would share one login.
+            models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
+        ]
+
     def __str__(self) -> str:
         return self.email
+
+    def clean(self) -> None:
+        super().clean()
+        self.email = UserManager.normalize_email(self.email)
 
     @property
     def is_org_admin(self) -> bool:

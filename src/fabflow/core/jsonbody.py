@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
 from typing import Any
 
 from django.http import HttpRequest
@@ -12,6 +16,31 @@ from ninja.parser import Parser
 from fabflow.core.problems import ApiError, field_error
 
 MAX_DEPTH = 32
+_RULES_ATTR = "_fabflow_body_rules"
+
+
+@dataclass(frozen=True)
+class BodyRules:
+    """What one endpoint asks of its body beyond the API's rules."""
+
+    max_bytes: int | None = None
+    unique_keys: bool = False
+
+
+def body_rules(*, max_bytes: int | None = None, unique_keys: bool = False) -> Callable[..., Any]:
+    """For ninja's `decorate_view`: the operation's body has its own size limit (413 before it
+    is parsed) and/or may not repeat a key in an object (422 at the key's path)."""
+    rules = BodyRules(max_bytes, unique_keys)
+
+    def decorator(run: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(run)
+        def with_rules(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            setattr(request, _RULES_ATTR, rules)
+            return run(request, *args, **kwargs)
+
+        return with_rules
+
+    return decorator
 
 
 class BodyInvalid(ApiError):
@@ -34,6 +63,26 @@ def loads(data: bytes | str) -> Any:
     return json.loads(data, parse_constant=_reject_constant, parse_float=_finite_float)
 
 
+def loads_noting_duplicates(data: bytes | str) -> tuple[Any, dict[int, list[str]]]:
+    """`loads`, and the keys each object repeated (by the object's id; later values win)."""
+    repeated: dict[int, list[str]] = {}
+
+    def new_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result = dict(pairs)
+        if len(result) < len(pairs):
+            counts = Counter(key for key, _ in pairs)
+            repeated[id(result)] = [key for key, count in counts.items() if count > 1]
+        return result
+
+    value = json.loads(
+        data,
+        object_pairs_hook=new_object,
+        parse_constant=_reject_constant,
+        parse_float=_finite_float,
+    )
+    return value, repeated
+
+
 def _string_problem(text: str) -> str | None:
     if "\x00" in text:
         return "NUL characters are not allowed"
@@ -44,8 +93,11 @@ def _string_problem(text: str) -> str | None:
     return None
 
 
-def check_values(value: Any, loc: tuple[str | int, ...] = ()) -> list[dict[str, Any]]:
-    """Every place in a parsed document holding text or nesting the database cannot store."""
+def check_values(
+    value: Any, loc: tuple[str | int, ...] = (), repeated: dict[int, list[str]] | None = None
+) -> list[dict[str, Any]]:
+    """Every place in a parsed document holding text or nesting the database cannot store,
+    and the keys `repeated` (from loads_noting_duplicates) says an object had twice."""
     if len(loc) > MAX_DEPTH:
         return [field_error(loc, f"nesting deeper than {MAX_DEPTH} levels")]
     errors: list[dict[str, Any]] = []
@@ -54,15 +106,17 @@ def check_values(value: Any, loc: tuple[str | int, ...] = ()) -> list[dict[str, 
         if problem:
             errors.append(field_error(loc, problem))
     elif isinstance(value, dict):
+        if repeated and id(value) in repeated:
+            errors += [field_error((*loc, key), "duplicate key") for key in repeated[id(value)]]
         for key, item in value.items():
             problem = _string_problem(key)
             if problem:
                 errors.append(field_error((*loc, key.encode("utf-8", "replace").decode()), problem))
             else:
-                errors.extend(check_values(item, (*loc, key)))
+                errors.extend(check_values(item, (*loc, key), repeated))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            errors.extend(check_values(item, (*loc, index)))
+            errors.extend(check_values(item, (*loc, index), repeated))
     return errors
 
 
@@ -70,10 +124,23 @@ class StrictJSONParser(Parser):
     """The API's body parser; its errors are turned into 400/413/422 problems by api.py."""
 
     def parse_body(self, request: HttpRequest) -> Any:
-        data = loads(request.body)
-        errors = check_values(data, ("body",))
-        if errors:
+        rules: BodyRules = getattr(request, _RULES_ATTR, None) or BodyRules()
+        if rules.max_bytes is not None and len(request.body) > rules.max_bytes:
+            msg = f"this endpoint takes bodies of at most {rules.max_bytes} bytes"
             raise BodyInvalid(
-                422, "The request body holds values that cannot be stored.", errors=errors[:50]
+                413, f"The request body is too large: {msg}.", errors=[field_error(["body"], msg)]
             )
+        repeated: dict[int, list[str]] = {}
+        if rules.unique_keys:
+            data, repeated = loads_noting_duplicates(request.body)
+        else:
+            data = loads(request.body)
+        errors = check_values(data, ("body",), repeated)
+        if errors:
+            detail = (
+                "The request body repeats a key in an object."
+                if any(e["msg"] == "duplicate key" for e in errors)
+                else "The request body holds values that cannot be stored."
+            )
+            raise BodyInvalid(422, detail, errors=errors[:50])
         return data

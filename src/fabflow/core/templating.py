@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 # `{{` and `}}` are escaped braces, `{...}` a placeholder, a lone brace an error.
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
@@ -78,6 +78,36 @@ def placeholders(text: str) -> list[str]:
     """
     paths = (token.path for token in _parse(text) if isinstance(token, _Placeholder))
     return list(dict.fromkeys(paths))
+
+
+# The shape of a template context, to check paths before anything is rendered: a mapping
+# names its keys; TEXT is a value without keys, LIST a list (rendered whole: no indexing),
+# ANY_KEYS an object whose keys the shop chooses (its `data`).
+TEXT: Literal["text"] = "text"
+LIST: Literal["list"] = "list"
+ANY_KEYS: Literal["any keys"] = "any keys"
+Shape: TypeAlias = "Literal['text', 'list', 'any keys'] | Mapping[str, Shape]"
+ContextShape: TypeAlias = Mapping[str, Shape]
+
+
+def path_problem(shape: ContextShape, path: str) -> str | None:
+    """Why a placeholder path names nothing in a context of this shape; None if it may."""
+    node: Shape = shape
+    for depth, segment in enumerate(path.split(".")):
+        where = ".".join(path.split(".")[:depth])
+        if node == ANY_KEYS:
+            if segment.startswith("__"):
+                return f"names starting with '__' are refused in {{{path}}}"
+            continue
+        if isinstance(node, Mapping):
+            if segment not in node:
+                owner = f"{where} has" if where else "known roots are"
+                return f"unknown key {segment!r} in {{{path}}}; {owner}: {', '.join(node)}"
+            node = node[segment]
+            continue
+        kind = "a list: it renders whole, without indexing" if node == LIST else "a plain value"
+        return f"{{{path}}} names nothing: {where} is {kind}"
+    return None
 
 
 def _lookup(context: Mapping[str, Any], path: str) -> Any:

@@ -7,15 +7,17 @@ from uuid import UUID
 
 from django.db.models import F
 from django.http import HttpRequest
-from ninja import Query, Router, Status
+from ninja import Body, Query, Router, Status
+from ninja.decorators import decorate_view
 
 from fabflow.accounts.auth import Principal, principal
 from fabflow.accounts.models import Space
+from fabflow.core.jsonbody import body_rules
 from fabflow.core.pagination import MAX_LIMIT
 from fabflow.core.problems import ApiError, invalid
 from fabflow.flows import actions
 from fabflow.flows import services as flow_services
-from fabflow.flows.definition import flow_json_schema, validate_definition
+from fabflow.flows.definition import MAX_DEFINITION_BYTES, flow_json_schema, validate_definition
 from fabflow.flows.engine.context import FEEDBACK_SALT, run_id_from
 from fabflow.flows.handlers import registry
 from fabflow.flows.models import Flow, FlowVersion, TaskRun
@@ -34,8 +36,15 @@ from fabflow.flows.schemas import (
 )
 from fabflow.flows.serializers import flow_json, task_json
 from fabflow.orders import selectors
+from fabflow.orders.schemas import StartIn
 
 router = Router(tags=["flows"])
+# A definition body is refused before it is parsed when it could not hold a definition within
+# the cap (room for indentation); duplicate keys are errors, as in the web editor.
+MAX_FLOW_BODY_BYTES = 2 * MAX_DEFINITION_BYTES
+definition_body = decorate_view(body_rules(max_bytes=MAX_FLOW_BODY_BYTES, unique_keys=True))
+# The contract's `{"flowKey": ...}`; no body at all starts the order's pinned flow.
+_OPTIONAL_BODY: Any = Body(None)
 
 
 def _flows(who: Principal) -> Any:
@@ -67,6 +76,7 @@ def list_flows(request: HttpRequest) -> dict[str, Any]:
 
 
 @router.post("/flows", response={201: FlowOut}, operation_id="create_flow")
+@definition_body
 def create_flow(request: HttpRequest, payload: FlowIn) -> Any:
     who = principal(request)
     raw = [stage.model_dump(mode="json") for stage in payload.definition]
@@ -87,6 +97,7 @@ def flow_schema(request: HttpRequest) -> dict[str, Any]:
     response={200: ValidationOut, 422: ValidationOut},
     operation_id="validate_flow",
 )
+@definition_body
 def validate_flow(request: HttpRequest, payload: ValidateIn) -> Any:
     """Every error of a definition, each with its JSON path (`loc`)."""
     errors = validate_definition(payload.definition, registry.payload_models())
@@ -107,6 +118,7 @@ def get_flow(request: HttpRequest, flow_id: UUID) -> dict[str, Any]:
 
 
 @router.put("/flows/{flow_id}", response=FlowOut, operation_id="update_flow")
+@definition_body
 def update_flow(request: HttpRequest, flow_id: UUID, payload: FlowUpdateIn) -> dict[str, Any]:
     """Save a new version; name and space never change, running orders keep their version."""
     who = principal(request)
@@ -179,13 +191,22 @@ def connector_feedback(request: HttpRequest, token: str, payload: FeedbackIn) ->
 def start_order(
     request: HttpRequest,
     order_id: UUID,
-    flowKey: str | None = None,
+    flowKey: str | None = Query(None, max_length=200),  # type: ignore[type-arg]
+    payload: StartIn | None = _OPTIONAL_BODY,
 ) -> Any:
-    """Start the flow of an order still in Created (its pinned flow, or `flowKey`)."""
+    """Start the flow of an order still in Created: its pinned flow, or the flow named by
+    `flowKey` in the body (`{"flowKey": "..."}`) or the query string."""
     who = principal(request)
     order = selectors.get_or_404(selectors.orders_for(who), order_id)
-    flow_run = actions.start_order_flow(order=order, flow_key=flowKey, actor=who.actor)
+    flow_key = _start_flow_key(flowKey, payload.flowKey if payload else None)
+    flow_run = actions.start_order_flow(order=order, flow_key=flow_key, actor=who.actor)
     return Status(202, {"accepted": True, "taskId": flow_run.id})
+
+
+def _start_flow_key(query: str | None, body: str | None) -> str | None:
+    if query and body and query != body:
+        raise invalid(("body", "flowKey"), "differs from the query's flowKey; give one of them")
+    return body or query
 
 
 @router.post(

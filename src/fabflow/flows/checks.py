@@ -2,20 +2,52 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from fabflow.core.templating import TemplateSyntaxError, placeholders
+from fabflow.core.templating import (
+    ANY_KEYS,
+    LIST,
+    TEXT,
+    ContextShape,
+    TemplateSyntaxError,
+    path_problem,
+    placeholders,
+)
 from fabflow.flows.handlers.payloads import template_fields
 
 Loc = tuple[str | int, ...]
-TEMPLATE_ROOTS = (
-    "order", "orderUrl", "customerEmail", "customerInfo", "data", "addresses", "products",
-    "assetOverview", "confirmationUrl",
-)  # fmt: skip
+
+# Caps, checked before anything else (docs/flows.md#limits): every check after them is linear,
+# and they keep a saved definition, which every step of every order reads, small.
+MAX_STAGES = 100
+MAX_STAGE_TASKS = 200
+MAX_TASKS = 1000
+MAX_DEFINITION_BYTES = 1024 * 1024
+
+# What a template may name: the context fabflow.flows.engine.context.template_context builds
+# (tests/unit/test_template_context.py holds the two together). `order` and `customerInfo`
+# have fixed keys; `data` is the shop's own; lists render whole (no indexing).
+TEMPLATE_CONTEXT: ContextShape = {
+    "order": dict.fromkeys(
+        ("name", "id", "thirdPartyOrderId", "value", "status", "deadline"), TEXT
+    ),
+    "orderUrl": TEXT,
+    "customerEmail": TEXT,
+    "customerInfo": dict.fromkeys(("name", "email", "phone", "company", "message"), TEXT),
+    "data": ANY_KEYS,
+    "addresses": LIST,
+    "products": LIST,
+    "assetOverview": TEXT,
+    "confirmationUrl": TEXT,
+}
+TEMPLATE_ROOTS = tuple(TEMPLATE_CONTEXT)
+# The kind of the errors a stored version may have from before its rule existed (parse_flow).
+TEMPLATE_PATH = "template_path"
 
 
 @dataclass(frozen=True)
@@ -24,6 +56,7 @@ class DefinitionError:
 
     loc: Loc
     msg: str
+    kind: str = field(default="", compare=False)
 
 
 _MESSAGES = {
@@ -40,6 +73,39 @@ def from_pydantic(exc: ValidationError, prefix: Loc = ()) -> list[DefinitionErro
         DefinitionError((*prefix, *error["loc"]), _MESSAGES.get(error["type"], error["msg"]))
         for error in exc.errors(include_url=False)
     ]
+
+
+def definition_bytes(raw: object) -> int:
+    """The size of a definition as it is stored: compact JSON in UTF-8."""
+    text = json.dumps(raw, separators=(",", ":"), ensure_ascii=False, default=str)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def size_errors(raw: object) -> list[DefinitionError]:
+    """The caps a definition is over; one that is over any is not looked at further."""
+    if not isinstance(raw, list):
+        return []
+    if len(raw) > MAX_STAGES:
+        return [DefinitionError((), f"at most {MAX_STAGES} stages; this flow has {len(raw)}")]
+    errors: list[DefinitionError] = []
+    total = 0
+    for index, stage in _objects(raw):
+        tasks = stage.get("taskDefinitions")
+        count = len(tasks) if isinstance(tasks, list) else 0
+        total += count
+        if count > MAX_STAGE_TASKS:
+            msg = f"at most {MAX_STAGE_TASKS} task definitions per stage; this stage has {count}"
+            errors.append(DefinitionError((index, "taskDefinitions"), msg))
+    if total > MAX_TASKS:
+        msg = f"at most {MAX_TASKS} task definitions in a flow; this flow has {total}"
+        errors.append(DefinitionError((), msg))
+    if errors:
+        return errors
+    size = definition_bytes(raw)
+    if size > MAX_DEFINITION_BYTES:
+        msg = f"at most {MAX_DEFINITION_BYTES} bytes as compact JSON; this flow has {size}"
+        errors.append(DefinitionError((), msg))
+    return errors
 
 
 @dataclass(frozen=True)
@@ -111,27 +177,34 @@ def _template_strings(value: object) -> Iterator[tuple[Loc, str]]:
         yield from (((name,), item) for name, item in value.items() if isinstance(item, str))
 
 
-def _template_problems(text: str) -> list[str]:
+def _template_problems(text: str) -> list[tuple[str, str]]:
+    """(kind, message) of each problem of a template: its syntax, or a path naming nothing."""
     try:
         paths = placeholders(text)
     except TemplateSyntaxError as exc:
-        return [str(exc)]
+        return [("", str(exc))]
     known = ", ".join(TEMPLATE_ROOTS)
-    return [
-        f"unknown template root {path.split('.')[0]!r} in {{{path}}}; known roots: {known}"
-        for path in paths
-        if path.split(".")[0] not in TEMPLATE_ROOTS
-    ]
+    problems: list[tuple[str, str]] = []
+    for path in paths:
+        root = path.split(".")[0]
+        if root not in TEMPLATE_CONTEXT:
+            msg = f"unknown template root {root!r} in {{{path}}}; known roots: {known}"
+            problems.append(("", msg))
+            continue
+        problem = path_problem(TEMPLATE_CONTEXT, path)
+        if problem is not None:
+            problems.append((TEMPLATE_PATH, problem))
+    return problems
 
 
 def _template_errors(
     loc: Loc, payload: dict[str, Any], model: type[BaseModel]
 ) -> list[DefinitionError]:
     return [
-        DefinitionError((*loc, name, *sub_loc), problem)
+        DefinitionError((*loc, name, *sub_loc), problem, kind)
         for name in template_fields(model)
         for sub_loc, text in _template_strings(payload.get(name))
-        for problem in _template_problems(text)
+        for kind, problem in _template_problems(text)
     ]
 
 
@@ -176,9 +249,12 @@ def _stage_edges(
             target = _text(entry, "taskDefinitionKey")
             if target is None:
                 continue
-            if (target, entry.get("trigger")) in seen:
+            trigger = entry.get("trigger")
+            # A trigger of the wrong type (maybe unhashable) already has a shape error.
+            pair = (target, trigger if isinstance(trigger, str) else repr(trigger))
+            if pair in seen:
                 errors.append(DefinitionError(loc, "duplicate next entry"))
-            seen.add((target, entry.get("trigger")))
+            seen.add(pair)
             if target not in stage_of:
                 errors.append(
                     DefinitionError((*loc, "taskDefinitionKey"), f"unknown task {target!r}")
@@ -191,6 +267,20 @@ def _stage_edges(
     return edges, errors
 
 
+_CYCLE_ENDS = 3
+
+
+def _cycle_text(path: list[str], start: int, target: str) -> str:
+    """`a -> b -> a`; a long cycle shows its ends only, so the message costs the same for all."""
+    length = len(path) - start
+    if length <= 2 * _CYCLE_ENDS + 1:
+        keys = path[start:]
+    else:
+        hidden = f"... ({length - 2 * _CYCLE_ENDS} more)"
+        keys = [*path[start : start + _CYCLE_ENDS], hidden, *path[-_CYCLE_ENDS:]]
+    return "cycle: " + " -> ".join([*keys, target])
+
+
 def _cycle_errors(keys: list[str], edges: list[_Edge]) -> list[DefinitionError]:
     """One error per `next` entry that closes a cycle (a back edge of a depth-first search)."""
     outgoing: dict[str, list[_Edge]] = {key: [] for key in keys}
@@ -201,16 +291,20 @@ def _cycle_errors(keys: list[str], edges: list[_Edge]) -> list[DefinitionError]:
     for root in keys:
         if root in done:
             continue
-        path, pending = [root], [iter(outgoing[root])]
+        # The walk's path, and where each of its tasks stands on it: "is it on the path?" is
+        # one look-up, not a scan of the path.
+        path, pending, position = [root], [iter(outgoing[root])], {root: 0}
         while pending:
             edge = next(pending[-1], None)
             if edge is None:
+                del position[path[-1]]
                 done.add(path.pop())
                 pending.pop()
-            elif edge.target in path:
-                cycle = [*path[path.index(edge.target) :], edge.target]
-                errors.append(DefinitionError(edge.loc, "cycle: " + " -> ".join(cycle)))
+            elif edge.target in position:
+                text = _cycle_text(path, position[edge.target], edge.target)
+                errors.append(DefinitionError(edge.loc, text))
             elif edge.target not in done:
+                position[edge.target] = len(path)
                 path.append(edge.target)
                 pending.append(iter(outgoing[edge.target]))
     return errors
@@ -218,12 +312,14 @@ def _cycle_errors(keys: list[str], edges: list[_Edge]) -> list[DefinitionError]:
 
 def _graph_errors(tasks: list[_Task], stage_count: int) -> list[DefinitionError]:
     stage_of: dict[str, int] = {}
+    by_stage: dict[int, list[_Task]] = {}
     for task in tasks:
         if task.key is not None:
             stage_of.setdefault(task.key, task.stage)
+        by_stage.setdefault(task.stage, []).append(task)
     errors: list[DefinitionError] = []
     for stage in range(stage_count):
-        stage_tasks = [task for task in tasks if task.stage == stage]
+        stage_tasks = by_stage.get(stage, [])
         keys = list(dict.fromkeys(task.key for task in stage_tasks if task.key is not None))
         edges, edge_errors = _stage_edges(stage_tasks, stage_of)
         errors += edge_errors + _cycle_errors(keys, edges)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections import Counter
 from collections.abc import Collection, Mapping
@@ -11,7 +12,7 @@ from itertools import pairwise
 from typing import Any
 from xml.sax.saxutils import escape
 
-from fabflow.flows.definition import FlowDefinition
+from fabflow.flows.definition import MAX_STAGE_TASKS, MAX_STAGES, FlowDefinition
 
 __all__ = ["STATES", "TRIGGERS", "render_svg"]
 
@@ -78,6 +79,26 @@ class _Edge:
     label: tuple[float, float]
 
 
+class _TallestColumn:
+    """The most rows of any column in a range, in constant time (a sparse table of maxima)."""
+
+    def __init__(self, rows: list[int]) -> None:
+        self._levels = [rows]
+        span = 1
+        while 2 * span <= len(rows):
+            last = self._levels[-1]
+            self._levels.append([max(a, b) for a, b in zip(last, last[span:], strict=False)])
+            span *= 2
+
+    def __call__(self, start: int, stop: int) -> int:
+        """The most rows among columns start … stop - 1 (0 for an empty range)."""
+        if stop <= start:
+            return 0
+        level = (stop - start).bit_length() - 1
+        row = self._levels[level]
+        return max(row[start], row[stop - (1 << level)])
+
+
 @dataclass
 class _StageLayout:
     stage: _Stage
@@ -86,6 +107,7 @@ class _StageLayout:
     height: float
     nodes: dict[str, _Node] = field(default_factory=dict)
     edges: list[_Edge] = field(default_factory=list)
+    tallest: _TallestColumn = field(default_factory=lambda: _TallestColumn([]))
 
 
 @dataclass(frozen=True)
@@ -106,14 +128,19 @@ def _stages(definition: object) -> list[_Stage]:
         definition = definition.model_dump(mode="json")
     if not isinstance(definition, list):
         return []
-    return [_stage(raw, index) for index, raw in enumerate(definition) if isinstance(raw, dict)]
+    # The editor's text may be far over the caps: draw no more than a valid flow can hold.
+    return [
+        _stage(raw, index)
+        for index, raw in enumerate(definition[:MAX_STAGES])
+        if isinstance(raw, dict)
+    ]
 
 
 def _stage(raw: dict[str, Any], index: int) -> _Stage:
     name = _text(raw.get("name")) or _text(raw.get("key")) or f"Stage {index + 1}"
     raw_tasks = raw.get("taskDefinitions")
     by_key: dict[str, dict[str, Any]] = {}
-    for task in raw_tasks if isinstance(raw_tasks, list) else []:
+    for task in raw_tasks[:MAX_STAGE_TASKS] if isinstance(raw_tasks, list) else []:
         key = _text(task.get("key")) if isinstance(task, dict) else ""
         if key and key not in by_key:
             by_key[key] = task
@@ -196,7 +223,6 @@ def _node_size(stages: list[_Stage], with_state: bool) -> _Size:
 
 def _layout_stage(stage: _Stage, x: float, size: _Size) -> _StageLayout:
     columns = _columns(stage)
-    top = MARGIN + HEADER
     rows = max((len(tasks) for tasks in columns), default=1)
     grid_width = len(columns) * (size.width + COL_GAP) - COL_GAP
     header_width = min(len(stage.name) * HEADER_CHAR, 320)
@@ -209,8 +235,8 @@ def _layout_stage(stage: _Stage, x: float, size: _Size) -> _StageLayout:
     for column, tasks in enumerate(columns):
         for row, task in enumerate(tasks):
             node_x = x + STAGE_PAD + column * (size.width + COL_GAP)
-            node_y = top + row * (size.height + ROW_GAP)
-            layout.nodes[task.key] = _Node(task, node_x, node_y, column)
+            layout.nodes[task.key] = _Node(task, node_x, _row_y(row, size), column)
+    layout.tallest = _TallestColumn([len(tasks) for tasks in columns])
     layout.edges = _edges(layout, size, grid_bottom=MARGIN + layout.height - STAGE_PAD)
     return layout
 
@@ -253,6 +279,10 @@ def _edges(layout: _StageLayout, size: _Size, grid_bottom: float) -> list[_Edge]
     return edges
 
 
+def _row_y(row: int, size: _Size) -> float:
+    return MARGIN + HEADER + row * (size.height + ROW_GAP)
+
+
 def _blocking_bottom(
     layout: _StageLayout,
     source: _Node,
@@ -261,16 +291,21 @@ def _blocking_bottom(
     end: tuple[float, float],
     size: _Size,
 ) -> float | None:
-    """Bottom of the lowest node a straight edge would cross, or None when the way is free."""
+    """Bottom of the lowest node a straight edge would cross, or None when the way is free.
+
+    A node in between is crossed when it reaches into the band from `low` to `high` (with
+    6 px to spare). Rows sit at the same heights in every column, so the lowest such node is
+    in the row nearest `high` that the tallest column in between has: no walk over nodes.
+    """
     low, high = sorted((start[1], end[1]))
-    crossed = [
-        node.y + size.height
-        for node in layout.nodes.values()
-        if source.column < node.column < target.column
-        and node.y - 6 < high
-        and node.y + size.height + 6 > low
-    ]
-    return max(crossed, default=None)
+    rows = layout.tallest(source.column + 1, target.column)
+    step = size.height + ROW_GAP
+    row = min(rows - 1, math.ceil((high + 6 - MARGIN - HEADER) / step))
+    while row >= 0 and not _row_y(row, size) - 6 < high:
+        row -= 1
+    if row < 0 or not _row_y(row, size) + size.height + 6 > low:
+        return None
+    return _row_y(row, size) + size.height
 
 
 def _n(value: float) -> str:

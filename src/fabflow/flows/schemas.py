@@ -7,8 +7,10 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from ninja import Schema
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints
 
+from fabflow.core.problems import ApiError
+from fabflow.flows.checks import size_errors
 from fabflow.flows.definition import FlowStage
 from fabflow.orders.schemas import AssetIn, TaskOut
 
@@ -20,14 +22,30 @@ class _In(Schema):
 FlowName = Annotated[str, StringConstraints(min_length=5, max_length=200, strip_whitespace=True)]
 
 
+def _within_caps(raw: Any) -> Any:
+    """The definition's caps, checked before its stages are read. ApiError is not one of the
+    errors pydantic collects: it leaves validation as it is, naming the field over a cap."""
+    errors = size_errors(raw)
+    if errors:
+        raise ApiError(
+            422,
+            "The flow definition is over a limit.",
+            errors=[{"loc": ["body", "definition", *e.loc], "msg": e.msg} for e in errors],
+        )
+    return raw
+
+
+Definition = Annotated[list[FlowStage], BeforeValidator(_within_caps)]
+
+
 class FlowIn(_In):
     spaceKey: Annotated[str, StringConstraints(max_length=100)] | None = None
     name: FlowName
-    definition: list[FlowStage] = Field(json_schema_extra={"description": "IFlowStage[]"})
+    definition: Definition = Field(json_schema_extra={"description": "IFlowStage[]"})
 
 
 class FlowUpdateIn(_In):
-    definition: list[FlowStage]
+    definition: Definition
 
 
 class ValidateIn(_In):
@@ -79,7 +97,9 @@ class FeedbackIn(_In):
     status: Literal["progress", "success", "failure"]
     message: Annotated[str, StringConstraints(max_length=5000)] = ""
     data: dict[str, Any] = Field(default_factory=dict)
-    manufacturingData: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    manufacturingData: dict[UUID, dict[str, Any]] = Field(
+        default_factory=dict, description="manufacturing data by part id"
+    )
     assets: list[FeedbackAssetIn] = Field(default_factory=list, max_length=100)
 
 
