@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from fabflow.core.management.commands.demo import demo_flow
+from fabflow.flows.management.commands.demo import demo_flow
 from fabflow.flows.models import TaskRun
 from fabflow.flows.services import create_flow
 from fabflow.orders.models import Order, Part
