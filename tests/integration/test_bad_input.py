@@ -10,6 +10,9 @@ import pytest
 
 from fabflow.orders.models import Asset, IdempotencyKey, Order, OrderEvent, Part, Product
 from tests.factories import ApiClient, order_body
+from tests.integration.test_connector_flow import connector, feedback, started
+
+__all__ = ["connector"]  # a fixture used below
 
 
 def with_product(**fields: Any) -> str:
@@ -246,3 +249,152 @@ def test_extreme_time_zone_offsets_are_normalised_not_500(api: ApiClient, stamp:
 def test_a_date_that_overflows_in_utc_is_422(api: ApiClient) -> None:
     response = api.get("/api/v1/orders", createdAfter="0001-01-01T00:00:00+05:00")
     assert response.status_code == 422
+
+
+# Flow definitions: caps before anything else, no duplicate keys; feedback's part ids.
+
+FLOW_BODY_LIMIT = 2 * 1024 * 1024
+
+
+def wait_task(key: str) -> dict[str, Any]:
+    return {"key": key, "handlerKey": "wait", "payload": {"durationMs": 1}}
+
+
+def stages(count: int, tasks_each: int = 1) -> list[dict[str, Any]]:
+    return [
+        {"key": f"s{i}", "name": f"S{i}", "taskDefinitions": [
+            wait_task(f"s{i}t{j}") for j in range(tasks_each)
+        ]}
+        for i in range(count)
+    ]  # fmt: skip
+
+
+def send_flow(api: ApiClient, endpoint: str, raw: str | bytes, flow_id: str) -> Any:
+    """The definition endpoints with the same definition text (`name` only where it is asked)."""
+    if endpoint == "update":
+        return api.client.put(
+            f"/api/v1/flows/{flow_id}", raw, content_type="application/json", headers=api.headers
+        )
+    path = "/api/v1/flows" if endpoint == "create" else "/api/v1/flows/validate"
+    return api.post(path, raw=raw)
+
+
+def flow_body(endpoint: str, definition: str) -> str:
+    name = '"name": "second-flow", ' if endpoint == "create" else ""
+    return "{" + name + '"definition": ' + definition + "}"
+
+
+@pytest.fixture
+def saved_flow(api: ApiClient) -> dict[str, Any]:
+    response = api.post("/api/v1/flows", {"name": "first-flow", "definition": stages(1)})
+    assert response.status_code == 201
+    return dict(response.json())
+
+
+def assert_flows_unchanged(saved: dict[str, Any]) -> None:
+    from fabflow.flows.models import Flow, FlowVersion
+
+    assert list(Flow.objects.values_list("name", "current_version")) == [(saved["name"], 1)]
+    assert FlowVersion.objects.count() == 1
+
+
+ENDPOINTS = ["create", "update", "validate"]
+OVER_CAPS = [
+    (stages(101), ["body", "definition"], "at most 100 stages; this flow has 101"),
+    (stages(1, 201), ["body", "definition", 0, "taskDefinitions"],
+     "at most 200 task definitions per stage; this stage has 201"),
+    (stages(6, 180), ["body", "definition"],
+     "at most 1000 task definitions in a flow; this flow has 1080"),
+    # 106 bytes of JSON around the name
+    ([{**stages(1)[0], "name": "n" * (1024 * 1024)}], ["body", "definition"],
+     "at most 1048576 bytes as compact JSON; this flow has 1048682"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize(
+    ("definition", "loc", "msg"), OVER_CAPS, ids=["stages", "stage", "flow", "bytes"]
+)
+def test_a_definition_over_a_cap_is_422_naming_what_it_counts(
+    api: ApiClient, saved_flow: dict[str, Any], endpoint: str, definition: Any, loc: Any, msg: str
+) -> None:
+    # given a definition over one cap / when sent to an endpoint taking definitions
+    response = send_flow(
+        api, endpoint, flow_body(endpoint, json.dumps(definition)), saved_flow["id"]
+    )
+    # then it is 422 with only that cap's error, and nothing is saved
+    assert response.status_code == 422, response.content
+    assert response.json()["errors"] == [{"loc": loc, "msg": msg}]
+    assert_flows_unchanged(saved_flow)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_a_flow_body_over_its_limit_is_413_before_it_is_read(
+    api: ApiClient, saved_flow: dict[str, Any], endpoint: str
+) -> None:
+    # given a definition body larger than a definition within the cap could be
+    definition = json.dumps(stages(1)).replace('"S0"', '"' + "n" * FLOW_BODY_LIMIT + '"')
+    # when sent / then 413 names the body, and nothing is saved
+    response = send_flow(api, endpoint, flow_body(endpoint, definition), saved_flow["id"])
+    assert response.status_code == 413, response.content[:300]
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["errors"] == [
+        {"loc": ["body"], "msg": "this endpoint takes bodies of at most 2097152 bytes"}
+    ]
+    assert_flows_unchanged(saved_flow)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_duplicate_keys_in_a_definition_are_422_at_their_path(
+    api: ApiClient, saved_flow: dict[str, Any], endpoint: str
+) -> None:
+    # given a task naming its handler twice (a JSON parser keeps the last one, silently)
+    text = (
+        '[{"key": "s", "name": "S", "taskDefinitions": [{"key": "a", "handlerKey": "send-email",'
+        ' "handlerKey": "wait", "payload": {"durationMs": 1}}]}]'
+    )
+    # when sent / then 422 names the repeated key, and nothing is saved
+    response = send_flow(api, endpoint, flow_body(endpoint, text), saved_flow["id"])
+    assert response.status_code == 422, response.content
+    assert response.json()["errors"] == [
+        {"loc": ["body", "definition", 0, "taskDefinitions", 0, "handlerKey"],
+         "msg": "duplicate key"}
+    ]  # fmt: skip
+    assert_flows_unchanged(saved_flow)
+
+
+def test_a_next_entry_with_an_unhashable_trigger_is_422(api: ApiClient) -> None:
+    # given a next entry whose trigger is a list / when validated / then 422, not 500
+    task = {**wait_task("a"), "next": [{"taskDefinitionKey": "a", "trigger": ["success"]}]}
+    definition = [{"key": "s", "name": "S", "taskDefinitions": [task]}]
+    response = api.post("/api/v1/flows/validate", {"definition": definition})
+    assert response.status_code == 422, response.content
+    assert response.json()["errors"][0] == {
+        "loc": ["body", "definition", 0, "taskDefinitions", 0, "next", 0, "trigger"],
+        "msg": "Input should be 'success', 'failure' or 'timeout'",
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_feedback_naming_a_part_by_something_else_than_an_id_is_422(
+    api: ApiClient, tenant: Any, connector: Any
+) -> None:
+    # given a connector task waiting for feedback
+    from fabflow.flows.models import TaskRun
+
+    order = started(api, tenant, connector)
+    part = Part.objects.get(order=order, name="band", product__name="Ring 0")
+    events = OrderEvent.objects.filter(order=order).count()
+    # when the feedback's manufacturingData is keyed by a part's name
+    body = {"status": "success", "manufacturingData": {"band": {"printTimeS": 1161}}}
+    response = feedback(api, order, body)
+    # then 422 names the key, and nothing changed
+    assert response.status_code == 422, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert [e["loc"][:3] for e in response.json()["errors"]] == [
+        ["body", "manufacturingData", "band"]
+    ]
+    assert TaskRun.objects.get(order=order).state == "waiting"
+    assert OrderEvent.objects.filter(order=order).count() == events
+    part.refresh_from_db()
+    assert part.manufacturing_data == {}
