@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -441,3 +442,86 @@ def test_swagger_ui_uses_only_local_assets(db: None) -> None:
     html = ApiClient(None).client.get("/api/docs").content.decode()
     assert "/static/ninja/swagger-ui-bundle.js" in html
     assert "cdn" not in html.lower()
+
+
+# POST /orders/{id}/start takes {"flowKey"} in the body, as the contract says.
+
+
+@pytest.fixture
+def later_flow(tenant: Tenant) -> Any:
+    from fabflow.flows.services import create_flow
+
+    task = {"key": "check", "handlerKey": "manual-task", "payload": {"title": "Check"}}
+    definition = [{"key": "s", "name": "S", "taskDefinitions": [task]}]
+    return create_flow(space=tenant.space, name="later-flow", definition=definition)
+
+
+def start(
+    api: ApiClient, order_id: str, body: Any = None, query: str = "", form: bool = False
+) -> Any:
+    path = f"/api/v1/orders/{order_id}/start{query}"
+    if body is None:  # the test client's empty multipart form
+        return api.client.post(path, headers=api.headers)
+    if form:  # `curl -d '{...}'` without a Content-Type says it is a form
+        kind = "application/x-www-form-urlencoded"
+        return api.client.post(path, json.dumps(body), content_type=kind, headers=api.headers)
+    return api.post(path, body)
+
+
+@pytest.mark.parametrize(
+    ("body", "query", "form"),
+    [
+        ({"flowKey": "later-flow"}, "", False),
+        ({"flowKey": "later-flow"}, "", True),
+        (None, "?flowKey=later-flow", False),
+        ({}, "?flowKey=later-flow", False),
+    ],
+    ids=["body", "body-sent-as-form", "query", "empty-body-and-query"],
+)
+def test_start_takes_the_flow_key_from_the_body_or_the_query(
+    api: ApiClient, later_flow: Any, body: Any, query: str, form: bool
+) -> None:
+    # given an order created without a flow
+    order = create(api)
+    # when its flow is started naming a flow in the body or the query string
+    response = start(api, order["id"], body, query, form)
+    # then that flow is pinned and started
+    assert response.status_code == 202, response.content
+    assert api.get(f"/api/v1/orders/{order['id']}").json()["flow"] == {
+        "key": "later-flow",
+        "version": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "query", "loc"),
+    [
+        ({"flowKey": "later-flow"}, "?flowKey=other-flow", ["body", "flowKey"]),
+        ({"flowKey": "later-flow", "flow": "x"}, "", ["body", "flow"]),
+        ({"flowKey": 5}, "", ["body", "flowKey"]),
+    ],
+    ids=["body-and-query-differ", "unknown-field", "not-text"],
+)
+def test_a_bad_start_body_is_422_and_starts_nothing(
+    api: ApiClient, later_flow: Any, body: Any, query: str, loc: list[Any]
+) -> None:
+    # given an order created without a flow / when started with a bad body
+    order = create(api)
+    response = start(api, order["id"], body, query)
+    # then 422 names the field, and the order still has no flow
+    assert response.status_code == 422, response.content
+    assert loc in [e["loc"] for e in response.json()["errors"]]
+    assert Order.objects.get(pk=order["id"]).flow_version_id is None
+
+
+def test_openapi_document_shows_the_start_body(db: None) -> None:
+    # given the OpenAPI document / when the start operation is read
+    document = ApiClient(None).get("/api/openapi.json").json()
+    operation = document["paths"]["/api/v1/orders/{order_id}/start"]["post"]
+    # then it takes an optional JSON body with flowKey (and still the query parameter)
+    body = operation["requestBody"]
+    assert body["required"] is False
+    schema = body["content"]["application/json"]["schema"]
+    assert {"$ref": "#/components/schemas/StartIn"} in schema["anyOf"]
+    assert list(document["components"]["schemas"]["StartIn"]["properties"]) == ["flowKey"]
+    assert [p["name"] for p in operation["parameters"] if p["in"] == "query"] == ["flowKey"]

@@ -25,12 +25,19 @@ class BodyRules:
 
     max_bytes: int | None = None
     unique_keys: bool = False
+    optional: bool = False
 
 
-def body_rules(*, max_bytes: int | None = None, unique_keys: bool = False) -> Callable[..., Any]:
+_FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def body_rules(
+    *, max_bytes: int | None = None, unique_keys: bool = False, optional: bool = False
+) -> Callable[..., Any]:
     """For ninja's `decorate_view`: the operation's body has its own size limit (413 before it
-    is parsed) and/or may not repeat a key in an object (422 at the key's path)."""
-    rules = BodyRules(max_bytes, unique_keys)
+    is parsed), may not repeat a key in an object (422 at the key's path), or is `optional`:
+    then a form post (what clients send for "no body") that holds no JSON object is none."""
+    rules = BodyRules(max_bytes, unique_keys, optional)
 
     def decorator(run: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(run)
@@ -120,6 +127,10 @@ def check_values(
     return errors
 
 
+def _is_form_without_json(request: HttpRequest) -> bool:
+    return request.content_type in _FORMS and not request.body.lstrip().startswith(b"{")
+
+
 class StrictJSONParser(Parser):
     """The API's body parser; its errors are turned into 400/413/422 problems by api.py."""
 
@@ -130,6 +141,8 @@ class StrictJSONParser(Parser):
             raise BodyInvalid(
                 413, f"The request body is too large: {msg}.", errors=[field_error(["body"], msg)]
             )
+        if rules.optional and _is_form_without_json(request):
+            return None
         repeated: dict[int, list[str]] = {}
         if rules.unique_keys:
             data, repeated = loads_noting_duplicates(request.body)

@@ -43,8 +43,9 @@ router = Router(tags=["flows"])
 # the cap (room for indentation); duplicate keys are errors, as in the web editor.
 MAX_FLOW_BODY_BYTES = 2 * MAX_DEFINITION_BYTES
 definition_body = decorate_view(body_rules(max_bytes=MAX_FLOW_BODY_BYTES, unique_keys=True))
-# The contract's `{"flowKey": ...}`; no body at all starts the order's pinned flow.
+# The contract's `{"flowKey": ...}`; no body (or an empty form) starts the order's pinned flow.
 _OPTIONAL_BODY: Any = Body(None)
+optional_body = decorate_view(body_rules(optional=True))
 
 
 def _flows(who: Principal) -> Any:
@@ -188,6 +189,7 @@ def connector_feedback(request: HttpRequest, token: str, payload: FeedbackIn) ->
     operation_id="start_order_flow",
     tags=["orders"],
 )
+@optional_body
 def start_order(
     request: HttpRequest,
     order_id: UUID,
