@@ -107,6 +107,9 @@ def catalog(tenant: Tenant) -> None:
             Part.objects.create(
                 organization=tenant.org, order=order, product=product, name=f"part {name}"
             )
+    if connection.vendor == "postgresql":  # the search's estimates, from these rows
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE orders_order, orders_product, orders_part")
 
 
 @pytest.fixture(params=list(MODES))
@@ -192,11 +195,33 @@ def test_a_rare_term_is_passed_as_ids_and_a_common_one_tested_on_the_walk(
     assert "LIKE" in sql("ri")  # too short for trigrams: icontains on the walk
 
 
-def test_a_term_nothing_contains_costs_one_statement_per_searched_table(catalog: None) -> None:
+def test_a_term_that_nothing_contains_reads_no_page(catalog: None) -> None:
     with CaptureQueriesContext(connection) as queries:
         assert not OrderFilter(q="qqq").apply(Order.objects.all()).exists()
-    # the index found none (on SQLite, the FTS table's count): no page query at all
-    assert len(queries) == 1
+    # the index found none (SQLite: the FTS table's count; PostgreSQL: the planner's estimate,
+    # then the ids): no page query at all
+    assert len(queries) == (1 if connection.vendor == "sqlite" else 2)
+
+
+@postgresql_only
+def test_a_term_that_the_statistics_find_common_is_not_listed(
+    analyzed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def sql(q: str) -> tuple[str, list[str]]:
+        with CaptureQueriesContext(connection) as queries:
+            page = str(OrderFilter(q=q).apply(Order.objects.all()).order_by().values("pk").query)
+        return page, [query["sql"] for query in queries]
+
+    # given at most 20 ids listed, "ord-99" in 11 of the 1,000 analyzed orders, "ord-" in all
+    monkeypatch.setattr(search, "LIST_MAX", 20)
+    # a rare term: the planner's estimate, then the ids, which the page reads by key
+    page, queries = sql("ord-99")
+    assert queries[0].startswith("EXPLAIN") and "LIMIT 21" in queries[1]
+    assert "LIKE" not in page and '"orders_order"."id" IN (' in page
+    # a common one: the estimate alone; the page tests icontains on the walk
+    page, queries = sql("ord-")
+    assert len(queries) == 1 and queries[0].startswith("EXPLAIN")
+    assert 'UPPER("orders_order"."name"::text) LIKE' in page
 
 
 @postgresql_only

@@ -16,4 +16,3 @@ class OrdersConfig(AppConfig):
         # objects are made again after every migrate, and a check reports missing ones.
         post_migrate.connect(search.repair_fts, sender=self, dispatch_uid="search.repair_fts")
         checks.register(search.check_fts, checks.Tags.database)
-        checks.register(search.check_declarations, checks.Tags.models)
