@@ -12,8 +12,8 @@ SQLite has no trigram index (TrigramIndex makes nothing there): its FTS5 tables 
 them again whenever a migration drops them. Their shape is unchanged: nothing to do here.
 """
 
-from django.db import migrations, models
 from django.contrib.postgres.indexes import OpClass
+from django.db import migrations, models
 from django.db.models.functions import Cast, Upper
 
 from fabflow.core.search import TrigramIndex
