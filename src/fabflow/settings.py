@@ -80,6 +80,8 @@ AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 # The login form posts the e-mail as "username" (Django's AuthenticationForm).
 AXES_USERNAME_FORM_FIELD = "username"
+# Case variants of an address log in alike, so they share one lockout.
+AXES_USERNAME_CALLABLE = "fabflow.accounts.auth.axes_username"
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 
@@ -137,16 +139,16 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # them by design, so its warning about them is noise on every command.
     SILENCED_SYSTEM_CHECKS = ["models.W040"]
 elif _db["ENGINE"] == "django.db.backends.postgresql":
-    # Django's backend, reading timestamps with psycopg's C loader (core/postgresql/base.py).
-    _db["ENGINE"] = "fabflow.core.postgresql"
+    # Django's own options (docs/adr/0007-orm-and-djangos-postgresql-options.md).
+    _prepare = env.str("DATABASE_PREPARE_THRESHOLD", default="none").lower()
+    _db.setdefault("OPTIONS", {}).update(
+        server_side_binding=env.bool("DATABASE_SERVER_SIDE_BINDING", default=False),
+        prepare_threshold=None if _prepare in ("", "none") else int(_prepare),
+    )
 # Persistent connections, for SQLite too: opening one costs PRAGMAs, a schema parse and, when
 # the last one closes, a WAL checkpoint, on every request otherwise.
 _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 _db["CONN_HEALTH_CHECKS"] = True
-# The hot paths' plain statements (core/rows.py) as server-side prepared statements on
-# PostgreSQL. Turn off behind a pooler that cannot carry them (PgBouncer before 1.21 in
-# transaction mode).
-FABFLOW_PREPARED_STATEMENTS = env.bool("FABFLOW_PREPARED_STATEMENTS", default=True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
