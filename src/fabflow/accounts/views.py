@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from fabflow.accounts.forms import InviteForm, KeyForm, UserForm, parse_tags
 from fabflow.accounts.models import Organization, SecretKey, User
 from fabflow.accounts.services import create_secret_key, create_user, revoke_secret_key
-from fabflow.accounts.web import admin_required
+from fabflow.accounts.web import admin_required, user
 
 NEW_KEY_SESSION = "fabflow.new_key"
 
@@ -24,14 +24,8 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
-def _me(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User) and user.organization is not None
-    return user
-
-
 def _org(request: HttpRequest) -> Organization:
-    org = _me(request).organization
+    org = user(request).organization
     assert org is not None
     return org
 
@@ -108,7 +102,7 @@ def keys(request: HttpRequest) -> HttpResponse:
         key, plain = create_secret_key(
             space=form.cleaned_data["space"],
             name=form.cleaned_data["name"],
-            created_by=_me(request),
+            created_by=user(request),
         )
         messages.success(request, f"Key {key.prefix} created. Copy it now: it is shown only once.")
         # Post/redirect/get: a reload must not create another key. The plain key rides in the
