@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # OpClass in index expressions (the search's trigram indexes, core/search.py).
+    "django.contrib.postgres",
     "ninja",
     "axes",
     "django_tasks",
@@ -78,6 +80,8 @@ AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 # The login form posts the e-mail as "username" (Django's AuthenticationForm).
 AXES_USERNAME_FORM_FIELD = "username"
+# Case variants of an address log in alike, so they share one lockout.
+AXES_USERNAME_CALLABLE = "fabflow.accounts.auth.axes_username"
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 
@@ -121,7 +125,9 @@ DATABASES = {
 _db = DATABASES["default"]
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the writer; IMMEDIATE takes the write lock at BEGIN, so
-    # concurrent writers queue on the busy timeout instead of failing on a lock upgrade.
+    # concurrent writers queue there instead of failing on a lock upgrade; our backend makes
+    # that queue fair and short (core/sqlite/base.py); `timeout` bounds every wait.
+    _db["ENGINE"] = "fabflow.core.sqlite"
     _db["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",
@@ -133,16 +139,16 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # them by design, so its warning about them is noise on every command.
     SILENCED_SYSTEM_CHECKS = ["models.W040"]
 elif _db["ENGINE"] == "django.db.backends.postgresql":
-    # Django's backend, reading timestamps with psycopg's C loader (core/postgresql/base.py).
-    _db["ENGINE"] = "fabflow.core.postgresql"
+    # Django's own options (docs/adr/0007-orm-and-djangos-postgresql-options.md).
+    _prepare = env.str("DATABASE_PREPARE_THRESHOLD", default="none").lower()
+    _db.setdefault("OPTIONS", {}).update(
+        server_side_binding=env.bool("DATABASE_SERVER_SIDE_BINDING", default=False),
+        prepare_threshold=None if _prepare in ("", "none") else int(_prepare),
+    )
 # Persistent connections, for SQLite too: opening one costs PRAGMAs, a schema parse and, when
 # the last one closes, a WAL checkpoint, on every request otherwise.
 _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 _db["CONN_HEALTH_CHECKS"] = True
-# The hot paths' plain statements (core/rows.py) as server-side prepared statements on
-# PostgreSQL. Turn off behind a pooler that cannot carry them (PgBouncer before 1.21 in
-# transaction mode).
-FABFLOW_PREPARED_STATEMENTS = env.bool("FABFLOW_PREPARED_STATEMENTS", default=True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -179,7 +185,6 @@ FABFLOW_MAX_INLINE_ASSET_BYTES = env.int("FABFLOW_MAX_INLINE_ASSET_BYTES", defau
 FABFLOW_MAX_UPLOAD_BYTES = env.int("FABFLOW_MAX_UPLOAD_BYTES", default=512 * 1024 * 1024)
 FABFLOW_MAX_FETCH_BYTES = env.int("FABFLOW_MAX_FETCH_BYTES", default=512 * 1024 * 1024)
 FABFLOW_FETCH_ATTEMPTS = env.int("FABFLOW_FETCH_ATTEMPTS", default=5)
-FABFLOW_IDEMPOTENCY_LOCK_SECONDS = env.int("FABFLOW_IDEMPOTENCY_LOCK_SECONDS", default=60)
 FABFLOW_SIGNED_URL_MAX_AGE = env.int("FABFLOW_SIGNED_URL_MAX_AGE", default=7 * 24 * 3600)
 OUTBOUND_ALLOWLIST = env.list("OUTBOUND_ALLOWLIST", default=[])
 
