@@ -10,7 +10,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from fabflow.accounts.models import Organization, SecretKey, Space, User
-from fabflow.core import rows
 
 KEY_PREFIX = "ffsk_"
 # last_used_at is a hint for humans; writing it on every request would make each API call a
@@ -71,15 +70,13 @@ def authenticate_secret_key(plain: str) -> SecretKey | None:
     """The active key matching `plain`, with its space and organization, or None."""
     if not plain.startswith(KEY_PREFIX) or len(plain) > 200:
         return None
-    # Plain statements (core.rows): every API call of a shop comes through here.
-    found = rows.select(
-        SecretKey,
-        where={"key_hash": hash_key(plain), "revoked_at": None},
-        related=("space", "space__organization"),
+    key = (
+        SecretKey.objects.filter(key_hash=hash_key(plain), revoked_at__isnull=True)
+        .select_related("space__organization")
+        .first()
     )
-    if not found:
+    if key is None:
         return None
-    key = found[0]
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         with transaction.atomic():

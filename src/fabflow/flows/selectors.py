@@ -6,15 +6,18 @@ from functools import lru_cache
 from typing import Any
 
 from fabflow.accounts.models import Space
-from fabflow.core import rows
 from fabflow.flows.models import Flow, FlowVersion
 
 
 def latest_version(*, space: Space, name: str) -> FlowVersion | None:
-    """The newest version of the space's active flow called `name`: the flow's row (a plain
-    statement, intake asks this for every order), then its current version from a cache."""
-    found = rows.select(Flow, where={"space": space.pk, "name": name, "archived": False})
-    return numbered_version(found[0].pk, found[0].current_version) if found else None
+    """The newest version of the space's active flow called `name`: the flow's number of its
+    current version (intake asks this for every order), then that version from a cache."""
+    found = (
+        Flow.objects.filter(space=space, name=name, archived=False)
+        .values_list("pk", "current_version")
+        .first()
+    )
+    return numbered_version(*found) if found else None
 
 
 @lru_cache(maxsize=512)

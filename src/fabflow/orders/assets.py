@@ -1,4 +1,5 @@
-"""Storing asset files: inline base64, uploads and fetched URLs, all through Django storage."""
+"""Assets: the one writer of Asset rows, and their files (inline base64, uploads, fetched URLs
+and files made by flows, all through Django storage)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,136 @@ import binascii
 import hashlib
 import mimetypes
 import unicodedata
-from collections.abc import Iterable
-from typing import IO
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import IO, Any
 
 from django.conf import settings
 from django.core import signing
 from django.core.files import File
 from django.core.files.base import ContentFile
+from django.db import transaction
 from django.urls import reverse
 from django.utils.text import get_valid_filename
 
 from fabflow.core.problems import ApiError, field_error
-from fabflow.orders.models import Asset
+from fabflow.orders import timeline
+from fabflow.orders.models import Asset, Order
+
+# Rows per multi-row INSERT of orders' rows: with server-side parameters PostgreSQL takes at
+# most 65,535 per statement, and Django's bulk_create does not split by that (1,000 rows of up to
+# 65 columns stay under it; an intake of 250,000 parts is 250 statements).
+INSERT_BATCH = 1000
+
+# The timeline entry of new assets: (message, data) from the rows just made.
+Announce = Callable[[list[Asset]], tuple[str, dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class NewAsset:
+    """An asset to create: its content as bytes, an open file (an upload), or a URL that a
+    job fetches after commit; optionally of one product or part of the order."""
+
+    name: str
+    source: str  # Asset.Source
+    content_type: str = ""
+    content: bytes | None = None
+    upload: IO[bytes] | None = None
+    url: str = ""
+    product_id: Any = None
+    part_id: Any = None
+
+
+def create_assets(
+    *, order: Order, new: Sequence[NewAsset], actor: str = "", announce: Announce | None = None
+) -> list[Asset]:
+    """Store the files of `new` and write their rows in one INSERT, with the timeline entry
+    `announce` makes (if any); URL assets are fetched by a job enqueued on commit. Runs in the
+    caller's transaction when there is one (no savepoint: its failure is the caller's). If a
+    write fails, the files stored so far are removed."""
+    if not new:
+        return []
+    made = [
+        Asset(
+            order=order,
+            product_id=spec.product_id,
+            part_id=spec.part_id,
+            name=spec.name,
+            content_type=guess_content_type(spec.name, spec.content_type),
+            source=spec.source,
+            state=Asset.State.PENDING if spec.source == Asset.Source.URL else Asset.State.READY,
+            source_url=spec.url,
+        )
+        for spec in new
+    ]
+    try:
+        for asset, spec in zip(made, new, strict=True):
+            if spec.content is not None:
+                store_bytes(asset, spec.content)
+            elif spec.upload is not None:
+                _store_upload(asset, spec.upload)
+        with transaction.atomic(savepoint=False):
+            Asset.objects.bulk_create(made, batch_size=INSERT_BATCH)
+            if announce is not None:
+                message, data = announce(made)
+                timeline.record(
+                    order, timeline.EventKind.ASSET_ADDED, message, data=data, actor=actor
+                )
+    except BaseException:
+        delete_files(made)
+        raise
+    fetches = [str(a.id) for a in made if a.state == Asset.State.PENDING]
+    if fetches:
+        transaction.on_commit(lambda: _enqueue_fetches(fetches))
+    return made
+
+
+def _enqueue_fetches(asset_ids: list[str]) -> None:
+    from fabflow.orders.jobs import fetch_asset
+
+    for asset_id in asset_ids:
+        fetch_asset.enqueue(asset_id)
+
+
+def _store_upload(asset: Asset, handle: IO[bytes]) -> None:
+    # The size and checksum of what is stored, not what the client announced.
+    handle.seek(0)
+    size, digest = hash_stream(iter(lambda: handle.read(64 * 1024), b""))
+    handle.seek(0)
+    store_file(asset, handle, size=size, sha256=digest)
+
+
+def count_fetch_attempt(asset: Asset) -> None:
+    asset.attempts += 1
+    Asset.objects.filter(pk=asset.pk).update(attempts=asset.attempts)
+
+
+def fetched(asset: Asset, handle: IO[bytes], *, size: int, sha256: str) -> None:
+    """Store a downloaded URL asset's file and mark it ready, on its order's timeline."""
+    store_file(asset, handle, size=size, sha256=sha256)
+    with transaction.atomic():
+        asset.state, asset.error = Asset.State.READY, ""
+        asset.save(update_fields=["file", "size", "sha256", "state", "error"])
+        timeline.record(
+            asset.order,
+            timeline.EventKind.ASSET_FETCHED,
+            f"Asset {asset.name} fetched",
+            data={"assetId": str(asset.id), "size": size},
+        )
+
+
+def fetch_failed(asset: Asset, reason: str) -> None:
+    """Mark a URL asset failed for good, on its order's timeline."""
+    with transaction.atomic():
+        asset.state, asset.error = Asset.State.FAILED, reason[:2000]
+        asset.save(update_fields=["state", "error"])
+        timeline.record(
+            asset.order,
+            timeline.EventKind.ASSET_FETCH_FAILED,
+            f"Asset {asset.name} could not be fetched: {reason}",
+            data={"assetId": str(asset.id), "attempts": asset.attempts},
+        )
+
 
 DOWNLOAD_SALT = "fabflow.asset-download"
 

@@ -9,7 +9,6 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from fabflow.accounts.auth import Principal
-from fabflow.core import rows
 from fabflow.orders.models import Asset, Order, Part, Product
 
 
@@ -67,9 +66,8 @@ def order_rows(
 
 def order_items(order: Order) -> tuple[list[Product], list[Part], list[Asset]]:
     """The order's products, parts and assets, in three queries."""
-    # Plain statements (core.rows): the engine reads these for every connector call.
     return (
-        rows.select(Product, where={"order": order.pk}, order_by=("position",)),
-        rows.select(Part, where={"order": order.pk}, order_by=("product", "position")),
-        rows.select(Asset, where={"order": order.pk}, order_by=("created_at", "id")),
+        list(Product.objects.filter(order=order).order_by("position")),
+        list(Part.objects.filter(order=order).order_by("product_id", "position")),
+        list(Asset.objects.filter(order=order).order_by("created_at", "id")),
     )

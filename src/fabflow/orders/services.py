@@ -1,4 +1,5 @@
-"""Writes for orders: intake, assets and the timeline, each in one transaction."""
+"""Writes for orders: intake, the flow and status of an order, manufacturing data, and
+assets attached later. Assets are written by `assets`, the timeline by `timeline`."""
 
 from __future__ import annotations
 
@@ -8,50 +9,20 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Field
+from django.utils import timezone
 
 from fabflow.accounts.models import Space
-from fabflow.core import rows
 from fabflow.core.problems import ApiError, invalid
 from fabflow.flows.models import FlowVersion
 from fabflow.flows.selectors import latest_version
-from fabflow.orders import assets as asset_files
-from fabflow.orders.models import Asset, Order, OrderEvent, Part, Product
+from fabflow.orders import assets, timeline
+from fabflow.orders.assets import INSERT_BATCH, NewAsset
+from fabflow.orders.models import Asset, Order, Part, Product
 from fabflow.orders.schemas import AssetIn, OrderIn
+from fabflow.orders.timeline import EventKind, Journal
 
 MAX_ORDER_VALUE = Decimal("999999999999.99")
 CENT = Decimal("0.01")
-
-
-def record_event(
-    order: Order,
-    kind: str,
-    message: str = "",
-    *,
-    data: dict[str, Any] | None = None,
-    actor: str = "",
-) -> OrderEvent:
-    """Append to an order's timeline; call inside the transaction of the change it records.
-    The entry's id is not read back (nothing needs it)."""
-    event = OrderEvent(order=order, kind=kind, message=message, data=data or {}, actor=actor)
-    rows.insert([event])
-    return event
-
-
-def record_flow_assigned(order: Order, version: FlowVersion, actor: str) -> OrderEvent:
-    event = flow_assigned_event(order, version, actor)
-    event.save(force_insert=True)
-    return event
-
-
-def flow_assigned_event(order: Order, version: FlowVersion, actor: str) -> OrderEvent:
-    """The timeline entry of a flow assigned to an order (unsaved)."""
-    return OrderEvent(
-        order=order,
-        kind="flow.assigned",
-        message=f"Flow {version.flow.name} v{version.number}",
-        actor=actor,
-        data={"flow": version.flow.name, "version": version.number},
-    )
 
 
 @dataclass
@@ -61,11 +32,8 @@ class NewOrder:
     order: Order
     products: list[Product] = field(default_factory=list)
     parts: list[Part] = field(default_factory=list)
-    assets: list[tuple[Asset, bytes | None]] = field(default_factory=list)
-
-    @property
-    def asset_rows(self) -> list[Asset]:
-        return [asset for asset, _ in self.assets]
+    assets: list[NewAsset] = field(default_factory=list)
+    asset_rows: list[Asset] = field(default_factory=list)  # as written
 
 
 def order_value(payload: OrderIn) -> Decimal:
@@ -76,21 +44,23 @@ def order_value(payload: OrderIn) -> Decimal:
     return total
 
 
-def _asset(intake: NewOrder, spec: AssetIn, loc: tuple[str | int, ...], **owner: Any) -> None:
-    asset = Asset(
-        order=intake.order,
-        name=spec.name,
-        content_type=asset_files.guess_content_type(spec.name, spec.contentType),
-        **owner,
-    )
+def _asset(
+    spec: AssetIn, loc: tuple[str | int, ...], *, product: Any = None, part: Any = None
+) -> NewAsset:
+    """An asset of the request, its inline content decoded (before any write: a bad one is a
+    4xx naming `loc`)."""
+    content = None
     if spec.contentBase64 is not None:
-        data = asset_files.decode_inline(spec.contentBase64, (*loc, "contentBase64"))
-        asset.source, asset.state = Asset.Source.INLINE, Asset.State.READY
-        intake.assets.append((asset, data))
-    else:
-        asset.source, asset.state = Asset.Source.URL, Asset.State.PENDING
-        asset.source_url = spec.url or ""
-        intake.assets.append((asset, None))
+        content = assets.decode_inline(spec.contentBase64, (*loc, "contentBase64"))
+    return NewAsset(
+        spec.name,
+        Asset.Source.URL if content is None else Asset.Source.INLINE,
+        spec.contentType or "",
+        content=content,
+        url="" if content is not None else spec.url or "",
+        product_id=product.id if product else None,
+        part_id=part.id if part else None,
+    )
 
 
 def _build(space: Space, payload: OrderIn, flow_version: FlowVersion | None) -> NewOrder:
@@ -112,7 +82,7 @@ def _build(space: Space, payload: OrderIn, flow_version: FlowVersion | None) -> 
     )
     intake = NewOrder(order)
     for i, spec in enumerate(payload.assets):
-        _asset(intake, spec, ("body", "assets", i))
+        intake.assets.append(_asset(spec, ("body", "assets", i)))
     for p_index, p in enumerate(payload.products):
         loc: tuple[str | int, ...] = ("body", "products", p_index)
         product = Product(
@@ -127,7 +97,7 @@ def _build(space: Space, payload: OrderIn, flow_version: FlowVersion | None) -> 
         )
         intake.products.append(product)
         for i, spec in enumerate(p.assets):
-            _asset(intake, spec, (*loc, "assets", i), product=product)
+            intake.assets.append(_asset(spec, (*loc, "assets", i), product=product))
         for part_index, part_in in enumerate(p.parts):
             part = Part(
                 organization_id=space.organization_id,
@@ -140,13 +110,8 @@ def _build(space: Space, payload: OrderIn, flow_version: FlowVersion | None) -> 
             )
             intake.parts.append(part)
             for i, spec in enumerate(part_in.assets):
-                _asset(
-                    intake,
-                    spec,
-                    (*loc, "parts", part_index, "assets", i),
-                    product=product,
-                    part=part,
-                )
+                where = (*loc, "parts", part_index, "assets", i)
+                intake.assets.append(_asset(spec, where, product=product, part=part))
     return intake
 
 
@@ -176,7 +141,7 @@ def intake_order(*, space: Space, payload: OrderIn, actor: str = "") -> NewOrder
             _write(intake, actor)
             return intake
     except IntegrityError as exc:
-        asset_files.delete_files(a for a, _ in intake.assets)
+        assets.delete_files(intake.asset_rows)
         if _violates(exc, THIRD_PARTY_ID_UNIQUE):
             raise ApiError(
                 409,
@@ -186,7 +151,7 @@ def intake_order(*, space: Space, payload: OrderIn, actor: str = "") -> NewOrder
             ) from exc
         raise
     except BaseException:
-        asset_files.delete_files(a for a, _ in intake.assets)
+        assets.delete_files(intake.asset_rows)
         raise
 
 
@@ -209,35 +174,70 @@ def _violates(exc: IntegrityError, constraint: Any) -> bool:
 
 
 def _write(intake: NewOrder, actor: str) -> Order:
-    # Plain INSERTs (core.rows): intake is the API's busiest write.
     order = intake.order
-    rows.insert([order])
-    rows.insert(intake.products)
-    rows.insert(intake.parts)
-    for asset, data in intake.assets:
-        if data is not None:
-            asset_files.store_bytes(asset, data)
-    rows.insert([a for a, _ in intake.assets])
-    created = OrderEvent(
-        order=order,
-        kind="order.created",
-        message=f"Order {order.name} created",
+    order.save(force_insert=True)
+    Product.objects.bulk_create(intake.products, batch_size=INSERT_BATCH)
+    Part.objects.bulk_create(intake.parts, batch_size=INSERT_BATCH)
+    intake.asset_rows = assets.create_assets(order=order, new=intake.assets)
+    journal = Journal()
+    counts = {"products": len(intake.products), "parts": len(intake.parts)}
+    journal.event(
+        order,
+        EventKind.ORDER_CREATED,
+        f"Order {order.name} created",
         actor=actor,
-        data={
-            "products": len(intake.products),
-            "parts": len(intake.parts),
-            "assets": len(intake.assets),
-        },
+        data={**counts, "assets": len(intake.assets)},
     )
     version = order.flow_version if order.flow_version_id else None
-    assigned = [flow_assigned_event(order, version, actor)] if version else []
-    rows.insert([created, *assigned])  # one INSERT, in this order
     if version is not None:
-        from fabflow.flows.engine.events import start_flow
+        timeline.flow_assigned(
+            journal, order, flow=version.flow.name, version=version.number, actor=actor
+        )
+    journal.flush()  # one INSERT, in this order
+    if version is not None:
+        from fabflow.flows.engine.store import start_flow
 
         start_flow(order=order, version=version, actor=actor)
-    _fetch_on_commit([a.id for a, data in intake.assets if data is None])
     return order
+
+
+def assign_flow(*, order: Order, version: FlowVersion, actor: str) -> None:
+    """Give a not yet started order another flow version (inside the caller's transaction)."""
+    order.flow_version = version
+    order.save(update_fields=["flow_version", "updated_at"])
+    journal = Journal()
+    timeline.flow_assigned(
+        journal, order, flow=version.flow.name, version=version.number, actor=actor
+    )
+    journal.flush()
+
+
+def change_status(*, order: Order, status: str, actor: str, journal: Journal) -> None:
+    """Set the order's status, with its timeline entry and updateUrl delivery in `journal`
+    (the flow engine's verdict, inside the engine's transaction)."""
+    previous = order.status
+    if previous == status:
+        return
+    now = timezone.now()
+    Order.objects.filter(pk=order.pk).update(status=status, updated_at=now)
+    order.status, order.updated_at = status, now
+    kind = EventKind.ORDER_STATUS_CHANGED
+    data = {"from": previous, "to": status}
+    journal.event(order, kind, f"Status {previous} → {status}", actor=actor, data=data)
+    journal.update(order, kind, previous_status=previous)
+
+
+def merge_manufacturing_data(
+    *, order: Order, by_part: dict[str, dict[str, Any]], loc: tuple[str | int, ...]
+) -> None:
+    """Merge values into the manufacturing data of parts of the order (keyed by part id)."""
+    parts = {str(p.id): p for p in Part.objects.filter(order=order, pk__in=list(by_part))}
+    for part_id, values in by_part.items():
+        part = parts.get(part_id)
+        if part is None:
+            raise invalid((*loc, part_id), "no such part in this order")
+        part.manufacturing_data = {**part.manufacturing_data, **values}
+        part.save(update_fields=["manufacturing_data"])
 
 
 def attach_assets(
@@ -245,9 +245,9 @@ def attach_assets(
 ) -> list[Asset]:
     """Attach inline or URL assets (e.g. from connector feedback) to an order, a product or a
     part of it; call inside a transaction. URL assets are fetched by a job after commit."""
-    intake = NewOrder(order)
     products = {str(p.id): p for p in order.products.all()}
     parts = {str(p.id): p for p in order.parts.all()}
+    new = []
     for i, spec in enumerate(specs):
         part = parts.get(str(spec.get("partId")))
         product = products.get(str(spec.get("productId"))) or (part.product if part else None)
@@ -256,31 +256,12 @@ def attach_assets(
         if spec.get("productId") and str(spec["productId"]) not in products:
             raise invalid((*loc, i, "productId"), "no such product in this order")
         fields = {k: spec.get(k) for k in ("name", "contentType", "contentBase64", "url")}
-        _asset(intake, AssetIn.model_validate(fields), (*loc, i), product=product, part=part)
-    try:
-        for asset, data in intake.assets:
-            if data is not None:
-                asset_files.store_bytes(asset, data)
-        Asset.objects.bulk_create([a for a, _ in intake.assets])
-    except BaseException:
-        asset_files.delete_files(a for a, _ in intake.assets)
-        raise
-    _fetch_on_commit([a.id for a, data in intake.assets if data is None])
-    record_event(
-        order,
-        "asset.added",
-        f"{len(intake.assets)} asset(s) attached",
-        actor=actor,
-        data={"assetIds": [str(a.id) for a, _ in intake.assets]},
-    )
-    return [a for a, _ in intake.assets]
+        new.append(_asset(AssetIn.model_validate(fields), (*loc, i), product=product, part=part))
+    return assets.create_assets(order=order, new=new, actor=actor, announce=_attached)
 
 
-def _fetch_on_commit(asset_ids: list[Any]) -> None:
-    if asset_ids:
-        from fabflow.orders.jobs import enqueue_fetches
-
-        transaction.on_commit(lambda: enqueue_fetches(asset_ids))
+def _attached(made: list[Asset]) -> tuple[str, dict[str, Any]]:
+    return f"{len(made)} asset(s) attached", {"assetIds": [str(a.id) for a in made]}
 
 
 def add_uploaded_asset(
@@ -294,32 +275,20 @@ def add_uploaded_asset(
     part: Part | None = None,
     actor: str = "",
 ) -> Asset:
-    """Attach an uploaded file to an order (and optionally one of its products or parts)."""
-    asset = Asset(
-        order=order,
-        product=product or (part.product if part else None),
-        part=part,
-        name=name,
-        content_type=asset_files.guess_content_type(name, content_type),
-        source=Asset.Source.UPLOAD,
-        state=Asset.State.READY,
+    """Attach an uploaded file to an order (and optionally one of its products or parts).
+    `size` is what the client announced; the stored size is counted while storing."""
+    upload = NewAsset(
+        name,
+        Asset.Source.UPLOAD,
+        content_type,
+        upload=handle,
+        product_id=product.id if product else (part.product_id if part else None),
+        part_id=part.id if part else None,
     )
-    chunks = handle.chunks()
-    handle.seek(0)
-    checked_size, digest = asset_files.hash_stream(chunks)
-    handle.seek(0)
-    asset_files.store_file(asset, handle, size=checked_size, sha256=digest)
-    try:
-        with transaction.atomic():
-            asset.save(force_insert=True)
-            record_event(
-                order,
-                "asset.added",
-                f"Asset {name} uploaded",
-                actor=actor,
-                data={"assetId": str(asset.id), "size": checked_size},
-            )
-    except BaseException:
-        asset_files.delete_files([asset])
-        raise
+    [asset] = assets.create_assets(order=order, new=[upload], actor=actor, announce=_uploaded)
     return asset
+
+
+def _uploaded(made: list[Asset]) -> tuple[str, dict[str, Any]]:
+    [asset] = made
+    return f"Asset {asset.name} uploaded", {"assetId": str(asset.id), "size": asset.size}

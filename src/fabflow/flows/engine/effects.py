@@ -16,7 +16,8 @@ from standardwebhooks.webhooks import Webhook
 from fabflow.core import mailer, outbound
 from fabflow.core.templating import SafeHtml, render
 from fabflow.flows.handlers.base import PermanentError, TransientError
-from fabflow.orders import assets as asset_files
+from fabflow.orders import assets
+from fabflow.orders.assets import NewAsset
 from fabflow.orders.models import Asset, Order
 
 
@@ -61,7 +62,7 @@ class TaskEffects:
         items, ids = [], []
         for asset in Asset.objects.filter(order=self.order, state=Asset.State.READY):
             if regex.search(asset.name):
-                url = asset_files.signed_download_url(asset)
+                url = assets.signed_download_url(asset)
                 items.append(f'<li><a href="{escape(url)}">{escape(asset.name)}</a></li>')
                 ids.append(str(asset.id))
         return SafeHtml("<ul>" + "".join(items) + "</ul>" if items else ""), ids
@@ -145,17 +146,15 @@ class TaskEffects:
         part_id: str | None = None,
         content_type: str = "",
     ) -> str:
-        asset = Asset(
-            order=self.order,
+        made = NewAsset(
+            name,
+            Asset.Source.FLOW,
+            content_type,
+            content=data,
             product_id=product_id,
             part_id=part_id,
-            name=name,
-            content_type=asset_files.guess_content_type(name, content_type),
-            source=Asset.Source.FLOW,
-            state=Asset.State.READY,
         )
-        asset_files.store_bytes(asset, data)
-        asset.save(force_insert=True)
+        [asset] = assets.create_assets(order=self.order, new=[made])
         return str(asset.id)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from fabflow.flows.definition import FlowDefinition, TaskDefinition, entry_tasks
+from fabflow.orders.kinds import EventKind
 
 RunStateName = Literal["pending", "running", "waiting", "succeeded", "failed", "cancelled"]
 FlowStatus = Literal["created", "running", "succeeded", "failed"]
@@ -134,7 +135,7 @@ class CancelRun:
 class Note:
     """A timeline entry."""
 
-    kind: str
+    kind: EventKind
     message: str
     run_id: str | None = None
 
@@ -186,12 +187,14 @@ class _Step:
         stages = self.definition.root
         while index < len(stages):
             self.state = replace(self.state, stage=index)
-            self.commands.append(Note("stage.started", f"Stage {stages[index].name} started"))
+            self.commands.append(
+                Note(EventKind.STAGE_STARTED, f"Stage {stages[index].name} started")
+            )
             for key in entry_tasks(stages[index]):
                 self.start(key)
             return
         self.state = replace(self.state, status="succeeded")
-        self.commands.append(Note("flow.succeeded", "Flow finished successfully"))
+        self.commands.append(Note(EventKind.FLOW_SUCCEEDED, "Flow finished successfully"))
 
     def maybe_advance(self) -> None:
         if self.state.status != "running":
@@ -206,7 +209,9 @@ class _Step:
                 self.put(replace(other, state="cancelled", cancelled_by_failure=True))
                 self.commands.append(CancelRun(other.id))
         self.state = replace(self.state, status="failed")
-        self.commands.append(Note("flow.failed", f"Task {run.key} failed: {run.reason}", run.id))
+        self.commands.append(
+            Note(EventKind.FLOW_FAILED, f"Task {run.key} failed: {run.reason}", run.id)
+        )
 
 
 def _live_run(step: _Step, run_id: str) -> Run | None:
@@ -223,7 +228,7 @@ def _on_start(step: _Step, event: Start) -> None:
     if step.state.status != "created":
         raise InvalidTransition("the flow has already started")
     step.state = replace(step.state, status="running")
-    step.commands.append(Note("flow.started", "Flow started"))
+    step.commands.append(Note(EventKind.FLOW_STARTED, "Flow started"))
     step.enter_stage(0)
 
 
@@ -239,7 +244,7 @@ def _on_succeeded(step: _Step, event: TaskSucceeded) -> None:
         return
     run = replace(run, state="succeeded")
     step.put(run)
-    step.commands.append(Note("task.succeeded", f"Task {run.key} succeeded", run.id))
+    step.commands.append(Note(EventKind.TASK_SUCCEEDED, f"Task {run.key} succeeded", run.id))
     step.follow(run, "success")
     step.maybe_advance()
 
@@ -250,7 +255,9 @@ def _on_failed(step: _Step, event: TaskFailed) -> None:
         return
     run = replace(run, state="failed", reason=event.reason)
     step.put(run)
-    step.commands.append(Note("task.failed", f"Task {run.key} failed: {event.reason}", run.id))
+    step.commands.append(
+        Note(EventKind.TASK_FAILED, f"Task {run.key} failed: {event.reason}", run.id)
+    )
     if step.follow(run, "failure"):
         step.maybe_advance()
     else:
@@ -263,7 +270,7 @@ def _on_timed_out(step: _Step, event: TaskTimedOut) -> None:
         return
     run = replace(run, timed_out=True)
     step.put(run)
-    step.commands.append(Note("task.timed_out", f"Task {run.key} timed out", run.id))
+    step.commands.append(Note(EventKind.TASK_TIMED_OUT, f"Task {run.key} timed out", run.id))
     step.follow(run, "timeout")
 
 
@@ -281,7 +288,7 @@ def _on_retry(step: _Step, event: RetryTask) -> None:
         raise InvalidTransition("retry the task that failed the flow")
     resumed = step.state.status == "failed"
     step.state = replace(step.state, status="running", stage=run.stage)
-    step.commands.append(Note("task.retried", f"Task {run.key} retried", run.id))
+    step.commands.append(Note(EventKind.TASK_RETRIED, f"Task {run.key} retried", run.id))
     step.start(run.key, attempt=run.attempt + 1)
     if resumed:
         for other in step.state.current():
@@ -298,7 +305,7 @@ def _on_restart(step: _Step, event: Restart) -> None:
             step.put(replace(run, state="cancelled"))
             step.commands.append(CancelRun(run.id))
     step.state = replace(step.state, status="running", generation=step.state.generation + 1)
-    step.commands.append(Note("flow.restarted", "Flow restarted"))
+    step.commands.append(Note(EventKind.FLOW_RESTARTED, "Flow restarted"))
     step.enter_stage(0)
 
 

@@ -13,7 +13,7 @@ import threading
 
 from django.db import close_old_connections, connection, connections
 
-from fabflow.flows.engine import claims
+from fabflow.flows.engine import claims, store
 from fabflow.flows.engine.runner import advance_held
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class Engine:
             try:
                 listener.ensure_connection()
                 pg = listener.connection
-                pg.execute(f"LISTEN {claims.CHANNEL}")
+                pg.execute(f"LISTEN {store.CHANNEL}")
                 while not self.stop.is_set():
                     for _ in pg.notifies(timeout=1.0, stop_after=1):
                         for wake in self._wakes:

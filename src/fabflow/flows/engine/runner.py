@@ -20,15 +20,15 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from fabflow.core import rows
 from fabflow.core.outbound import backoff_delay
-from fabflow.flows.engine import claims, store
+from fabflow.flows.engine import claims, steps, store
 from fabflow.flows.engine import interpreter as ip
 from fabflow.flows.engine.claims import Held
 from fabflow.flows.engine.context import build
+from fabflow.flows.engine.store import InboxKind
 from fabflow.flows.handlers import base, registry
-from fabflow.flows.models import FlowInbox, FlowRun, TaskRun
-from fabflow.orders.journal import Journal
+from fabflow.flows.models import FlowInbox, TaskRun
+from fabflow.orders.timeline import EventKind, Journal
 
 log = logging.getLogger(__name__)
 MAX_STEPS = 200
@@ -132,7 +132,7 @@ def _apply(
     touch: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     try:
-        store.apply_step(
+        steps.apply_step(
             held.flow_run,
             held.runs,
             event,
@@ -142,7 +142,7 @@ def _apply(
             flow_run_changes=held.changes,
         )
     except ip.InvalidTransition as exc:
-        journal.event(held.order, "action.rejected", str(exc), actor=actor)
+        journal.event(held.order, EventKind.ACTION_REJECTED, str(exc), actor=actor)
 
 
 def _begin_next(held: Held, journal: Journal, now: datetime) -> None:
@@ -185,7 +185,7 @@ def _begin(held: Held, run: TaskRun, journal: Journal, now: datetime) -> None:
         _apply(held, ip.TaskStarted(str(run.id)), journal, touch={str(run.id): touch})
         journal.event(
             held.order,
-            "task.started",
+            EventKind.TASK_STARTED,
             f"Task {run.key} started",
             data={"taskRunId": str(run.id), "handlerKey": run.handler_key},
         )
@@ -204,22 +204,22 @@ def _flush(held: Held, journal: Journal) -> None:
     if next_work(held, timezone.now()) is None:
         _release(held)
     elif held.changes:
-        rows.update(FlowRun, held.flow_run.pk, held.changes)
+        store.write_flow_run(held.flow_run, held.changes)
     held.changes.clear()
 
 
 def _release(held: Held) -> bool:
     """Give the lease back unless an outside event arrived (then its items are loaded)."""
-    due = store.next_due(held.runs, held.flow_run.generation)
+    due = steps.next_due(held.runs, held.flow_run.generation)
     held.released = claims.release(held, due, also=held.changes)
     return held.released
 
 
 def _handle_inbox(held: Held, item: FlowInbox) -> None:
     simple: dict[str, Any] = {
-        "start": lambda: ip.Start(),
-        "restart": lambda: ip.Restart(),
-        "retry": lambda: ip.RetryTask(str(item.task_run_id)),
+        InboxKind.START: lambda: ip.Start(),
+        InboxKind.RESTART: lambda: ip.Restart(),
+        InboxKind.RETRY: lambda: ip.RetryTask(str(item.task_run_id)),
     }
     run = held.run(item.task_run_id) if item.task_run_id else None
     now = timezone.now()
@@ -231,7 +231,7 @@ def _handle_inbox(held: Held, item: FlowInbox) -> None:
             event, touch = _outside_event(held, run, item)
             if event is not None:
                 _apply(held, event, journal, actor=item.actor, touch=touch)
-        rows.update(FlowInbox, item.pk, {"processed_at": now})
+        store.mark_processed(item, now)
         held.inbox.remove(item)
         _begin_next(held, journal, now)
         _flush(held, journal)
@@ -254,7 +254,7 @@ def _outside_event(
 
 
 def _payload(held: Held, run: TaskRun) -> dict[str, Any]:
-    definition = store.definition_of(held.flow_run.flow_version)
+    definition = steps.definition_of(held.flow_run.flow_version)
     return definition.task(run.stage, run.key).payload
 
 
@@ -301,12 +301,12 @@ def _call_handler(
         message = "Missing template values: " + ", ".join(effects.missing)
         data = {"taskRunId": str(run.id)}
         if journal is not None:
-            journal.event(held.order, "template.missing", message, data=data)
+            journal.event(held.order, EventKind.TEMPLATE_MISSING, message, data=data)
             return outcome
         # Recorded at once: the message must survive even if the outcome's write fails.
         with transaction.atomic():
             own = Journal()
-            own.event(held.order, "template.missing", message, data=data)
+            own.event(held.order, EventKind.TEMPLATE_MISSING, message, data=data)
             _flush(held, own)
     return outcome
 
@@ -325,7 +325,7 @@ def _record_outcome(held: Held, run: TaskRun, outcome: base.Outcome, journal: Jo
         if outcome.message:
             journal.event(
                 held.order,
-                "task.waiting",
+                EventKind.TASK_WAITING,
                 f"Task {run.key}: {outcome.message}",
                 data={"taskRunId": run_id},
             )
@@ -344,7 +344,7 @@ def _retry_later(held: Held, run: TaskRun, outcome: base.RetryLater, journal: Jo
     store.write_run(run, {"wake_at": timezone.now() + timedelta(seconds=delay)})
     journal.event(
         held.order,
-        "task.retry_scheduled",
+        EventKind.TASK_RETRY_SCHEDULED,
         f"Task {run.key}: {outcome.reason}; retry in {delay:.1f} s",
         data={"taskRunId": str(run.id), "attempt": run.deliveries},
     )

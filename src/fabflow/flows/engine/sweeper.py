@@ -12,23 +12,14 @@ from datetime import timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from fabflow.orders.models import UpdateDelivery
+from fabflow.orders import timeline
 
 GRACE = timedelta(seconds=30)
 BATCH = 500
 
 
 def stalled_deliveries() -> list[str]:
-    now = timezone.now()
-    ids = [
-        str(pk)
-        for pk in UpdateDelivery.objects.filter(
-            state=UpdateDelivery.State.PENDING, next_attempt_at__lt=now - GRACE
-        ).values_list("pk", flat=True)[:BATCH]
-    ]
-    # Not again before the grace period has passed: the re-queued job needs time to run.
-    UpdateDelivery.objects.filter(pk__in=ids).update(next_attempt_at=now)
-    return ids
+    return timeline.stalled_deliveries(grace=GRACE, limit=BATCH)
 
 
 def queue_is_behind() -> bool:

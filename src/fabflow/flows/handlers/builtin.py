@@ -30,6 +30,7 @@ from fabflow.flows.handlers.payloads import (
     SendEmailPayload,
     WaitPayload,
 )
+from fabflow.orders.kinds import EventKind
 
 P = TypeVar("P", bound=BaseModel)
 
@@ -139,7 +140,7 @@ class _JsonEncoder(DjangoJSONEncoder):
 
 def _connector_message(ctx: HandlerContext) -> bytes:
     message = {
-        "event": "task.started",
+        "event": EventKind.TASK_STARTED,
         "order": dict(ctx.order),
         "task": {
             "id": ctx.task.id,
