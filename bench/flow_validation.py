@@ -102,14 +102,15 @@ def row(
         made = make(size)
         seconds = median_seconds(lambda: work(made), repeat)  # noqa: B023 (called at once)
         first = first or seconds
-        print(f"{label:<8} {size:>9,}  {seconds:9.4f} s   x{seconds / first:8.1f}", flush=True)
+        ratio = seconds / first
+        print(f"{label:<8} {size:>9,}  {seconds * 1000:10.3f} ms   x{ratio:7.1f}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
     args = parser.parse_args()
-    print(f"{'what':<8} {'size':>9}  {'median':>11}   {'ratio':>9}")
+    print(f"{'what':<8} {'size':>9}  {'median':>13}   {'ratio':>8}")
     row("stages", [1_000, 10_000, 20_000], stages, validate_definition, args.repeat)
     row("chain", [1_000, 10_000], chain, validate_definition, args.repeat)
     text = body_text()
@@ -117,7 +118,7 @@ def main() -> None:
     seconds = median_seconds(
         lambda: validate_definition(json.loads(text)["definition"]), args.repeat
     )
-    print(f"{'body':<8} {size:>9,}  {seconds:9.4f} s   (bytes of the POST /flows body)")
+    print(f"{'body':<8} {size:>9,}  {seconds * 1000:10.3f} ms   (bytes of the POST /flows body)")
     row("graph", [500, 1_000, 2_000], lambda n: chain(n, skip=True), render_svg, args.repeat)
     try:
         from fabflow.flows.definition import _content_errors  # behind the caps
