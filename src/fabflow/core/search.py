@@ -43,6 +43,7 @@ only on the data (and, on PostgreSQL, its statistics): no process keeps a verdic
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable
 from functools import reduce
 from operator import or_
@@ -254,8 +255,8 @@ def repair_fts(sender: AppConfig, using: str, verbosity: int = 1, **kwargs: Any)
                 cursor.execute(statements[name])
             cursor.execute(f"INSERT INTO {fts}({fts}) VALUES ('rebuild')")  # noqa: S608
         if verbosity:
-            stdout = kwargs.get("stdout")
-            print(f"  Made {', '.join(faults)} and rebuilt {fts}", file=stdout, flush=True)
+            stdout = kwargs.get("stdout") or sys.stdout
+            stdout.write(f"  Made {', '.join(faults)} and rebuilt {fts}\n")
 
 
 def check_fts(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[Any]:
