@@ -1,39 +1,17 @@
-"""How list pages read the database: timestamps, one statement per page, the covering index."""
+"""How list pages read the database: one statement per page, the covering index."""
 
 from __future__ import annotations
-
-from datetime import UTC
 
 import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from fabflow.orders.models import Order
 from tests.factories import ApiClient, order_body
 
 postgresql_only = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="PostgreSQL's backend and indexes"
+    connection.vendor != "postgresql", reason="PostgreSQL's indexes"
 )
-
-
-@postgresql_only
-def test_timestamps_are_read_by_psycopg_s_c_loader_as_utc_datetimes(
-    api: ApiClient,
-) -> None:
-    from fabflow.core.postgresql.base import C_LOADER
-
-    # given an order
-    assert api.post("/api/v1/orders", order_body()).status_code == 201
-    # when its timestamps are read, then psycopg's C loader gives aware UTC datetimes
-    with connection.cursor() as cursor:
-        assert C_LOADER is not None
-        assert cursor.cursor.adapters.get_loader(1184, 0) is C_LOADER  # timestamptz, text
-    created = Order.objects.get().created_at
-    assert created.tzinfo is UTC
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT %s::timestamptz", ["2026-01-01T10:00:00+05:00"])
-        assert cursor.fetchone()[0].isoformat() == "2026-01-01T05:00:00+00:00"
 
 
 @postgresql_only
