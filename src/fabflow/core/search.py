@@ -152,8 +152,10 @@ def _listed(
         # are counted first (the FTS table yields them one by one, and the count stops).
         fts, match = fts_table(model), _fts_match(columns, term)
         count = _fts_count(using, fts, match)
-        if count == 0 or count > LIST_MAX:
-            return [] if count == 0 else None
+        if count == 0:
+            return []
+        if count > LIST_MAX:
+            return None
         # Names from the model; the term is a parameter.
         rowids = f"rowid IN (SELECT rowid FROM {fts} WHERE {fts} MATCH %s)"  # noqa: S608
         rows = rows.filter(RawSQL(rowids, [match], output_field=BooleanField()))  # noqa: S611
