@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,13 +20,6 @@ from fabflow.core.templating import (
 from fabflow.flows.handlers.payloads import template_fields
 
 Loc = tuple[str | int, ...]
-
-# Caps, checked before anything else (docs/flows.md#limits): every check after them is linear,
-# and they keep a saved definition, which every step of every order reads, small.
-MAX_STAGES = 100
-MAX_STAGE_TASKS = 200
-MAX_TASKS = 1000
-MAX_DEFINITION_BYTES = 1024 * 1024
 
 # What a template may name: the context fabflow.flows.engine.context.template_context builds
 # (tests/unit/test_template_context.py holds the two together). `order` and `customerInfo`
@@ -73,39 +65,6 @@ def from_pydantic(exc: ValidationError, prefix: Loc = ()) -> list[DefinitionErro
         DefinitionError((*prefix, *error["loc"]), _MESSAGES.get(error["type"], error["msg"]))
         for error in exc.errors(include_url=False)
     ]
-
-
-def definition_bytes(raw: object) -> int:
-    """The size of a definition as it is stored: compact JSON in UTF-8."""
-    text = json.dumps(raw, separators=(",", ":"), ensure_ascii=False, default=str)
-    return len(text.encode("utf-8", "surrogatepass"))
-
-
-def size_errors(raw: object) -> list[DefinitionError]:
-    """The caps a definition is over; one that is over any is not looked at further."""
-    if not isinstance(raw, list):
-        return []
-    if len(raw) > MAX_STAGES:
-        return [DefinitionError((), f"at most {MAX_STAGES} stages; this flow has {len(raw)}")]
-    errors: list[DefinitionError] = []
-    total = 0
-    for index, stage in _objects(raw):
-        tasks = stage.get("taskDefinitions")
-        count = len(tasks) if isinstance(tasks, list) else 0
-        total += count
-        if count > MAX_STAGE_TASKS:
-            msg = f"at most {MAX_STAGE_TASKS} task definitions per stage; this stage has {count}"
-            errors.append(DefinitionError((index, "taskDefinitions"), msg))
-    if total > MAX_TASKS:
-        msg = f"at most {MAX_TASKS} task definitions in a flow; this flow has {total}"
-        errors.append(DefinitionError((), msg))
-    if errors:
-        return errors
-    size = definition_bytes(raw)
-    if size > MAX_DEFINITION_BYTES:
-        msg = f"at most {MAX_DEFINITION_BYTES} bytes as compact JSON; this flow has {size}"
-        errors.append(DefinitionError((), msg))
-    return errors
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,6 @@ from pydantic.json_schema import models_json_schema
 from pydantic_core import PydanticCustomError
 
 from fabflow.flows.checks import (
-    MAX_DEFINITION_BYTES,
-    MAX_STAGE_TASKS,
-    MAX_STAGES,
-    MAX_TASKS,
     TEMPLATE_CONTEXT,
     TEMPLATE_PATH,
     TEMPLATE_ROOTS,
@@ -31,7 +27,6 @@ from fabflow.flows.checks import (
     Loc,
     from_pydantic,
     semantic_errors,
-    size_errors,
 )
 from fabflow.flows.handlers.payloads import BUILTIN_PAYLOADS
 
@@ -39,9 +34,49 @@ __all__ = [
     "MAX_DEFINITION_BYTES", "MAX_STAGES", "MAX_STAGE_TASKS", "MAX_TASKS", "TEMPLATE_CONTEXT",
     "TEMPLATE_ROOTS", "DefinitionError", "DefinitionInvalid", "FlowDefinition", "FlowStage",
     "NextTask", "TaskDefinition", "entry_tasks", "flow_json_schema", "parse_definition_json",
-    "parse_flow", "validate_definition",
+    "parse_flow", "size_errors", "validate_definition",
 ]  # fmt: skip
 MAX_TIMEOUT_MS = 30 * 24 * 3600 * 1000
+
+# Caps, checked before anything else (docs/flows.md#limits): every check after them is linear,
+# and they keep a saved definition, which every step of every order reads, small.
+MAX_STAGES = 100
+MAX_STAGE_TASKS = 200
+MAX_TASKS = 1000
+MAX_DEFINITION_BYTES = 1024 * 1024
+
+
+def definition_bytes(raw: object) -> int:
+    """The size of a definition as it is stored: compact JSON in UTF-8."""
+    text = json.dumps(raw, separators=(",", ":"), ensure_ascii=False, default=str)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def size_errors(raw: object) -> list[DefinitionError]:
+    """The caps a definition is over; one that is over any is not looked at further."""
+    if not isinstance(raw, list):
+        return []
+    if len(raw) > MAX_STAGES:
+        return [DefinitionError((), f"at most {MAX_STAGES} stages; this flow has {len(raw)}")]
+    errors: list[DefinitionError] = []
+    total = 0
+    for index, stage in enumerate(raw):
+        tasks = stage.get("taskDefinitions") if isinstance(stage, dict) else None
+        count = len(tasks) if isinstance(tasks, list) else 0
+        total += count
+        if count > MAX_STAGE_TASKS:
+            msg = f"at most {MAX_STAGE_TASKS} task definitions per stage; this stage has {count}"
+            errors.append(DefinitionError((index, "taskDefinitions"), msg))
+    if total > MAX_TASKS:
+        msg = f"at most {MAX_TASKS} task definitions in a flow; this flow has {total}"
+        errors.append(DefinitionError((), msg))
+    if errors:
+        return errors
+    size = definition_bytes(raw)
+    if size > MAX_DEFINITION_BYTES:
+        msg = f"at most {MAX_DEFINITION_BYTES} bytes as compact JSON; this flow has {size}"
+        errors.append(DefinitionError((), msg))
+    return errors
 
 
 class DefinitionInvalid(ValueError):

@@ -10,8 +10,7 @@ from ninja import Schema
 from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints
 
 from fabflow.core.problems import ApiError
-from fabflow.flows.checks import size_errors
-from fabflow.flows.definition import FlowStage
+from fabflow.flows.definition import FlowStage, size_errors
 from fabflow.orders.schemas import AssetIn, TaskOut
 
 
