@@ -55,8 +55,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return params
 
     def _start_transaction_under_autocommit(self) -> None:
-        if self.transaction_mode != "IMMEDIATE" or self.is_in_memory_db():
-            super()._start_transaction_under_autocommit()
+        if getattr(self, "transaction_mode", None) != "IMMEDIATE" or self.is_in_memory_db():
+            super()._start_transaction_under_autocommit()  # type: ignore[misc]  # private, not in the stubs
             return
         deadline = time.monotonic() + self.busy_seconds
         lock = _process_lock(str(self.settings_dict["NAME"]))
@@ -94,19 +94,19 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _commit(self) -> None:
         try:
-            super()._commit()
+            super()._commit()  # type: ignore[misc]  # private, not in the stubs
         finally:
             if not self.connection or not self.connection.in_transaction:
                 self._release_write_lock()
 
     def _rollback(self) -> None:
         try:
-            super()._rollback()
+            super()._rollback()  # type: ignore[misc]  # private, not in the stubs
         finally:
             self._release_write_lock()
 
     def _close(self) -> None:
         try:
-            super()._close()
+            super()._close()  # type: ignore[misc]  # private, not in the stubs
         finally:
             self._release_write_lock()
