@@ -1,15 +1,21 @@
-"""CSV rendering with spreadsheet-formula injection neutralised."""
+"""CSV rendering with spreadsheet-formula injection neutralised; numbers stay numbers."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+# A cell starting with one of these is run as a formula by Excel, LibreOffice or Google Sheets
+# (tab, CR and LF because some of them skip leading blanks); the full-width = + - @ because
+# some Excel locales read them as the ASCII ones.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+# Text that is just a number (`-5`, `+1.5`, `2e-3`) is a value, not a formula: it stays as it is.
+PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 
 
 def cell(value: Any) -> str:
@@ -23,7 +29,9 @@ def cell(value: Any) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)  # numbers (also negative ones) are data, not formulas
     text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    if text.startswith(FORMULA_STARTS) and not PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 def render(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:

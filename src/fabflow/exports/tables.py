@@ -10,11 +10,11 @@ from uuid import UUID
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpResponse
 from django.http.response import HttpResponseBase
-from django.utils.http import content_disposition_header
 
 from fabflow.core.tables import Column, Table
 from fabflow.exports import csvfile
-from fabflow.exports.archive import Archive, safe_entry
+from fabflow.exports.archive import Archive, segment
+from fabflow.exports.downloads import attach
 
 LIMIT = 50  # rows in one export: what a page shows
 
@@ -55,18 +55,17 @@ class TableExport:
         text = table_csv(columns, rows)
         if kind == "csv":
             response = HttpResponse(text, content_type="text/csv; charset=utf-8")
-            response["Content-Disposition"] = content_disposition_header(True, f"{name}.csv")
-            return response
+            return attach(response, name, suffix=".csv")
         archive = Archive()
         archive.add_text(self.csv_entry, text)
         for entry, sheet in self.sheets(rows):
             archive.add_text(entry, sheet)
         if kind == "zip" and self.files is not None:
             for row in rows:
-                folder = f"{row.name} ({str(row.pk)[:8]})"
+                folder = segment(f"{row.name} ({str(row.pk)[:8]})")
                 for file in self.files(row):
-                    archive.add_stored(safe_entry(self.files_folder, folder, file.name), file.file)
-        return archive.response(f"{name}.zip")
+                    archive.add_stored(f"{self.files_folder}/{folder}/{file.name}", file.file)
+        return archive.response(name)
 
 
 def table_csv(columns: Sequence[Column], rows: Iterable[Any]) -> str:

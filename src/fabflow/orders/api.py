@@ -15,6 +15,7 @@ from fabflow.accounts.auth import Principal, principal
 from fabflow.accounts.models import Space
 from fabflow.core.pagination import MAX_LIMIT, paginate
 from fabflow.core.problems import ApiError, invalid
+from fabflow.exports import downloads
 from fabflow.orders import idempotency, selectors, serializers, services
 from fabflow.orders.assets import check_download_token, safe_filename
 from fabflow.orders.filters import (
@@ -240,15 +241,10 @@ def download_asset(request: HttpRequest, asset_id: UUID, token: str | None = Non
 
 
 def _file_response(asset: Asset) -> FileResponse:
-    response = FileResponse(
-        asset.file.open("rb"),
-        as_attachment=True,
-        filename=safe_filename(asset.name),
-        content_type=asset.content_type or "application/octet-stream",
+    """The asset's file: safe images inline, anything else as opaque bytes to save."""
+    return downloads.file_response(
+        asset.file.open("rb"), name=safe_filename(asset.name), content_type=asset.content_type
     )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
 
 
 def _group(qs: Any, attr: str) -> dict[Any, list[Any]]:

@@ -24,7 +24,7 @@ from fabflow.accounts.web import member_required, principal, user
 from fabflow.core.problems import ApiError
 from fabflow.core.tables import Table
 from fabflow.core.web import table_page
-from fabflow.exports.archive import Archive, safe_entry
+from fabflow.exports.archive import Archive, segment
 from fabflow.exports.tables import LIMIT as EXPORT_LIMIT
 from fabflow.orders import selectors
 from fabflow.orders.filters import OrderFilter, PartFilter, ProductFilter
@@ -173,11 +173,15 @@ def order_files(request: HttpRequest, order_id: UUID) -> HttpResponseBase:
     """All files of an order as one zip, streamed."""
     obj = selectors.get_or_404(selectors.orders_for(principal(request)), order_id)
     archive = Archive()
-    assets = Asset.objects.filter(order=obj, state=Asset.State.READY).select_related("product")
+    assets = (
+        Asset.objects.filter(order=obj, state=Asset.State.READY)
+        .select_related("product")
+        .order_by("created_at", "pk")  # the first of two same names keeps it
+    )
     for asset in assets:
-        folder = asset.product.name if asset.product else ""
-        archive.add_stored(safe_entry(folder, asset.name), asset.file)
-    return archive.response(f"{obj.name}-files.zip")
+        folder = segment(asset.product.name) if asset.product else ""
+        archive.add_stored(f"{folder}/{asset.name}", asset.file)
+    return archive.response(f"{obj.name}-files")
 
 
 @member_required
