@@ -120,7 +120,6 @@ NAMES = [
     ("+1+cmd|' /C calc'!A0", "'+1+cmd|' /C calc'!A0"),
     ("-2+3", "'-2+3"),
     ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
-    ("＝1+1", "'＝1+1"),  # noqa: RUF001 (full-width: some Excel locales read it as `=`)
     ("-5", "-5"),  # text that is just a number runs nothing: left as it is
     ("+49", "+49"),
     ("-1.5e3", "-1.5e3"),

@@ -11,9 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 # A cell starting with one of these is run as a formula by Excel, LibreOffice or Google Sheets
-# (tab, CR and LF because some of them skip leading blanks); the full-width = + - @ because
-# some Excel locales read them as the ASCII ones.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+# (OWASP's list; LF too, as a precaution).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 # Text that is just a number (`-5`, `+1.5`, `2e-3`) is a value, not a formula: it stays as it is.
 PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 
