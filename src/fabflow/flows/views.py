@@ -8,12 +8,15 @@ from uuid import UUID
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_http_methods, require_POST
 
 from fabflow.accounts.models import Space
 from fabflow.accounts.web import member_required, principal
+from fabflow.core.errors import DomainError
 from fabflow.core.problems import ApiError
 from fabflow.flows import actions
 from fabflow.flows import services as flow_services
@@ -21,8 +24,10 @@ from fabflow.flows.definition import parse_definition_json, validate_definition
 from fabflow.flows.engine.context import CONFIRM_SALT, run_id_from
 from fabflow.flows.graph import render_svg
 from fabflow.flows.handlers import registry
-from fabflow.flows.models import Flow, FlowVersion, TaskRun
-from fabflow.orders.selectors import get_or_404
+from fabflow.flows.models import Flow, FlowRun, FlowVersion, TaskRun
+from fabflow.flows.serializers import task_json
+from fabflow.orders.models import Order
+from fabflow.orders.selectors import get_or_404, orders_for
 
 
 @require_http_methods(["GET", "POST"])
@@ -158,3 +163,66 @@ def flow_preview(request: HttpRequest) -> JsonResponse:
             "svg": render_svg(raw if isinstance(raw, list) else []),
         }
     )
+
+
+# The order page's flow section and its actions ------------------------------------------------
+
+
+def order_panel(request: HttpRequest, order: Order) -> SafeString:
+    """The flow section of the order page (registered with orders' page sections)."""
+    runs = list(
+        TaskRun.objects.filter(order=order)
+        .select_related("flow_run__flow_version__flow")
+        .order_by("created_at")
+    )
+    flow_run = FlowRun.objects.filter(order=order).select_related("flow_version__flow").first()
+    graph = ""
+    if flow_run is not None:
+        current = [r for r in runs if r.generation == flow_run.generation]
+        graph = render_svg(
+            flow_run.flow_version.definition,
+            states={r.key: r.state for r in current},
+            timed_out={r.key for r in current if r.timed_out and r.unfinished},
+        )
+    manual = [r for r in runs if r.handler_key == "manual-task"]
+    context = {
+        "order": order,
+        "flow_run": flow_run,
+        "version": flow_run.flow_version if flow_run else None,
+        "manual_tasks": manual,
+        "failed_tasks": [r for r in runs if r.state == TaskRun.State.FAILED],
+        "graph": graph,
+        "outcomes": {str(r.id): list(task_json(r)["outcomes"]) for r in manual},
+    }
+    return render_to_string("flows/order_panel.html", context, request=request)
+
+
+@member_required
+@require_POST
+def order_action(request: HttpRequest, order_id: UUID, action: str) -> HttpResponse:
+    """Staff actions on an order's flow: complete a manual task, retry a task, restart."""
+    who = principal(request)
+    order = get_or_404(orders_for(who), order_id)
+    try:
+        if action == "complete":
+            run = TaskRun.objects.get(order=order, pk=UUID(request.POST.get("task", "")))
+            actions.complete_task(
+                run=run,
+                outcome=request.POST.get("outcome", ""),
+                comment=request.POST.get("comment", "")[:5000],
+                actor=who.actor,
+            )
+            messages.success(request, f"Task {run.key} completed.")
+        elif action == "retry":
+            run = TaskRun.objects.get(order=order, pk=UUID(request.POST.get("task", "")))
+            actions.retry_task(run=run, actor=who.actor)
+            messages.success(request, f"Task {run.key} will run again.")
+        elif action == "restart":
+            actions.restart_flow(order=order, actor=who.actor)
+            messages.success(request, "The flow restarts from its first stage.")
+        else:
+            raise Http404
+    except (TaskRun.DoesNotExist, ValueError, ApiError, DomainError) as exc:
+        detail = getattr(exc, "detail", "") or getattr(exc, "message", "")
+        messages.error(request, detail or "That action is not possible.")
+    return HttpResponseRedirect(f"/orders/{order.id}")

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from fabflow.accounts.auth import Principal
+from fabflow.orders import hooks
 from fabflow.orders.models import Asset, Order, Part, Product
 
 
@@ -56,12 +57,8 @@ def get_or_404(qs: QuerySet[Any], pk: UUID) -> Any:
 def order_rows(
     order: Order,
 ) -> tuple[list[Product], list[Part], list[Asset], list[dict[str, Any]]]:
-    """Everything the full order object needs, in four queries."""
-    from fabflow.flows.models import TaskRun
-    from fabflow.flows.serializers import task_json
-
-    tasks = TaskRun.objects.filter(order=order).select_related("flow_run__flow_version", "order")
-    return (*order_items(order), [task_json(t) for t in tasks.order_by("created_at", "id")])
+    """Everything the full order object needs: its items and the task runs of its flow."""
+    return (*order_items(order), hooks.flows().tasks_json(order))
 
 
 def order_items(order: Order) -> tuple[list[Product], list[Part], list[Asset]]:

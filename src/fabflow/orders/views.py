@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
-from django.contrib import messages
 from django.http import (
     Http404,
     HttpRequest,
@@ -21,13 +19,13 @@ from django.views.decorators.http import require_POST
 from fabflow.accounts import selectors as account_selectors
 from fabflow.accounts.services import save_hidden_columns
 from fabflow.accounts.web import member_required, principal, user
-from fabflow.core.problems import ApiError
 from fabflow.core.tables import Table
 from fabflow.core.web import table_page
 from fabflow.exports.archive import Archive, segment
 from fabflow.exports.tables import LIMIT as EXPORT_LIMIT
 from fabflow.orders import selectors
 from fabflow.orders.filters import OrderFilter, PartFilter, ProductFilter
+from fabflow.orders.hooks import page_sections
 from fabflow.orders.models import Asset, OrderEvent, OrderStatus
 from fabflow.orders.tables import EXPORTS, ORDERS, PARTS, PRODUCTS, TABLES
 
@@ -90,28 +88,8 @@ def table_columns(request: HttpRequest, name: str) -> HttpResponse:
 
 @member_required
 def order(request: HttpRequest, order_id: UUID) -> HttpResponse:
-    from fabflow.flows.graph import render_svg
-    from fabflow.flows.models import FlowRun, TaskRun
-
-    who = principal(request)
-    obj = selectors.get_or_404(selectors.orders_for(who), order_id)
-    products_, parts_, assets, _tasks = selectors.order_rows(obj)
-    runs = list(
-        TaskRun.objects.filter(order=obj)
-        .select_related("flow_run__flow_version", "order")
-        .order_by("created_at")
-    )
-    flow_run = FlowRun.objects.filter(order=obj).select_related("flow_version").first()
-    graph = ""
-    if flow_run is not None:
-        current = [r for r in runs if r.generation == flow_run.generation]
-        graph = render_svg(
-            flow_run.flow_version.definition,
-            states={r.key: r.state for r in current},
-            timed_out={r.key for r in current if r.timed_out and r.unfinished},
-        )
-    elif obj.flow_version is not None:
-        graph = render_svg(obj.flow_version.definition)
+    obj = selectors.get_or_404(selectors.orders_for(principal(request)), order_id)
+    products_, parts_, assets = selectors.order_items(obj)
     thumb = next((a for a in assets if a.content_type.startswith("image/")), None)
     return render(
         request,
@@ -121,22 +99,13 @@ def order(request: HttpRequest, order_id: UUID) -> HttpResponse:
             "products": products_,
             "parts": parts_,
             "assets": assets,
-            "manual_tasks": [r for r in runs if r.handler_key == "manual-task"],
-            "failed_tasks": [r for r in runs if r.state == "failed"],
-            "flow_run": flow_run,
+            # What other apps show of the order (the flows app: tasks, graph, actions).
+            "sections": [render_section(request, obj) for render_section in page_sections()],
             "events": OrderEvent.objects.filter(order=obj).order_by("-id")[:200],
-            "graph": graph,
             "thumbnail": thumb,
             "title": obj.name,
-            "outcomes": {str(r.id): _outcomes(r) for r in runs if r.handler_key == "manual-task"},
         },
     )
-
-
-def _outcomes(run: Any) -> list[str]:
-    from fabflow.flows.serializers import task_json
-
-    return list(task_json(run)["outcomes"])
 
 
 @member_required
@@ -192,41 +161,6 @@ def download(request: HttpRequest, asset_id: UUID) -> HttpResponseBase:
     if asset is None or asset.state != Asset.State.READY or not asset.file:
         raise Http404
     return _file_response(asset)
-
-
-# Manual tasks and staff actions ---------------------------------------------------------------
-
-
-@member_required
-@require_POST
-def order_action(request: HttpRequest, order_id: UUID, action: str) -> HttpResponse:
-    from fabflow.flows import actions
-    from fabflow.flows.models import TaskRun
-
-    who = principal(request)
-    obj = selectors.get_or_404(selectors.orders_for(who), order_id)
-    try:
-        if action == "complete":
-            run = TaskRun.objects.get(order=obj, pk=UUID(request.POST.get("task", "")))
-            actions.complete_task(
-                run=run,
-                outcome=request.POST.get("outcome", ""),
-                comment=request.POST.get("comment", "")[:5000],
-                actor=who.actor,
-            )
-            messages.success(request, f"Task {run.key} completed.")
-        elif action == "retry":
-            run = TaskRun.objects.get(order=obj, pk=UUID(request.POST.get("task", "")))
-            actions.retry_task(run=run, actor=who.actor)
-            messages.success(request, f"Task {run.key} will run again.")
-        elif action == "restart":
-            actions.restart_flow(order=obj, actor=who.actor)
-            messages.success(request, "The flow restarts from its first stage.")
-        else:
-            raise Http404
-    except (TaskRun.DoesNotExist, ValueError, ApiError) as exc:
-        messages.error(request, getattr(exc, "detail", "") or "That action is not possible.")
-    return HttpResponseRedirect(f"/orders/{obj.id}")
 
 
 # Exports --------------------------------------------------------------------------------------
