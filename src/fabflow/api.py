@@ -16,14 +16,23 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from fabflow import __version__
-from fabflow.accounts.auth import Principal, SecretKeyBearer, UserSession
+from fabflow.accounts.auth import SecretKeyBearer, UserSession
+from fabflow.core.errors import Conflict, DomainError, Invalid, NotFound, TooLarge
 from fabflow.core.jsonbody import StrictJSONParser
 from fabflow.core.openapi import publish
-from fabflow.core.problems import ApiError, from_api_error, problem_response
+from fabflow.core.problems import ApiError, field_error, from_api_error, problem_response
 from fabflow.flows.api import router as flows_router
 from fabflow.orders.api import router as orders_router
 
 log = logging.getLogger(__name__)
+# The answer to each kind of domain error (core/errors.py); the first match wins.
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    Invalid: 422,
+    Conflict: 409,
+    NotFound: 404,
+    TooLarge: 413,
+    DomainError: 400,
+}
 
 
 class FabflowAPI(NinjaAPI):
@@ -50,15 +59,6 @@ api = FabflowAPI(
 )
 api.add_router("/v1/", orders_router)
 api.add_router("/v1/", flows_router)
-
-
-def authenticate(request: HttpRequest) -> Principal:
-    """Run the API's authenticators by hand (for endpoints that also accept signed links)."""
-    for auth in (SecretKeyBearer(), UserSession()):
-        result = auth(request)
-        if isinstance(result, Principal):
-            return result
-    raise AuthenticationError()
 
 
 def _age(now: datetime, since: datetime | None) -> float | None:
@@ -98,6 +98,17 @@ def health(request: HttpRequest) -> HttpResponse:
 @api.exception_handler(ApiError)
 def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
     return from_api_error(exc)
+
+
+@api.exception_handler(DomainError)
+def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    """A service's refusal, as a problem document with the status of its kind."""
+    status = next(code for kind, code in DOMAIN_STATUS.items() if isinstance(exc, kind))
+    headers = {}
+    if isinstance(exc, Conflict) and exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
+    errors = [field_error(exc.field, exc.message)] if exc.field is not None else []
+    return problem_response(status, exc.message, errors=errors, headers=headers)
 
 
 @api.exception_handler(ValidationError)

@@ -11,7 +11,7 @@ from django.http import FileResponse, HttpRequest
 from ninja import File, Form, Query, Router, Status
 from ninja.files import UploadedFile
 
-from fabflow.accounts.auth import Principal, principal
+from fabflow.accounts.auth import Principal, authenticate, principal
 from fabflow.accounts.models import Space
 from fabflow.core.pagination import MAX_LIMIT, paginate
 from fabflow.core.problems import ApiError, invalid
@@ -226,8 +226,6 @@ def get_part(request: HttpRequest, part_id: UUID) -> dict[str, Any]:
 )
 def download_asset(request: HttpRequest, asset_id: UUID, token: str | None = None) -> Any:
     """The file; with a secret key, a session, or a signed `token` from a `downloadUrl`."""
-    from fabflow.api import authenticate
-
     if token is not None and check_download_token(token, str(asset_id)):
         asset = Asset.objects.filter(pk=asset_id).first()
     else:
