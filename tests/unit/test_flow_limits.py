@@ -71,16 +71,15 @@ def many_stages(count: int, tasks_each: int = 1) -> list[dict[str, Any]]:
         ([stage("s", chain("t", 10_000))],
          [((0, "taskDefinitions"), "at most 200 task definitions per stage; this stage has 10000"),
           ((), "at most 1000 task definitions in a flow; this flow has 10000")]),
-        (many_stages(10, 150), [((), "at most 1000 task definitions in a flow; this flow has 1500")]),
+        (many_stages(10, 150),
+         [((), "at most 1000 task definitions in a flow; this flow has 1500")]),
         # 132 bytes of JSON around the body
         ([stage("s", [task("a", body="x" * MAX_DEFINITION_BYTES)])],
          [((), "at most 1048576 bytes as compact JSON; this flow has 1048708")]),
     ],
     ids=["20k-stages", "10k-task-chain", "1500-tasks", "over-1-MiB"],
 )  # fmt: skip
-def test_a_definition_over_a_cap_gets_only_the_cap_errors(
-    raw: object, expected: list[Any]
-) -> None:
+def test_a_definition_over_a_cap_gets_only_the_cap_errors(raw: object, expected: list[Any]) -> None:
     # given a definition over a cap (the last one's big `body` is also an unknown field)
     # when validated / then only the caps it is over are reported, at what they count
     assert errors_of(raw) == expected
