@@ -22,6 +22,7 @@ from fabflow.accounts.web import member_required, principal, user
 from fabflow.core.tables import Table
 from fabflow.core.web import table_page
 from fabflow.exports.archive import Archive, segment
+from fabflow.exports.downloads import served_type
 from fabflow.exports.tables import LIMIT as EXPORT_LIMIT
 from fabflow.orders import selectors
 from fabflow.orders.filters import OrderFilter, PartFilter, ProductFilter
@@ -90,7 +91,6 @@ def table_columns(request: HttpRequest, name: str) -> HttpResponse:
 def order(request: HttpRequest, order_id: UUID) -> HttpResponse:
     obj = selectors.get_or_404(selectors.orders_for(principal(request)), order_id)
     products_, parts_, assets = selectors.order_items(obj)
-    thumb = next((a for a in assets if a.content_type.startswith("image/")), None)
     return render(
         request,
         "orders/order.html",
@@ -102,9 +102,16 @@ def order(request: HttpRequest, order_id: UUID) -> HttpResponse:
             # What other apps show of the order (the flows app: tasks, graph, actions).
             "sections": [render_section(request, obj) for render_section in page_sections()],
             "events": OrderEvent.objects.filter(order=obj).order_by("-id")[:200],
-            "thumbnail": thumb,
+            "thumbnail": _thumbnail(assets),
             "title": obj.name,
         },
+    )
+
+
+def _thumbnail(assets: list[Asset]) -> Asset | None:
+    """The first ready image the browser is allowed to show inline (never an SVG)."""
+    return next(
+        (a for a in assets if a.state == Asset.State.READY and served_type(a.content_type)), None
     )
 
 
@@ -121,7 +128,7 @@ def product(request: HttpRequest, product_id: UUID) -> HttpResponse:
             "product": obj,
             "parts": obj.parts.order_by("position"),
             "assets": assets,
-            "thumbnail": next((a for a in assets if a.content_type.startswith("image/")), None),
+            "thumbnail": _thumbnail(assets),
             "title": obj.name,
         },
     )
