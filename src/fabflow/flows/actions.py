@@ -92,8 +92,7 @@ def accept_feedback(*, run_id: str, feedback: dict[str, Any], actor: str) -> Non
     with transaction.atomic():
         # Locking the task run serializes feedback for it: a second end waits, then sees the
         # first in the inbox.
-        locked = TaskRun.objects.select_for_update(of=("self",)).select_related("order")
-        run = locked.filter(pk=run_id).first()
+        run = store.lock_task_run(run_id)
         if run is None:
             raise ApiError(404, "Unknown feedback link.")
         if run.handler_key != "consume-rest-api":

@@ -22,12 +22,8 @@ from django.utils.text import get_valid_filename
 
 from fabflow.core.problems import ApiError, field_error
 from fabflow.orders import timeline
+from fabflow.orders.inserts import insert_rows
 from fabflow.orders.models import Asset, Order
-
-# Rows per multi-row INSERT of orders' rows: with server-side parameters PostgreSQL takes at
-# most 65,535 per statement, and Django's bulk_create does not split by that (1,000 rows of up to
-# 65 columns stay under it; an intake of 250,000 parts is 250 statements).
-INSERT_BATCH = 1000
 
 # The timeline entry of new assets: (message, data) from the rows just made.
 Announce = Callable[[list[Asset]], tuple[str, dict[str, Any]]]
@@ -51,7 +47,7 @@ class NewAsset:
 def create_assets(
     *, order: Order, new: Sequence[NewAsset], actor: str = "", announce: Announce | None = None
 ) -> list[Asset]:
-    """Store the files of `new` and write their rows in one INSERT, with the timeline entry
+    """Store the files of `new` and write their rows (intake's multi-row insert), with the entry
     `announce` makes (if any); URL assets are fetched by a job enqueued on commit. Runs in the
     caller's transaction when there is one (no savepoint: its failure is the caller's). If a
     write fails, the files stored so far are removed."""
@@ -77,7 +73,7 @@ def create_assets(
             elif spec.upload is not None:
                 _store_upload(asset, spec.upload)
         with transaction.atomic(savepoint=False):
-            Asset.objects.bulk_create(made, batch_size=INSERT_BATCH)
+            insert_rows(made)
             if announce is not None:
                 message, data = announce(made)
                 timeline.record(

@@ -16,7 +16,8 @@ from fabflow.core.problems import ApiError, invalid
 from fabflow.flows.models import FlowVersion
 from fabflow.flows.selectors import latest_version
 from fabflow.orders import assets, timeline
-from fabflow.orders.assets import INSERT_BATCH, NewAsset
+from fabflow.orders.assets import NewAsset
+from fabflow.orders.inserts import insert_rows
 from fabflow.orders.models import Asset, Order, Part, Product
 from fabflow.orders.schemas import AssetIn, OrderIn
 from fabflow.orders.timeline import EventKind, Journal
@@ -175,9 +176,9 @@ def _violates(exc: IntegrityError, constraint: Any) -> bool:
 
 def _write(intake: NewOrder, actor: str) -> Order:
     order = intake.order
-    order.save(force_insert=True)
-    Product.objects.bulk_create(intake.products, batch_size=INSERT_BATCH)
-    Part.objects.bulk_create(intake.parts, batch_size=INSERT_BATCH)
+    insert_rows([order])
+    insert_rows(intake.products)
+    insert_rows(intake.parts)
     intake.asset_rows = assets.create_assets(order=order, new=intake.assets)
     journal = Journal()
     counts = {"products": len(intake.products), "parts": len(intake.parts)}

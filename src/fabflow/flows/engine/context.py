@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core import signing
 from django.urls import get_script_prefix, reverse
 
+from fabflow.flows.engine import store
 from fabflow.flows.engine.effects import TaskEffects
 from fabflow.flows.handlers.base import Handler, HandlerContext, TaskInfo
 from fabflow.flows.models import TaskRun
@@ -117,7 +118,7 @@ class OrderSnapshot(Mapping[str, Any]):
             else:
                 # The runner holds the task runs in memory: they are current, and free.
                 tasks = [task_json(r) for r in self._runs]
-                rows = (*selectors.order_items(self._order), tasks)
+                rows = (*store.order_items(self._order), tasks)
             self._data = serializers.order_json(self._order, *rows)
         return self._data
 

@@ -4,6 +4,15 @@ load a leased flow run's rows. Nothing else writes these tables (actions post to
 A flow run's lease (`lease_owner`, `lease_until`) makes one worker its only advancer; outside
 events go to its inbox and bump `wake_seq` with `due_at = now`, so the holder gives the lease
 back only while `wake_seq` is unchanged (see docs/adr/0005-the-engine-claims-flow-runs.md).
+
+These are the only hand-written statements of Fabflow besides intake's multi-row insert
+(docs/adr/0007-orm-and-djangos-postgresql-options.md): a flow costs some 25 of them, and the
+ORM's building and compiling of each one doubled the engine's CPU time per flow. There are
+three shapes, "set these columns of the row with this id, if these columns still hold these
+values", "insert these rows" and "read the rows whose column is one of these values", each
+written once from the model's metadata. Values go in and come out converted by their fields as
+the ORM converts them, and every statement runs through Django's cursor (logged, wrapped and
+prepared like the ORM's own).
 """
 
 from __future__ import annotations
@@ -11,16 +20,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from functools import cache
+from typing import Any, TypeVar
 
 from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Field, Model, Q, QuerySet
 from django.utils import timezone
 
+from fabflow.accounts.models import Space
 from fabflow.flows.models import FlowInbox, FlowRun, FlowVersion, TaskRun
-from fabflow.orders.models import Order
+from fabflow.orders.inserts import insert_rows
+from fabflow.orders.models import Asset, Order, Part, Product
 
 CHANNEL = "fabflow_flows"
+M = TypeVar("M", bound=Model)
 
 
 class InboxKind(StrEnum):
@@ -51,8 +64,8 @@ def notify() -> None:
 def start_flow(*, order: Order, version: FlowVersion, actor: str = "") -> FlowRun:
     """Create the order's flow run, due at once for a worker to start (in the caller's atomic)."""
     flow_run = FlowRun(order=order, flow_version=version, due_at=timezone.now())
-    flow_run.save(force_insert=True)
-    FlowInbox.objects.create(flow_run=flow_run, kind=InboxKind.START, actor=actor)
+    insert_rows([flow_run])
+    insert_rows([FlowInbox(flow_run=flow_run, kind=InboxKind.START, actor=actor)])
     notify()
     return flow_run
 
@@ -65,24 +78,35 @@ def post(
     data: dict[str, Any] | None = None,
     actor: str = "",
 ) -> FlowInbox:
-    """Queue an outside event for the flow run and wake it (in the caller's transaction)."""
-    item = FlowInbox.objects.create(
+    """Queue an outside event for the flow run and wake it (in the caller's transaction). The
+    item's id is not read back (the worker reads the inbox)."""
+    item = FlowInbox(
         flow_run_id=flow_run_id, task_run=task_run, kind=kind, data=data or {}, actor=actor
     )
+    insert_rows([item])
     wake(flow_run_id)
     return item
 
 
 def wake(flow_run_id: Any) -> None:
     """Make a flow run due now and tell idle workers."""
-    FlowRun.objects.filter(pk=flow_run_id).update(due_at=timezone.now(), wake_seq=F("wake_seq") + 1)
+    sql = _update_sql(FlowRun, ("due_at",), (), adds=("wake_seq",))
+    _execute(sql, [_prep(FlowRun, "due_at", timezone.now()), 1, _key(FlowRun, flow_run_id)])
     notify()
+
+
+def lock_task_run(run_id: Any) -> TaskRun | None:
+    """A task run with its order, locked until the transaction ends (where rows have locks)."""
+    found = _select(TaskRun, "pk", [run_id], for_update=True)
+    if found:
+        found[0].order = _select(Order, "pk", [found[0].order_id])[0]
+    return found[0] if found else None
 
 
 def has_ending_event(task_run: TaskRun) -> bool:
     """Whether an event that ends the task waits in its flow run's inbox."""
-    pending = FlowInbox.objects.filter(task_run=task_run, processed_at__isnull=True)
-    return pending.filter(kind__in=ENDING).exists()
+    pending = _select(FlowInbox, "task_run", [task_run.pk], unset="processed_at")
+    return any(item.kind in ENDING for item in pending)
 
 
 # Leases ---------------------------------------------------------------------------------------
@@ -99,18 +123,10 @@ def due_runs(now: datetime) -> QuerySet[FlowRun]:
 
 def lease_due(owner: str, limit: int, now: datetime, until: datetime) -> list[FlowRun]:
     """Lease up to `limit` due flow runs, oldest due first."""
+    if connection.vendor == "postgresql":
+        params = [now, now, limit, owner, until]
+        return _instances(FlowRun, _execute(_claim_sql(), params, fetch=True))
     due = due_runs(now).order_by("due_at")
-    if connection.features.has_select_for_update_skip_locked:
-        # Rows another worker is leasing right now are skipped, not waited for.
-        with transaction.atomic():
-            runs = list(due.select_for_update(skip_locked=True)[:limit])
-            if runs:
-                FlowRun.objects.filter(pk__in=[r.pk for r in runs]).update(
-                    lease_owner=owner, lease_until=until
-                )
-        for run in runs:
-            run.lease_owner, run.lease_until = owner, until
-        return runs
     # SQLite (one writer, no row locks): a plain read first, so that an idle poll takes no
     # write lock, then an update that leases only what is still free.
     ids = list(due.values_list("pk", flat=True)[:limit])
@@ -119,6 +135,24 @@ def lease_due(owner: str, limit: int, now: datetime, until: datetime) -> list[Fl
     with transaction.atomic():
         FlowRun.objects.filter(free(now), pk__in=ids).update(lease_owner=owner, lease_until=until)
     return list(FlowRun.objects.filter(pk__in=ids, lease_owner=owner))
+
+
+@cache
+def _claim_sql() -> str:
+    # One statement (no BEGIN/COMMIT round trips): lock due runs no one else has locked (the
+    # CTE runs once, so LIMIT holds), lease them, return their rows; the ORM has no UPDATE ...
+    # RETURNING.
+    table = _quote(FlowRun._meta.db_table)
+    return f"""
+WITH due AS (
+    SELECT id FROM {table}
+    WHERE due_at <= %s AND (lease_until IS NULL OR lease_until < %s)
+    ORDER BY due_at LIMIT %s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE {table} AS run SET lease_owner = %s, lease_until = %s
+FROM due WHERE run.id = due.id
+RETURNING {_columns(FlowRun, "run")}"""  # noqa: S608
 
 
 def lease_one(flow_run_id: Any, owner: str, now: datetime, until: datetime) -> FlowRun | None:
@@ -140,15 +174,14 @@ def release_lease(
 ) -> bool:
     """Give the lease back, due again at `due`, with the other columns `also`, unless an
     outside event bumped `wake_seq` past `seq` (then nothing is written)."""
-    held = FlowRun.objects.filter(pk=flow_run.pk, lease_owner=owner, wake_seq=seq)
-    return bool(held.update(lease_owner="", lease_until=None, due_at=due, **also))
+    values = {"lease_owner": "", "lease_until": None, "due_at": due, **also}
+    return bool(_update(FlowRun, flow_run.pk, values, lease_owner=owner, wake_seq=seq))
 
 
 def give_back(flow_run: FlowRun, owner: str, due: datetime) -> None:
     """Give the lease back with the run due at `due`, whatever arrived meanwhile."""
-    FlowRun.objects.filter(pk=flow_run.pk, lease_owner=owner).update(
-        lease_owner="", lease_until=None, due_at=due
-    )
+    values = {"lease_owner": "", "lease_until": None, "due_at": due}
+    _update(FlowRun, flow_run.pk, values, lease_owner=owner)
 
 
 def lease_state(flow_run: FlowRun) -> tuple[str, int] | None:
@@ -160,28 +193,37 @@ def lease_state(flow_run: FlowRun) -> tuple[str, int] | None:
 
 
 def orders_of(flow_runs: Sequence[FlowRun]) -> dict[Any, Order]:
-    ids = [fr.order_id for fr in flow_runs]
-    return {o.pk: o for o in Order.objects.filter(pk__in=ids).select_related("space")}
+    """The flow runs' orders, with their spaces."""
+    orders = _select(Order, "pk", [fr.order_id for fr in flow_runs])
+    spaces = {s.pk: s for s in _select(Space, "pk", list({o.space_id for o in orders}))}
+    for order in orders:
+        order.space = spaces[order.space_id]
+    return {o.pk: o for o in orders}
+
+
+def order_items(order: Order) -> tuple[list[Product], list[Part], list[Asset]]:
+    """The order's products, parts and assets, for a handler's view of the order (read as
+    `orders.selectors.order_items` reads them)."""
+    return (
+        _select(Product, "order", [order.pk], order_by=("position",)),
+        _select(Part, "order", [order.pk], order_by=("product", "position")),
+        _select(Asset, "order", [order.pk], order_by=("created_at", "id")),
+    )
 
 
 def task_runs_of(flow_run_ids: Sequence[Any]) -> list[TaskRun]:
-    if not flow_run_ids:
-        return []
-    return list(TaskRun.objects.filter(flow_run__in=flow_run_ids).order_by("created_at", "id"))
+    return _select(TaskRun, "flow_run", flow_run_ids, order_by=("created_at", "id"))
 
 
 def inbox_of(flow_run_ids: Sequence[Any]) -> list[FlowInbox]:
     """The unprocessed outside events of the flow runs, oldest first."""
-    unprocessed = FlowInbox.objects.filter(flow_run__in=flow_run_ids, processed_at__isnull=True)
-    return list(unprocessed.order_by("id"))
+    return _select(FlowInbox, "flow_run", flow_run_ids, unset="processed_at", order_by=("id",))
 
 
 def write_flow_run(flow_run: FlowRun, changes: Mapping[str, Any], *, owner: str = "") -> bool:
     """Write columns of a flow run (only while `owner` holds its lease, when given)."""
-    rows = FlowRun.objects.filter(pk=flow_run.pk)
-    if owner:
-        rows = rows.filter(lease_owner=owner)
-    return bool(rows.update(**changes))
+    where = {"lease_owner": owner} if owner else {}
+    return bool(_update(FlowRun, flow_run.pk, changes, **where))
 
 
 def write_run(row: TaskRun, changed: Mapping[str, Any]) -> None:
@@ -189,16 +231,133 @@ def write_run(row: TaskRun, changed: Mapping[str, Any]) -> None:
     for name, value in changed.items():
         setattr(row, name, value)
     if not row._state.adding:
-        TaskRun.objects.filter(pk=row.pk).update(**changed)
+        _update(TaskRun, row.pk, changed)
 
 
 def insert_new(runs: Sequence[TaskRun]) -> None:
     """INSERT the task runs a step created (in one statement)."""
-    new = [r for r in runs if r._state.adding]
-    if new:
-        TaskRun.objects.bulk_create(new)
+    insert_rows([r for r in runs if r._state.adding])
 
 
 def mark_processed(item: FlowInbox, now: datetime) -> None:
     item.processed_at = now
-    FlowInbox.objects.filter(pk=item.pk).update(processed_at=now)
+    _update(FlowInbox, item.pk, {"processed_at": now})
+
+
+# The statements -------------------------------------------------------------------------------
+
+
+def _execute(sql: str, params: Sequence[Any], *, fetch: bool = False) -> Any:
+    """Run a statement through Django's cursor: its rows with `fetch`, else its row count."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if fetch else cursor.rowcount
+
+
+def _update(model: type[Model], pk: Any, values: Mapping[str, Any], **where: Any) -> int:
+    """UPDATE the row `pk` with `values` if each column of `where` holds its value (not
+    None); returns the number of rows changed (0 or 1)."""
+    params = [_field(model, n).get_db_prep_save(v, connection) for n, v in values.items()]
+    params += [_prep(model, n, v) for n, v in where.items()]
+    params.append(_key(model, pk))
+    return int(_execute(_update_sql(model, tuple(values), tuple(where)), params))
+
+
+def _select(
+    model: type[M],
+    column: str,
+    values: Sequence[Any],
+    *,
+    unset: str = "",
+    order_by: Sequence[str] = (),
+    for_update: bool = False,
+) -> list[M]:
+    """The rows of `model` whose `column` is one of `values` (and `unset` IS NULL), locked
+    with `for_update` where the database has row locks (SQLite locks the whole database)."""
+    if not values:
+        return []
+    tests = [f"{_column(model, column)} IN ({', '.join(['%s'] * len(values))})"]
+    if unset:
+        tests.append(f"{_column(model, unset)} IS NULL")
+    sql = f"SELECT {_columns(model)} FROM {_quote(model._meta.db_table)} "  # noqa: S608
+    sql += "WHERE " + " AND ".join(tests)
+    if order_by:
+        sql += " ORDER BY " + ", ".join(_column(model, name) for name in order_by)
+    if for_update and connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    fetched = _execute(sql, [_prep(model, column, v) for v in values], fetch=True)
+    return _instances(model, fetched)
+
+
+def _instances(model: type[M], fetched: Sequence[Sequence[Any]]) -> list[M]:
+    """Model instances from rows of all concrete columns, converted as the ORM converts them
+    (UUIDs, datetimes and booleans on SQLite, JSON)."""
+    names, converters = _readers(model, connection.vendor)
+    objs = []
+    for values in fetched:
+        if converters:
+            values = list(values)
+            for index, convert, column in converters:
+                for converter in convert:
+                    values[index] = converter(values[index], column, connection)
+        objs.append(model.from_db(connection.alias, names, values))
+    return objs
+
+
+def _quote(name: str) -> str:
+    return str(connection.ops.quote_name(name))
+
+
+def _field(model: type[Model], name: str) -> Field[Any, Any]:
+    field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+    assert isinstance(field, Field) and field.column, f"{model.__name__}.{name}"
+    return field
+
+
+def _column(model: type[Model], name: str) -> str:
+    return _quote(str(_field(model, name).column))
+
+
+def _prep(model: type[Model], name: str, value: Any) -> Any:
+    return _field(model, name).get_db_prep_value(value, connection)
+
+
+def _key(model: type[Model], pk: Any) -> Any:
+    return _prep(model, "pk", pk)
+
+
+def _concrete(model: type[Model]) -> list[Field[Any, Any]]:
+    return [f for f in model._meta.concrete_fields if isinstance(f, Field)]
+
+
+@cache
+def _columns(model: type[Model], table: str = "") -> str:
+    prefix = f"{table}." if table else ""
+    return ", ".join(prefix + _quote(str(f.column)) for f in _concrete(model))
+
+
+@cache
+def _update_sql(
+    model: type[Model],
+    columns: tuple[str, ...],
+    conditions: tuple[str, ...],
+    adds: tuple[str, ...] = (),
+) -> str:
+    sets = [f"{_column(model, name)} = %s" for name in columns]
+    sets += [f"{_column(model, name)} = {_column(model, name)} + %s" for name in adds]
+    tests = " AND ".join(f"{_column(model, name)} = %s" for name in (*conditions, "pk"))
+    return f"UPDATE {_quote(model._meta.db_table)} SET {', '.join(sets)} WHERE {tests}"  # noqa: S608
+
+
+@cache
+def _readers(model: type[Model], vendor: str) -> tuple[list[str], list[tuple[int, list[Any], Any]]]:
+    """Attribute names in column order, and per column the converters the ORM would apply
+    (the backend's, then the field's)."""
+    names, converters = [], []
+    for index, field in enumerate(_concrete(model)):
+        names.append(field.attname)
+        column = field.get_col(model._meta.db_table)
+        convert = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if convert:
+            converters.append((index, convert, column))
+    return names, converters
