@@ -139,10 +139,13 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # them by design, so its warning about them is noise on every command.
     SILENCED_SYSTEM_CHECKS = ["models.W040"]
 elif _db["ENGINE"] == "django.db.backends.postgresql":
-    # Django's own options (docs/adr/0007-orm-and-djangos-postgresql-options.md).
-    _prepare = env.str("DATABASE_PREPARE_THRESHOLD", default="none").lower()
+    # Django's backend with server-side parameters, and each statement prepared from its second
+    # run on a connection (docs/adr/0007-orm-and-djangos-postgresql-options.md). Behind a pooler
+    # that cannot carry prepared statements (PgBouncer before 1.21 in transaction mode) set
+    # DATABASE_PREPARE_THRESHOLD=none.
+    _prepare = env.str("DATABASE_PREPARE_THRESHOLD", default="1").lower()
     _db.setdefault("OPTIONS", {}).update(
-        server_side_binding=env.bool("DATABASE_SERVER_SIDE_BINDING", default=False),
+        server_side_binding=env.bool("DATABASE_SERVER_SIDE_BINDING", default=True),
         prepare_threshold=None if _prepare in ("", "none") else int(_prepare),
     )
 # Persistent connections, for SQLite too: opening one costs PRAGMAs, a schema parse and, when

@@ -70,12 +70,11 @@ def authenticate_secret_key(plain: str) -> SecretKey | None:
     """The active key matching `plain`, with its space and organization, or None."""
     if not plain.startswith(KEY_PREFIX) or len(plain) > 200:
         return None
-    key = (
-        SecretKey.objects.filter(key_hash=hash_key(plain), revoked_at__isnull=True)
-        .select_related("space__organization")
-        .first()
-    )
-    if key is None:
+    active = SecretKey.objects.select_related("space__organization")
+    try:
+        # The hash is unique: `get` asks for no ordering, unlike `first`.
+        key = active.get(key_hash=hash_key(plain), revoked_at__isnull=True)
+    except SecretKey.DoesNotExist:
         return None
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:

@@ -27,7 +27,6 @@ from django.db import connection, transaction
 from django.db.models import Field, Model, Q, QuerySet
 from django.utils import timezone
 
-from fabflow.accounts.models import Space
 from fabflow.flows.models import FlowInbox, FlowRun, FlowVersion, TaskRun
 from fabflow.orders.inserts import insert_rows
 from fabflow.orders.models import Asset, Order, Part, Product
@@ -97,9 +96,7 @@ def wake(flow_run_id: Any) -> None:
 
 def lock_task_run(run_id: Any) -> TaskRun | None:
     """A task run with its order, locked until the transaction ends (where rows have locks)."""
-    found = _select(TaskRun, "pk", [run_id], for_update=True)
-    if found:
-        found[0].order = _select(Order, "pk", [found[0].order_id])[0]
+    found = _select(TaskRun, "pk", [run_id], for_update=True, parent="order")
     return found[0] if found else None
 
 
@@ -194,10 +191,7 @@ def lease_state(flow_run: FlowRun) -> tuple[str, int] | None:
 
 def orders_of(flow_runs: Sequence[FlowRun]) -> dict[Any, Order]:
     """The flow runs' orders, with their spaces."""
-    orders = _select(Order, "pk", [fr.order_id for fr in flow_runs])
-    spaces = {s.pk: s for s in _select(Space, "pk", list({o.space_id for o in orders}))}
-    for order in orders:
-        order.space = spaces[order.space_id]
+    orders = _select(Order, "pk", [fr.order_id for fr in flow_runs], parent="space")
     return {o.pk: o for o in orders}
 
 
@@ -271,22 +265,37 @@ def _select(
     unset: str = "",
     order_by: Sequence[str] = (),
     for_update: bool = False,
+    parent: str = "",
 ) -> list[M]:
-    """The rows of `model` whose `column` is one of `values` (and `unset` IS NULL), locked
-    with `for_update` where the database has row locks (SQLite locks the whole database)."""
+    """The rows of `model` whose `column` is one of `values` (and `unset` IS NULL), with the
+    row its foreign key `parent` names read in the same statement, locked with `for_update`
+    where the database has row locks (SQLite locks the whole database instead)."""
     if not values:
         return []
-    tests = [f"{_column(model, column)} IN ({', '.join(['%s'] * len(values))})"]
+    tests = [f"t.{_column(model, column)} IN ({', '.join(['%s'] * len(values))})"]
     if unset:
-        tests.append(f"{_column(model, unset)} IS NULL")
-    sql = f"SELECT {_columns(model)} FROM {_quote(model._meta.db_table)} "  # noqa: S608
-    sql += "WHERE " + " AND ".join(tests)
+        tests.append(f"t.{_column(model, unset)} IS NULL")
+    names, source = _columns(model, "t"), f"{_quote(model._meta.db_table)} t"
+    related: Any = model._meta.get_field(parent).related_model if parent else None
+    if related is not None:
+        names += ", " + _columns(related, "p")
+        source += f" JOIN {_quote(related._meta.db_table)} p"
+        source += f" ON p.{_column(related, 'pk')} = t.{_column(model, parent)}"
+    sql = f"SELECT {names} FROM {source} WHERE {' AND '.join(tests)}"  # noqa: S608
     if order_by:
-        sql += " ORDER BY " + ", ".join(_column(model, name) for name in order_by)
+        sql += " ORDER BY " + ", ".join(f"t.{_column(model, name)}" for name in order_by)
     if for_update and connection.features.has_select_for_update:
-        sql += " FOR UPDATE"
+        sql += " FOR UPDATE OF t" if related else " FOR UPDATE"
     fetched = _execute(sql, [_prep(model, column, v) for v in values], fetch=True)
-    return _instances(model, fetched)
+    if related is None:
+        return _instances(model, fetched)
+    width = len(_concrete(model))
+    found = _instances(model, [row[:width] for row in fetched])
+    for obj, parent_row in zip(
+        found, _instances(related, [r[width:] for r in fetched]), strict=True
+    ):
+        setattr(obj, parent, parent_row)
+    return found
 
 
 def _instances(model: type[M], fetched: Sequence[Sequence[Any]]) -> list[M]:
