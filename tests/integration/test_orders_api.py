@@ -511,7 +511,7 @@ def test_a_bad_start_body_is_422_and_starts_nothing(
     # then 422 names the field, and the order still has no flow
     assert response.status_code == 422, response.content
     assert loc in [e["loc"] for e in response.json()["errors"]]
-    assert Order.objects.get(pk=order["id"]).flow_version_id is None
+    assert Order.objects.get(pk=order["id"]).flow_key == ""
 
 
 def test_openapi_document_shows_the_start_body(db: None) -> None:

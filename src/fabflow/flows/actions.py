@@ -6,19 +6,19 @@ from typing import Any
 
 from django.db import transaction
 
-from fabflow.core.problems import ApiError, invalid
+from fabflow.core.errors import Conflict, Invalid, NotFound
 from fabflow.flows.engine import store
 from fabflow.flows.engine.steps import definition_of
 from fabflow.flows.engine.store import InboxKind
 from fabflow.flows.handlers import registry
 from fabflow.flows.models import FlowInbox, FlowRun, TaskRun
+from fabflow.flows.selectors import active_version, named_version
 from fabflow.orders import timeline
 from fabflow.orders.models import Order, OrderStatus
 from fabflow.orders.services import (
     assign_flow,
     attach_assets,
     merge_manufacturing_data,
-    resolve_flow,
 )
 from fabflow.orders.timeline import EventKind
 
@@ -30,25 +30,31 @@ def start_order_flow(*, order: Order, flow_key: str | None, actor: str) -> FlowR
     with transaction.atomic():
         order = Order.objects.select_for_update().select_related("space").get(pk=order.pk)
         if order.status != OrderStatus.CREATED or FlowRun.objects.filter(order=order).exists():
-            raise ApiError(409, "The order's flow has already started.")
-        version = resolve_flow(order.space, flow_key) if flow_key else order.flow_version
-        if version is None:
-            raise invalid(("body", "flowKey"), "the order has no flow; give a flowKey")
-        if version != order.flow_version:
-            assign_flow(order=order, version=version, actor=actor)
+            raise Conflict("The order's flow has already started.")
+        if flow_key:
+            version = active_version(space=order.space, name=flow_key)
+        elif order.flow_key:
+            number = order.flow_version_number
+            version = named_version(space=order.space, name=order.flow_key, number=number)
+        else:
+            raise Invalid("the order has no flow; give a flowKey", field=("body", "flowKey"))
+        if (order.flow_key, order.flow_version_number) != (version.flow.name, version.number):
+            assign_flow(
+                order=order, flow_key=version.flow.name, version=version.number, actor=actor
+            )
         return store.start_flow(order=order, version=version, actor=actor)
 
 
 def _waiting(run: TaskRun) -> None:
     if run.state in (TaskRun.State.SUCCEEDED, TaskRun.State.FAILED, TaskRun.State.CANCELLED):
-        raise ApiError(409, f"The task has already ended ({run.state}).")
+        raise Conflict(f"The task has already ended ({run.state}).")
     if store.has_ending_event(run):
-        raise ApiError(409, "The task has already been completed.")
+        raise Conflict("The task has already been completed.")
 
 
 def complete_task(*, run: TaskRun, outcome: str, comment: str, actor: str) -> FlowInbox:
     if run.handler_key != "manual-task":
-        raise ApiError(409, "Only manual tasks are completed by hand.")
+        raise Conflict("Only manual tasks are completed by hand.")
     with transaction.atomic():
         run = TaskRun.objects.select_for_update().select_related("flow_run").get(pk=run.pk)
         _waiting(run)
@@ -56,7 +62,7 @@ def complete_task(*, run: TaskRun, outcome: str, comment: str, actor: str) -> Fl
         payload = _payload(run)
         problem = handler.check_outcome(payload, outcome) if handler else None  # type: ignore[attr-defined]
         if problem:
-            raise invalid(("body", "outcome"), problem)
+            raise Invalid(problem, field=("body", "outcome"))
         timeline.record(
             run.order,
             EventKind.TASK_COMPLETED,
@@ -94,9 +100,9 @@ def accept_feedback(*, run_id: str, feedback: dict[str, Any], actor: str) -> Non
         # first in the inbox.
         run = store.lock_task_run(run_id)
         if run is None:
-            raise ApiError(404, "Unknown feedback link.")
+            raise NotFound("Unknown feedback link.")
         if run.handler_key != "consume-rest-api":
-            raise ApiError(409, "This task does not take connector feedback.")
+            raise Conflict("This task does not take connector feedback.")
         _waiting(run)
         if feedback["manufacturingData"]:
             merge_manufacturing_data(
@@ -137,14 +143,14 @@ def relay_feedback(run: TaskRun, feedback: dict[str, Any]) -> None:
 
 def retry_task(*, run: TaskRun, actor: str) -> FlowInbox:
     if run.state != TaskRun.State.FAILED:
-        raise ApiError(409, "Only a failed task can be retried.")
+        raise Conflict("Only a failed task can be retried.")
     return store.post(run.flow_run_id, InboxKind.RETRY, task_run=run, actor=actor)
 
 
 def restart_flow(*, order: Order, actor: str) -> FlowInbox:
     flow_run = FlowRun.objects.filter(order=order).first()
     if flow_run is None:
-        raise ApiError(409, "The order's flow has not started.")
+        raise Conflict("The order's flow has not started.")
     return store.post(flow_run.pk, InboxKind.RESTART, actor=actor)
 
 

@@ -6,25 +6,21 @@ from __future__ import annotations
 from typing import Any
 
 from fabflow.accounts.models import Space
-from fabflow.core.errors import Invalid
+from fabflow.orders.hooks import FlowChoice
 from fabflow.orders.models import Order
 
 
 class FlowsForOrders:
-    def flow_for(self, *, space: Space, flow_key: str) -> Any:
-        from fabflow.flows.selectors import latest_version
+    def flow_for(self, *, space: Space, flow_key: str) -> FlowChoice:
+        from fabflow.flows.selectors import active_version
 
-        version = latest_version(space=space, name=flow_key)
-        if version is None:
-            raise Invalid(
-                f"space {space.key} has no active flow {flow_key!r}", field=("body", "flowKey")
-            )
-        return version
+        version = active_version(space=space, name=flow_key)
+        return FlowChoice(key=flow_key, version=version.number, handle=version)
 
-    def start(self, *, order: Order, flow: Any, actor: str) -> None:
+    def start(self, *, order: Order, flow: FlowChoice, actor: str) -> None:
         from fabflow.flows.engine.store import start_flow
 
-        start_flow(order=order, version=flow, actor=actor)
+        start_flow(order=order, version=flow.handle, actor=actor)
 
     def tasks_json(self, order: Order) -> list[dict[str, Any]]:
         from fabflow.flows.models import TaskRun

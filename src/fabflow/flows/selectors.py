@@ -6,6 +6,7 @@ from functools import lru_cache
 from typing import Any
 
 from fabflow.accounts.models import Space
+from fabflow.core.errors import Invalid
 from fabflow.flows.models import Flow, FlowVersion
 
 
@@ -18,6 +19,22 @@ def latest_version(*, space: Space, name: str) -> FlowVersion | None:
         .first()
     )
     return numbered_version(*found) if found else None
+
+
+def active_version(*, space: Space, name: str) -> FlowVersion:
+    """`latest_version`, or `Invalid` naming the `flowKey` field when there is none."""
+    found = latest_version(space=space, name=name)
+    if found is None:
+        raise Invalid(f"space {space.key} has no active flow {name!r}", field=("body", "flowKey"))
+    return found
+
+
+def named_version(*, space: Space, name: str, number: int | None) -> FlowVersion:
+    """The version an order names by flow key and number."""
+    found = Flow.objects.filter(space=space, name=name).values_list("pk", flat=True).first()
+    if found is None or number is None:
+        raise Invalid(f"the order's flow {name!r} is gone", field=("body", "flowKey"))
+    return numbered_version(found, number)
 
 
 @lru_cache(maxsize=512)

@@ -10,6 +10,7 @@ HTML. Without a registered app, a `flowKey` is refused and an order has no tasks
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fabflow.core.errors import Invalid
@@ -22,11 +23,20 @@ if TYPE_CHECKING:
     from fabflow.orders.models import Order
 
 
+@dataclass(frozen=True)
+class FlowChoice:
+    """A flow version chosen for an order: its name and number, and the app's own handle."""
+
+    key: str
+    version: int
+    handle: Any
+
+
 class FlowHooks(Protocol):
-    def flow_for(self, *, space: Space, flow_key: str) -> Any:
+    def flow_for(self, *, space: Space, flow_key: str) -> FlowChoice:
         """The flow an order names by `flowKey`; raises `Invalid` naming the field."""
 
-    def start(self, *, order: Order, flow: Any, actor: str) -> None:
+    def start(self, *, order: Order, flow: FlowChoice, actor: str) -> None:
         """Start `flow` for a new order; called inside the order's transaction."""
 
     def tasks_json(self, order: Order) -> list[dict[str, Any]]:
@@ -36,10 +46,10 @@ class FlowHooks(Protocol):
 class NoFlows:
     """What orders do when no app runs flows."""
 
-    def flow_for(self, *, space: Space, flow_key: str) -> Any:
+    def flow_for(self, *, space: Space, flow_key: str) -> FlowChoice:
         raise Invalid("this installation runs no flows", field=("body", "flowKey"))
 
-    def start(self, *, order: Order, flow: Any, actor: str) -> None:
+    def start(self, *, order: Order, flow: FlowChoice, actor: str) -> None:
         raise AssertionError("flow_for never returns without an app that runs flows")
 
     def tasks_json(self, order: Order) -> list[dict[str, Any]]:

@@ -52,9 +52,10 @@ class Order(UUIDModel):
     addresses = models.JSONField(default=list, blank=True)
     data = models.JSONField(default=dict, blank=True)
     update_url = models.URLField(max_length=2000, blank=True)
-    flow_version = models.ForeignKey(
-        "flows.FlowVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    # The flow the order runs, by name and version number: written by the flows app through
+    # `services.assign_flow` (orders never import flows); empty until a flow is assigned.
+    flow_key = models.CharField(max_length=200, blank=True)
+    flow_version_number = models.PositiveIntegerField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     search = ORDER_SEARCH

@@ -19,7 +19,7 @@ def orders_scoped(who: Principal) -> QuerySet[Order]:
 
 
 def orders_for(who: Principal) -> QuerySet[Order]:
-    return orders_scoped(who).select_related("space", "flow_version__flow")
+    return orders_scoped(who).select_related("space")
 
 
 def order_list(who: Principal) -> QuerySet[Order]:
@@ -28,8 +28,6 @@ def order_list(who: Principal) -> QuerySet[Order]:
         "data",
         "addresses",
         "customer_info",
-        "flow_version__definition",
-        "flow_version__created_by",
         "space__signing_secret",
     )
 

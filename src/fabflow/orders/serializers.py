@@ -71,13 +71,14 @@ def order_url(order: Order) -> str:
 
 
 def order_summary_json(order: Order) -> dict[str, Any]:
-    version = order.flow_version
     return {
         "id": order.id,
         "name": order.name,
         "thirdPartyOrderId": order.third_party_order_id,
         "spaceKey": order.space.key,
-        "flow": {"key": version.flow.name, "version": version.number} if version else None,
+        "flow": {"key": order.flow_key, "version": order.flow_version_number}
+        if order.flow_key
+        else None,
         "status": order.status,
         "value": money(order.value),
         "currency": order.currency,

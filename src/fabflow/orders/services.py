@@ -13,10 +13,9 @@ from django.utils import timezone
 
 from fabflow.accounts.models import Space
 from fabflow.core.problems import ApiError, invalid
-from fabflow.flows.models import FlowVersion
-from fabflow.flows.selectors import latest_version
-from fabflow.orders import assets, timeline
+from fabflow.orders import assets, hooks, timeline
 from fabflow.orders.assets import NewAsset
+from fabflow.orders.hooks import FlowChoice
 from fabflow.orders.inserts import insert_rows
 from fabflow.orders.models import Asset, Order, Part, Product
 from fabflow.orders.schemas import AssetIn, OrderIn
@@ -64,7 +63,7 @@ def _asset(
     )
 
 
-def _build(space: Space, payload: OrderIn, flow_version: FlowVersion | None) -> NewOrder:
+def _build(space: Space, payload: OrderIn, flow: FlowChoice | None) -> NewOrder:
     order = Order(
         organization_id=space.organization_id,
         space=space,
@@ -79,7 +78,8 @@ def _build(space: Space, payload: OrderIn, flow_version: FlowVersion | None) -> 
         addresses=[a.model_dump() for a in payload.addresses],
         data=payload.data,
         update_url=payload.updateUrl or "",
-        flow_version=flow_version,
+        flow_key=flow.key if flow else "",
+        flow_version_number=flow.version if flow else None,
     )
     intake = NewOrder(order)
     for i, spec in enumerate(payload.assets):
@@ -116,13 +116,9 @@ def _build(space: Space, payload: OrderIn, flow_version: FlowVersion | None) -> 
     return intake
 
 
-def resolve_flow(space: Space, flow_key: str | None) -> FlowVersion | None:
-    if not flow_key:
-        return None
-    version = latest_version(space=space, name=flow_key)
-    if version is None:
-        raise invalid(("body", "flowKey"), f"space {space.key} has no active flow {flow_key!r}")
-    return version
+def resolve_flow(space: Space, flow_key: str | None) -> FlowChoice | None:
+    """The flow an order names (through the app that runs flows), or None for no flowKey."""
+    return hooks.flows().flow_for(space=space, flow_key=flow_key) if flow_key else None
 
 
 def create_order(*, space: Space, payload: OrderIn, actor: str = "") -> Order:
@@ -134,12 +130,13 @@ def intake_order(*, space: Space, payload: OrderIn, actor: str = "") -> NewOrder
     """Store a new order with its products, parts and assets; runs inside the caller's
     transaction when there is one (the idempotency record commits with it). Returns the rows
     as written, so the response needs no second read."""
-    intake = _build(space, payload, resolve_flow(space, payload.flowKey))
+    flow = resolve_flow(space, payload.flowKey)
+    intake = _build(space, payload, flow)
     try:
         # No savepoint (two statements less per order): a failure dooms the caller's
         # transaction anyway, and a duplicate is told by the constraint it violates.
         with transaction.atomic(savepoint=False):
-            _write(intake, actor)
+            _write(intake, flow, actor)
             return intake
     except IntegrityError as exc:
         assets.delete_files(intake.asset_rows)
@@ -174,7 +171,7 @@ def _violates(exc: IntegrityError, constraint: Any) -> bool:
     return str(exc).endswith(f"UNIQUE constraint failed: {columns}")
 
 
-def _write(intake: NewOrder, actor: str) -> Order:
+def _write(intake: NewOrder, flow: FlowChoice | None, actor: str) -> Order:
     order = intake.order
     insert_rows([order])
     insert_rows(intake.products)
@@ -189,27 +186,20 @@ def _write(intake: NewOrder, actor: str) -> Order:
         actor=actor,
         data={**counts, "assets": len(intake.assets)},
     )
-    version = order.flow_version if order.flow_version_id else None
-    if version is not None:
-        timeline.flow_assigned(
-            journal, order, flow=version.flow.name, version=version.number, actor=actor
-        )
+    if flow is not None:
+        timeline.flow_assigned(journal, order, flow=flow.key, version=flow.version, actor=actor)
     journal.flush()  # one INSERT, in this order
-    if version is not None:
-        from fabflow.flows.engine.store import start_flow
-
-        start_flow(order=order, version=version, actor=actor)
+    if flow is not None:
+        hooks.flows().start(order=order, flow=flow, actor=actor)
     return order
 
 
-def assign_flow(*, order: Order, version: FlowVersion, actor: str) -> None:
+def assign_flow(*, order: Order, flow_key: str, version: int, actor: str) -> None:
     """Give a not yet started order another flow version (inside the caller's transaction)."""
-    order.flow_version = version
-    order.save(update_fields=["flow_version", "updated_at"])
+    order.flow_key, order.flow_version_number = flow_key, version
+    order.save(update_fields=["flow_key", "flow_version_number", "updated_at"])
     journal = Journal()
-    timeline.flow_assigned(
-        journal, order, flow=version.flow.name, version=version.number, actor=actor
-    )
+    timeline.flow_assigned(journal, order, flow=flow_key, version=version, actor=actor)
     journal.flush()
 
 

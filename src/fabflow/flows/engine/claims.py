@@ -109,8 +109,6 @@ def _load(flow_runs: list[FlowRun], owner: str, now: datetime) -> list[Held]:
         inbox[item.flow_run_id].append(item)
     held = []
     for flow_run in flow_runs:
-        if flow_run.order.flow_version_id == flow_run.flow_version_id:
-            flow_run.order.flow_version = flow_run.flow_version
         for run in runs[flow_run.pk]:
             # The holder has these rows already; spare the lazy loads.
             run.flow_run, run.order = flow_run, flow_run.order
