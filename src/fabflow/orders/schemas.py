@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator, URLValidator
 from ninja import Schema
 from pydantic import (
+    BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
@@ -45,7 +46,10 @@ def _check_email(value: str) -> str:
     return value
 
 
-class InputSchema(Schema):
+class InputSchema(BaseModel):
+    """An input document: plain pydantic (not a ninja schema), so that services can take it
+    as a validated value; the API uses the same class as its request body."""
+
     model_config = ConfigDict(extra="forbid")
 
 
