@@ -131,7 +131,7 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",
-        "timeout": 30,
+        "timeout": env.float("DATABASE_TIMEOUT", default=30.0),
     }
     # One test database per process: parallel test runs on one machine never share a file.
     _db["TEST"] = {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")}
@@ -185,6 +185,13 @@ WHITENOISE_USE_FINDERS = True
 # Request bodies: JSON bodies above this are answered 413 (inline assets count here).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("FABFLOW_MAX_BODY_BYTES", default=32 * 1024 * 1024)
 FABFLOW_MAX_INLINE_ASSET_BYTES = env.int("FABFLOW_MAX_INLINE_ASSET_BYTES", default=10 * 1024 * 1024)
+# One order's size (docs/api.md "Limits"): an order at these limits is written in one SQLite
+# write transaction of about 0.25 s on a small machine (bench/big_orders.py), so other writers
+# (orders, the engine, health) wait that long at most; above them the API answers 422.
+FABFLOW_MAX_PRODUCTS_PER_ORDER = env.int("FABFLOW_MAX_PRODUCTS_PER_ORDER", default=500)
+FABFLOW_MAX_PARTS_PER_PRODUCT = env.int("FABFLOW_MAX_PARTS_PER_PRODUCT", default=500)
+FABFLOW_MAX_PARTS_PER_ORDER = env.int("FABFLOW_MAX_PARTS_PER_ORDER", default=2000)
+FABFLOW_MAX_ASSETS_PER_ORDER = env.int("FABFLOW_MAX_ASSETS_PER_ORDER", default=200)
 FABFLOW_MAX_UPLOAD_BYTES = env.int("FABFLOW_MAX_UPLOAD_BYTES", default=512 * 1024 * 1024)
 FABFLOW_MAX_FETCH_BYTES = env.int("FABFLOW_MAX_FETCH_BYTES", default=512 * 1024 * 1024)
 FABFLOW_FETCH_ATTEMPTS = env.int("FABFLOW_FETCH_ATTEMPTS", default=5)
@@ -250,8 +257,17 @@ LOGGING = {
 FABFLOW_SMTP_TIMEOUT = env.float("FABFLOW_SMTP_TIMEOUT", default=10.0)
 FABFLOW_SMTP_IDLE_SECONDS = env.float("FABFLOW_SMTP_IDLE_SECONDS", default=30.0)
 FABFLOW_CONNECTOR_TIMEOUT = env.float("FABFLOW_CONNECTOR_TIMEOUT", default=30.0)
-FABFLOW_TASK_MAX_DELIVERIES = env.int("FABFLOW_TASK_MAX_DELIVERIES", default=8)
-FABFLOW_UPDATE_MAX_ATTEMPTS = env.int("FABFLOW_UPDATE_MAX_ATTEMPTS", default=10)
+# Transient failures (network, SMTP 4xx, HTTP 408/429/5xx) of handlers and updateUrl
+# deliveries are retried for FABFLOW_RETRY_FOR_SECONDS after the first attempt, on delays of
+# FIRST_DELAY * FACTOR^n (at most MAX_DELAY, shortened by up to JITTER of themselves). The two
+# counts below stop earlier when set (0: only the time decides).
+FABFLOW_TASK_MAX_DELIVERIES = env.int("FABFLOW_TASK_MAX_DELIVERIES", default=0)
+FABFLOW_UPDATE_MAX_ATTEMPTS = env.int("FABFLOW_UPDATE_MAX_ATTEMPTS", default=0)
+FABFLOW_RETRY_FOR_SECONDS = env.float("FABFLOW_RETRY_FOR_SECONDS", default=6 * 3600.0)
+FABFLOW_RETRY_FIRST_DELAY = env.float("FABFLOW_RETRY_FIRST_DELAY", default=10.0)
+FABFLOW_RETRY_FACTOR = env.float("FABFLOW_RETRY_FACTOR", default=2.0)
+FABFLOW_RETRY_MAX_DELAY = env.float("FABFLOW_RETRY_MAX_DELAY", default=900.0)
+FABFLOW_RETRY_JITTER = env.float("FABFLOW_RETRY_JITTER", default=0.5)
 FABFLOW_LEASE_SECONDS = env.int("FABFLOW_LEASE_SECONDS", default=90)
 FABFLOW_ENGINE_THREADS = env.int("FABFLOW_ENGINE_THREADS", default=2)
 FABFLOW_ENGINE_CLAIM_BATCH = env.int("FABFLOW_ENGINE_CLAIM_BATCH", default=5)

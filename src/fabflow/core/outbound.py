@@ -9,7 +9,7 @@ import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import BinaryIO, NamedTuple
 from urllib.parse import urlsplit
@@ -28,6 +28,7 @@ __all__ = [
     "OutboundTimeout",
     "PolicyViolation",
     "ResponseTooLarge",
+    "RetrySchedule",
     "backoff_delay",
     "check_destination",
     "is_public_address",
@@ -416,3 +417,69 @@ def backoff_delay(
     if retry_after is None:
         return delay
     return max(delay, min(max(retry_after, 0.0), MAX_RETRY_AFTER))
+
+
+@dataclass(frozen=True)
+class RetrySchedule:
+    """When to try a transient failure again, and when to stop: exponential delays (`first`,
+    times `factor` each time, at most `cap` seconds, each shortened by up to `jitter` of itself
+    so that the retries of many orders spread out) for `budget` seconds after the first attempt.
+    The last retry falls on the end of the budget, so an outage shorter than the budget never
+    fails anything. `max_attempts` (0: none) stops earlier by count.
+
+    urllib3's `Retry` computes its backoff from a request history, fixes the factor at 2 and
+    has no time budget; the schedule is these few lines, and the waiting is always a timer of
+    the caller (a task run's `wake_at`, a job's `run_after`), never a sleep.
+    """
+
+    first: float = 10.0
+    factor: float = 2.0
+    cap: float = 900.0
+    budget: float = 6 * 3600.0
+    jitter: float = 0.5
+    max_attempts: int = 0
+
+    @classmethod
+    def from_settings(cls, *, max_attempts: int = 0) -> "RetrySchedule":
+        from django.conf import settings
+
+        return cls(
+            first=settings.FABFLOW_RETRY_FIRST_DELAY,
+            factor=settings.FABFLOW_RETRY_FACTOR,
+            cap=settings.FABFLOW_RETRY_MAX_DELAY,
+            budget=settings.FABFLOW_RETRY_FOR_SECONDS,
+            jitter=settings.FABFLOW_RETRY_JITTER,
+            max_attempts=max_attempts,
+        )
+
+    def delay(
+        self,
+        failures: int,
+        *,
+        retry_after: float | None = None,
+        rng: Callable[[], float] = random.random,
+    ) -> float:
+        """Seconds to wait after the `failures`-th failed attempt (1 for the first);
+        a `Retry-After` (at most an hour) wins when it asks for longer."""
+        step = self.first * self.factor ** min(max(failures - 1, 0), 64)
+        delay = min(self.cap, step) * (1.0 - min(max(self.jitter, 0.0), 1.0) * rng())
+        if retry_after is None:
+            return delay
+        return max(delay, min(max(retry_after, 0.0), MAX_RETRY_AFTER))
+
+    def next_attempt(
+        self,
+        failures: int,
+        *,
+        first_at: datetime,
+        now: datetime,
+        retry_after: float | None = None,
+        rng: Callable[[], float] = random.random,
+    ) -> datetime | None:
+        """When to try again after `failures` failed attempts that began at `first_at`;
+        None once the budget (or `max_attempts`) is spent."""
+        end = first_at + timedelta(seconds=self.budget)
+        if now >= end or (self.max_attempts and failures >= self.max_attempts):
+            return None
+        wait = self.delay(failures, retry_after=retry_after, rng=rng)
+        return min(now + timedelta(seconds=wait), end)

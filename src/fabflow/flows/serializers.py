@@ -24,8 +24,14 @@ def flow_json(flow: Flow, version: FlowVersion | None = None) -> dict[str, Any]:
     }
 
 
+def is_retrying(run: TaskRun) -> bool:
+    """A started run whose last delivery failed transiently: it waits for its next attempt."""
+    return run.state == TaskRun.State.RUNNING and run.wake_at is not None and bool(run.reason)
+
+
 def task_json(run: TaskRun) -> dict[str, Any]:
     payload = _payload(run)
+    retrying = is_retrying(run)
     return {
         "id": run.id,
         "orderId": run.order_id,
@@ -45,6 +51,12 @@ def task_json(run: TaskRun) -> dict[str, Any]:
         "startedAt": run.started_at,
         "finishedAt": run.finished_at,
         "timeoutAt": run.timeout_at,
+        # A transient failure waiting for its next attempt: the handler calls so far, when
+        # the next one is due, and the last error (also `reason`).
+        "retrying": retrying,
+        "deliveries": run.deliveries,
+        "nextAttemptAt": run.wake_at if retrying else None,
+        "lastError": run.reason if retrying else "",
     }
 
 

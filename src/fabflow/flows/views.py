@@ -25,7 +25,7 @@ from fabflow.flows.engine.context import CONFIRM_SALT, run_id_from
 from fabflow.flows.graph import render_svg
 from fabflow.flows.handlers import registry
 from fabflow.flows.models import Flow, FlowRun, FlowVersion, TaskRun
-from fabflow.flows.serializers import task_json
+from fabflow.flows.serializers import is_retrying, task_json
 from fabflow.orders.models import Order
 from fabflow.orders.selectors import get_or_404, orders_for
 
@@ -191,6 +191,7 @@ def order_panel(request: HttpRequest, order: Order) -> SafeString:
         "version": flow_run.flow_version if flow_run else None,
         "manual_tasks": manual,
         "failed_tasks": [r for r in runs if r.state == TaskRun.State.FAILED],
+        "retrying_tasks": [r for r in runs if is_retrying(r)],
         "graph": graph,
         "outcomes": {str(r.id): list(task_json(r)["outcomes"]) for r in manual},
     }

@@ -166,11 +166,12 @@ def record_attempt(
         delivery.attempts, delivery.last_error = attempt, error[:2000]
         if not error:
             delivery.state, delivery.delivered_at, delivery.next_attempt_at = "delivered", now, None
-        elif transient and attempt < settings.FABFLOW_UPDATE_MAX_ATTEMPTS:
-            delay = outbound.backoff_delay(
-                attempt - 1, base=2.0, cap=900.0, retry_after=retry_after
-            )
-            delivery.next_attempt_at = later = now + timedelta(seconds=delay)
+        elif transient and (
+            later := outbound.RetrySchedule.from_settings(
+                max_attempts=settings.FABFLOW_UPDATE_MAX_ATTEMPTS
+            ).next_attempt(attempt, first_at=delivery.created_at, now=now, retry_after=retry_after)
+        ):
+            delivery.next_attempt_at = later
             transaction.on_commit(_later([str(delivery.id)], later))
         else:
             delivery.state, delivery.next_attempt_at = "failed", None

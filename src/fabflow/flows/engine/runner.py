@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from fabflow.core.outbound import backoff_delay
+from fabflow.core.outbound import RetrySchedule
 from fabflow.flows.engine import claims, steps, store
 from fabflow.flows.engine import interpreter as ip
 from fabflow.flows.engine.claims import Held
@@ -190,6 +190,8 @@ def _begin(held: Held, run: TaskRun, journal: Journal, now: datetime) -> None:
             data={"taskRunId": str(run.id), "handlerKey": run.handler_key},
         )
     else:
+        if run.reason:  # the last failure of a retried run: this delivery replaces it
+            touch["reason"] = ""
         store.write_run(run, touch)
     held.begun = str(run.id)
 
@@ -334,17 +336,31 @@ def _record_outcome(held: Held, run: TaskRun, outcome: base.Outcome, journal: Jo
 
 
 def _retry_later(held: Held, run: TaskRun, outcome: base.RetryLater, journal: Journal) -> None:
-    if run.deliveries >= settings.FABFLOW_TASK_MAX_DELIVERIES:
+    """A transient failure: the run waits on its own timer (`wake_at`, which the flow run's
+    `due_at` follows) for the next delivery, keeping the failure as its `reason` meanwhile;
+    once the retry budget is spent the task fails with that reason."""
+    now = timezone.now()
+    schedule = RetrySchedule.from_settings(max_attempts=settings.FABFLOW_TASK_MAX_DELIVERIES)
+    then = schedule.next_attempt(
+        run.deliveries,
+        first_at=run.started_at or now,
+        now=now,
+        retry_after=outcome.retry_after_s,
+    )
+    if then is None:
         reason = f"{outcome.reason} (gave up after {run.deliveries} attempts)"
         _apply(held, ip.TaskFailed(str(run.id), reason), journal)
         return
-    delay = backoff_delay(
-        run.deliveries - 1, base=1.0, cap=300.0, retry_after=outcome.retry_after_s
-    )
-    store.write_run(run, {"wake_at": timezone.now() + timedelta(seconds=delay)})
+    store.write_run(run, {"wake_at": then, "reason": outcome.reason[:2000]})
     journal.event(
         held.order,
         EventKind.TASK_RETRY_SCHEDULED,
-        f"Task {run.key}: {outcome.reason}; retry in {delay:.1f} s",
-        data={"taskRunId": str(run.id), "attempt": run.deliveries},
+        f"Task {run.key}: attempt {run.deliveries} failed: {outcome.reason}; "
+        f"next attempt at {then.isoformat(timespec='seconds')}",
+        data={
+            "taskRunId": str(run.id),
+            "attempt": run.deliveries,
+            "reason": outcome.reason[:2000],
+            "nextAttemptAt": then.isoformat(),
+        },
     )

@@ -167,7 +167,14 @@ def _connector_answer(payload: ConsumeRestApiPayload, response: Any) -> Outcome:
     if 300 <= status < 400:
         location = response.headers.get("Location") or "an unknown location"
         return Failed(f"redirect to {location} not followed")
-    return Failed(f"connector answered {status}")
+    return Failed(f"connector answered {status}{_partner_message(response)}")
+
+
+def _partner_message(response: Any) -> str:
+    """The start of the connector's answer, so the reason names what the partner refused."""
+    body = getattr(response, "body", b"") or b""
+    text = " ".join(body[:2000].decode("utf-8", "replace").split())[:300]
+    return f": {text}" if text else ""
 
 
 class ConsumeRestApi(Handler):
