@@ -56,6 +56,7 @@ from django.utils import timezone
 
 from fabflow.accounts.models import Organization, Space
 from fabflow.accounts.services import create_organization, create_space
+from fabflow.orders.kinds import EventKind
 from fabflow.orders.models import Order, OrderEvent, OrderStatus, Part, Product
 
 DEFAULT_ORG = "Seed Manufacturing"
@@ -492,7 +493,7 @@ class Generator:
         batch.events.append(
             OrderEvent(
                 order_id=order.pk,
-                kind="order.created",
+                kind=EventKind.ORDER_CREATED,
                 message=f"Order {number} created",
                 data={"products": n_products, "parts": n_parts, "assets": 0},
                 actor=ACTOR,
