@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator, URLValidator
 from ninja import Schema
@@ -15,15 +16,20 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from fabflow.core.types import UtcDatetime
 
-MAX_PRODUCTS = 500
-MAX_PARTS = 500
-MAX_ASSETS = 100
+# One order's size limits (docs/api.md "Limits", settings FABFLOW_MAX_*): read when this module
+# is imported, so the OpenAPI document shows them. A list over its own limit is a 422 at the
+# list; the totals of an order (parts, assets) are checked on `products`, which comes last.
+MAX_PRODUCTS = settings.FABFLOW_MAX_PRODUCTS_PER_ORDER
+MAX_PARTS = settings.FABFLOW_MAX_PARTS_PER_PRODUCT
+MAX_PARTS_PER_ORDER = settings.FABFLOW_MAX_PARTS_PER_ORDER
+MAX_ASSETS = settings.FABFLOW_MAX_ASSETS_PER_ORDER
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 ShortText = Annotated[str, StringConstraints(max_length=200)]
@@ -120,7 +126,29 @@ class OrderIn(InputSchema):
     tags: list[Tag] = Field(default_factory=list, max_length=50)
     data: dict[str, Any] = Field(default_factory=dict)
     assets: list[AssetIn] = Field(default_factory=list, max_length=MAX_ASSETS)
-    products: list[ProductIn] = Field(min_length=1, max_length=MAX_PRODUCTS)
+    products: list[ProductIn] = Field(
+        min_length=1,
+        max_length=MAX_PRODUCTS,
+        description=f"At most {MAX_PARTS_PER_ORDER} parts and {MAX_ASSETS} assets in all.",
+    )
+
+    @field_validator("products")
+    @classmethod
+    def _within_order_limits(cls, value: list[ProductIn], info: ValidationInfo) -> list[ProductIn]:
+        parts = sum(len(p.parts) for p in value)
+        if parts > MAX_PARTS_PER_ORDER:
+            raise ValueError(
+                f"an order takes at most {MAX_PARTS_PER_ORDER} parts in all; this one has {parts}"
+            )
+        assets = len(info.data.get("assets", ())) + sum(
+            len(p.assets) + sum(len(part.assets) for part in p.parts) for p in value
+        )
+        if assets > MAX_ASSETS:
+            raise ValueError(
+                f"an order takes at most {MAX_ASSETS} assets in all (on the order, its products "
+                f"and parts); this one has {assets}"
+            )
+        return value
 
     @field_validator("customerEmail")
     @classmethod
@@ -201,6 +229,10 @@ class TaskOut(Schema):
     startedAt: datetime | None
     finishedAt: datetime | None
     timeoutAt: datetime | None
+    retrying: bool = False
+    deliveries: int = 0
+    nextAttemptAt: datetime | None = None
+    lastError: str = ""
 
 
 class OrderSummary(Schema):

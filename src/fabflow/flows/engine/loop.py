@@ -12,11 +12,16 @@ import logging
 import threading
 
 from django.db import close_old_connections, connection, connections
+from django.db.utils import InterfaceError, OperationalError
 
 from fabflow.flows.engine import claims, store
 from fabflow.flows.engine.runner import advance_held
 
 log = logging.getLogger(__name__)
+
+# Waits between claims while the database fails, doubling from the first to the last.
+FIRST_RETRY_DELAY = 0.5
+MAX_RETRY_DELAY = 30.0
 
 
 def advance_batch(batch: list[claims.Held]) -> int:
@@ -70,15 +75,26 @@ class Engine:
 
     def _claim_forever(self, wake: threading.Event) -> None:
         owner = claims.worker_id()
+        delay = FIRST_RETRY_DELAY
         try:
             while not self.stop.is_set():
                 try:
                     batch = claims.claim(owner, self.batch_size)
+                except (OperationalError, InterfaceError) as exc:
+                    # A locked or unavailable database: expected during outages, so a line
+                    # per try (not a traceback), and waits that double while it lasts.
+                    log.warning("claiming flow runs failed (%s); retrying in %.1f s", exc, delay)
+                    connection.close()
+                    self.stop.wait(delay)
+                    delay = min(delay * 2, MAX_RETRY_DELAY)
+                    continue
                 except Exception:
                     log.exception("claiming flow runs failed")
                     close_old_connections()
-                    self.stop.wait(1.0)
+                    self.stop.wait(delay)
+                    delay = min(delay * 2, MAX_RETRY_DELAY)
                     continue
+                delay = FIRST_RETRY_DELAY
                 if batch:
                     advance_batch(batch)
                     continue

@@ -5,17 +5,26 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
+from django.db.utils import InterfaceError, OperationalError
 
 from fabflow.flows.engine.loop import Engine, drain
 from fabflow.flows.engine.sweeper import sweep
 
 log = logging.getLogger(__name__)
+
+# db_worker stops on a database error outside a task (a lock held longer than the busy timeout
+# on SQLite, a restarted PostgreSQL): it is started again after these delays, doubling.
+FIRST_RESTART_DELAY = 0.5
+MAX_RESTART_DELAY = 30.0
+# A db_worker that ran this long before it failed starts again at the first delay.
+HEALTHY_RUN_SECONDS = 60.0
 
 
 class Command(BaseCommand):
@@ -70,9 +79,30 @@ class Command(BaseCommand):
         )
         sweeper.start()
         try:
-            self._jobs(options, batch=False)
+            self._jobs_forever(options)
         finally:
             engine.shutdown()
+
+    def _jobs_forever(self, options: dict[str, Any]) -> None:
+        """Run db_worker; when the database fails it (locked, unavailable), log, wait and run
+        it again, so the worker outlives the outage. SIGTERM/Ctrl-C still end it (SystemExit)."""
+        delay = FIRST_RESTART_DELAY
+        while True:
+            started = time.monotonic()
+            try:
+                self._jobs(options, batch=False)
+                return
+            except (OperationalError, InterfaceError) as exc:
+                if time.monotonic() - started > HEALTHY_RUN_SECONDS:
+                    delay = FIRST_RESTART_DELAY
+                log.warning(
+                    "the job worker stopped on a database error (%s); starting it again in %.1f s",
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                    delay,
+                )
+                connections.close_all()
+                time.sleep(delay)
+                delay = min(delay * 2, MAX_RESTART_DELAY)
 
     def _jobs(self, options: dict[str, Any], *, batch: bool) -> None:
         call_command(
