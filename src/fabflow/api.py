@@ -107,7 +107,7 @@ def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
     headers = {}
     if isinstance(exc, Conflict) and exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)
-    errors = [field_error(exc.field, exc.message)] if exc.field is not None else []
+    errors = [field_error(path, reason) for path, reason in exc.problems]
     return problem_response(status, exc.message, errors=errors, headers=headers)
 
 

@@ -2,7 +2,9 @@
 
 The API (`fabflow.api`) answers each with a problem document (RFC 9457) and the status of its
 class; the web views show the message. `field` names the input that is wrong, as a path
-(`("body", "flowKey")`, `("body", "products", 0, "parts")`), so the answer can name it.
+(`("body", "flowKey")`, `("body", "products", 0, "parts")`), so the answer can name it;
+`reason` is the short word for that field when it differs from the message; `problems` lists
+several fields at once (path, reason).
 """
 
 from __future__ import annotations
@@ -13,10 +15,19 @@ from collections.abc import Sequence
 class DomainError(Exception):
     """A request the domain refuses; `message` is written for the person who sent it."""
 
-    def __init__(self, message: str, *, field: Sequence[str | int] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: Sequence[str | int] | None = None,
+        reason: str | None = None,
+        problems: Sequence[tuple[Sequence[str | int], str]] = (),
+    ) -> None:
         super().__init__(message)
         self.message = message
-        self.field = tuple(field) if field is not None else None
+        self.problems = [(tuple(path), text) for path, text in problems]
+        if field is not None:
+            self.problems.insert(0, (tuple(field), reason or message))
 
 
 class Invalid(DomainError):
@@ -31,9 +42,10 @@ class Conflict(DomainError):
         message: str,
         *,
         field: Sequence[str | int] | None = None,
+        reason: str | None = None,
         retry_after: int | None = None,
     ) -> None:
-        super().__init__(message, field=field)
+        super().__init__(message, field=field, reason=reason)
         self.retry_after = retry_after
 
 

@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from fabflow.accounts.models import Space
-from fabflow.core.problems import ApiError
+from fabflow.core.errors import Conflict, Invalid
 from fabflow.flows.models import Flow, FlowVersion
 
 
@@ -18,10 +18,9 @@ def _check(definition: Any) -> None:
 
     errors = validate_definition(definition, payload_models())
     if errors:
-        raise ApiError(
-            422,
+        raise Invalid(
             "The flow definition is invalid.",
-            errors=[{"loc": ["body", "definition", *e.loc], "msg": e.msg} for e in errors],
+            problems=[(("body", "definition", *e.loc), e.msg) for e in errors],
         )
 
 
@@ -32,10 +31,10 @@ def create_flow(*, space: Space, name: str, definition: Any, actor: str = "") ->
             flow = Flow.objects.create(space=space, name=name, current_version=1)
             FlowVersion.objects.create(flow=flow, number=1, definition=definition, created_by=actor)
     except IntegrityError as exc:
-        raise ApiError(
-            409,
+        raise Conflict(
             f"Space {space.key} already has a flow named {name!r}.",
-            errors=[{"loc": ["body", "name"], "msg": "already used"}],
+            field=("body", "name"),
+            reason="already used",
         ) from exc
     return flow
 

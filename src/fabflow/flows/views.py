@@ -17,7 +17,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 from fabflow.accounts.models import Space
 from fabflow.accounts.web import member_required, principal
 from fabflow.core.errors import DomainError
-from fabflow.core.problems import ApiError
 from fabflow.flows import actions
 from fabflow.flows import services as flow_services
 from fabflow.flows.definition import parse_definition_json, validate_definition
@@ -45,7 +44,7 @@ def confirm_task(request: HttpRequest, token: str) -> HttpResponse:
         try:
             actions.confirm_task(run=run, actor="customer")
             state = "confirmed"
-        except ApiError:
+        except DomainError:
             state = "done"
     status = 409 if request.method == "POST" and state == "done" else 200
     return render(
@@ -102,8 +101,8 @@ def _create(request: HttpRequest) -> HttpResponse:
         flow = flow_services.create_flow(
             space=space, name=name, definition=starter, actor=principal(request).actor
         )
-    except ApiError as exc:
-        messages.error(request, exc.detail)
+    except DomainError as exc:
+        messages.error(request, exc.message)
         return HttpResponseRedirect("/flows")
     return HttpResponseRedirect(f"/flows/{flow.id}")
 
@@ -223,7 +222,7 @@ def order_action(request: HttpRequest, order_id: UUID, action: str) -> HttpRespo
             messages.success(request, "The flow restarts from its first stage.")
         else:
             raise Http404
-    except (TaskRun.DoesNotExist, ValueError, ApiError, DomainError) as exc:
-        detail = getattr(exc, "detail", "") or getattr(exc, "message", "")
+    except (TaskRun.DoesNotExist, ValueError, DomainError) as exc:
+        detail = exc.message if isinstance(exc, DomainError) else ""
         messages.error(request, detail or "That action is not possible.")
     return HttpResponseRedirect(f"/orders/{order.id}")

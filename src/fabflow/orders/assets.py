@@ -20,7 +20,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils.text import get_valid_filename
 
-from fabflow.core.problems import ApiError, field_error
+from fabflow.core.errors import Invalid, TooLarge
 from fabflow.orders import timeline
 from fabflow.orders.inserts import insert_rows
 from fabflow.orders.models import Asset, Order
@@ -154,22 +154,20 @@ def decode_inline(content: str, loc: tuple[str | int, ...]) -> bytes:
     """Decode base64 content, enforcing the inline size limit before decoding."""
     limit = settings.FABFLOW_MAX_INLINE_ASSET_BYTES
     if len(content) > (limit * 4) // 3 + 4:
-        raise ApiError(
-            413,
+        raise TooLarge(
             f"Inline asset larger than {limit} bytes; upload it instead.",
-            errors=[field_error(loc, f"larger than {limit} bytes")],
+            field=loc,
+            reason=f"larger than {limit} bytes",
         )
     try:
         data = base64.b64decode(content, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ApiError(
-            422, "Invalid base64 content.", errors=[field_error(loc, "not valid base64")]
-        ) from exc
+        raise Invalid("Invalid base64 content.", field=loc, reason="not valid base64") from exc
     if len(data) > limit:
-        raise ApiError(
-            413,
+        raise TooLarge(
             f"Inline asset larger than {limit} bytes; upload it instead.",
-            errors=[field_error(loc, f"larger than {limit} bytes")],
+            field=loc,
+            reason=f"larger than {limit} bytes",
         )
     return data
 

@@ -12,7 +12,7 @@ from django.db.models import Field
 from django.utils import timezone
 
 from fabflow.accounts.models import Space
-from fabflow.core.problems import ApiError, invalid
+from fabflow.core.errors import Conflict, Invalid
 from fabflow.orders import assets, hooks, timeline
 from fabflow.orders.assets import NewAsset
 from fabflow.orders.hooks import FlowChoice
@@ -40,7 +40,7 @@ def order_value(payload: OrderIn) -> Decimal:
     total = sum((p.value * p.units for p in payload.products), Decimal("0"))
     total = total.quantize(CENT)
     if total > MAX_ORDER_VALUE:
-        raise invalid(("body", "products"), f"order value exceeds {MAX_ORDER_VALUE}")
+        raise Invalid(f"order value exceeds {MAX_ORDER_VALUE}", field=("body", "products"))
     return total
 
 
@@ -141,11 +141,11 @@ def intake_order(*, space: Space, payload: OrderIn, actor: str = "") -> NewOrder
     except IntegrityError as exc:
         assets.delete_files(intake.asset_rows)
         if _violates(exc, THIRD_PARTY_ID_UNIQUE):
-            raise ApiError(
-                409,
+            raise Conflict(
                 f"An order with thirdPartyOrderId {payload.thirdPartyOrderId!r} exists "
                 "in this space.",
-                errors=[{"loc": ["body", "thirdPartyOrderId"], "msg": "already used"}],
+                field=("body", "thirdPartyOrderId"),
+                reason="already used",
             ) from exc
         raise
     except BaseException:
@@ -226,7 +226,7 @@ def merge_manufacturing_data(
     for part_id, values in by_part.items():
         part = parts.get(part_id)
         if part is None:
-            raise invalid((*loc, part_id), "no such part in this order")
+            raise Invalid("no such part in this order", field=(*loc, part_id))
         part.manufacturing_data = {**part.manufacturing_data, **values}
         part.save(update_fields=["manufacturing_data"])
 
@@ -243,9 +243,9 @@ def attach_assets(
         part = parts.get(str(spec.get("partId")))
         product = products.get(str(spec.get("productId"))) or (part.product if part else None)
         if spec.get("partId") and part is None:
-            raise invalid((*loc, i, "partId"), "no such part in this order")
+            raise Invalid("no such part in this order", field=(*loc, i, "partId"))
         if spec.get("productId") and str(spec["productId"]) not in products:
-            raise invalid((*loc, i, "productId"), "no such product in this order")
+            raise Invalid("no such product in this order", field=(*loc, i, "productId"))
         fields = {k: spec.get(k) for k in ("name", "contentType", "contentBase64", "url")}
         new.append(_asset(AssetIn.model_validate(fields), (*loc, i), product=product, part=part))
     return assets.create_assets(order=order, new=new, actor=actor, announce=_attached)
