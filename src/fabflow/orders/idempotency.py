@@ -20,7 +20,7 @@ from django.db import connection
 from django.utils import timezone
 
 from fabflow.accounts.models import Space
-from fabflow.core.problems import ApiError, invalid
+from fabflow.core.errors import Conflict, Invalid
 from fabflow.orders.models import IdempotencyKey, Order
 
 MAX_KEY_LENGTH = 255
@@ -48,9 +48,9 @@ def request_hash(payload: dict[str, Any]) -> str:
 
 def check_key(key: str) -> str:
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
-        raise invalid(
-            ("header", "Idempotency-Key"),
+        raise Invalid(
             f"must be 1 to {MAX_KEY_LENGTH} printable ASCII characters",
+            field=("header", "Idempotency-Key"),
         )
     return key
 
@@ -61,17 +61,15 @@ def begin(claim: Claim) -> Replay | None:
     Raises 409 while another request with the key is in its transaction (PostgreSQL) and 422
     when the key was used with another body."""
     if connection.vendor == "postgresql" and not _try_lock(claim):
-        raise ApiError(
-            409,
-            "A request with this Idempotency-Key is still being processed.",
-            headers={"Retry-After": "1"},
+        raise Conflict(
+            "A request with this Idempotency-Key is still being processed.", retry_after=1
         )
     record = IdempotencyKey.objects.filter(space=claim.space, key=claim.key).first()
     if record is None:
         return None
     if record.request_hash != claim.digest:
-        raise invalid(
-            ("header", "Idempotency-Key"), "this key was used with a different request body"
+        raise Invalid(
+            "this key was used with a different request body", field=("header", "Idempotency-Key")
         )
     if record.state != IdempotencyKey.State.DONE:
         # Left by a version that committed claims first (ADR 0001) and then crashed.
