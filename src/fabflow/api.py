@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.exceptions import BadRequest, RequestDataTooBig
 from django.db import connection
+from django.db.utils import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
@@ -175,6 +176,26 @@ def _unauthorized(request: HttpRequest, exc: Exception) -> HttpResponse:
 @api.exception_handler(Http404)
 def _not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
     return problem_response(404, "Not found.")
+
+
+# Seconds a client should wait before retrying while the database is unreachable.
+DATABASE_RETRY_AFTER = 5
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def _database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """The database is down, restarting or locked: a retryable 503, never a 500.
+
+    No reconnect here: Django closes a connection that raised and no longer answers when the
+    request finishes, and CONN_HEALTH_CHECKS pings a reused one when the next request starts,
+    so the process recovers by itself once the database is back."""
+    log.warning("database unavailable on %s %s: %s", request.method, request.path, _short(exc))
+    return problem_response(
+        503,
+        "The database is unavailable; retry shortly.",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+    )
 
 
 @api.exception_handler(Exception)

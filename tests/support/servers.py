@@ -28,6 +28,10 @@ class ConnectorStub:
     """Answers 200 to each task.started call, then POSTs success to its feedbackUrl."""
 
     feedback_delay: float = 0.05
+    # With hold_first, the first call waits for `release` before answering: a test can act
+    # (kill the caller) while that call is certainly in flight.
+    hold_first: bool = False
+    release: threading.Event = field(default_factory=threading.Event)
     calls: list[Call] = field(default_factory=list)
     in_flight: dict[str, int] = field(default_factory=dict)
     overlaps: int = 0
@@ -65,10 +69,17 @@ class ConnectorStub:
             if self.in_flight[webhook_id] > 1:
                 self.overlaps += 1
             self.calls.append(call)
+            held = self.hold_first and len(self.calls) == 1
+        if held:
+            # The caller is gone by now (the test killed it): no feedback for this call, so
+            # only its redelivery can finish the task.
+            self.release.wait(60)
         time.sleep(0.01)
         with self.lock:
             self.in_flight[webhook_id] -= 1
             call.ended = time.monotonic()
+        if held:
+            return
         threading.Thread(target=self._feedback, args=(body["feedbackUrl"],), daemon=True).start()
 
     def _feedback(self, url: str) -> None:
