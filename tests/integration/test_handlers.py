@@ -21,6 +21,7 @@ from pytest_httpserver import HTTPServer
 from standardwebhooks.webhooks import Webhook
 from werkzeug import Request, Response
 
+from fabflow.flows.engine.context import confirmation_url, feedback_url, template_context
 from fabflow.flows.engine.effects import TaskEffects
 from fabflow.flows.handlers.base import (
     Failed,
@@ -43,13 +44,11 @@ from fabflow.flows.handlers.payloads import ManualTaskPayload
 from fabflow.orders.assets import check_download_token
 from fabflow.orders.models import Order
 from fabflow.orders.selectors import order_rows
-from fabflow.orders.serializers import order_json
+from fabflow.orders.serializers import order_json, order_url
 from tests.factories import ApiClient, Tenant, order_body
 
 RUN_ID = "7d1f0c3e-5b2a-4c8e-9f61-0a2b3c4d5e6f"
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-FEEDBACK_URL = "https://fabflow.example/api/v1/feedback/tok"
-CONFIRM_URL = "https://x/confirm"
 MESSAGE_ID = f"<taskrun-{RUN_ID}@localhost>"
 
 
@@ -73,17 +72,6 @@ def order(api: ApiClient) -> Order:
     return create_order(api, data={"channel": "web", "cc": "sales@shop.example"})
 
 
-def template_context(snapshot: dict[str, Any]) -> dict[str, Any]:
-    fields = ("id", "name", "thirdPartyOrderId", "value", "deadline", "status")
-    return {
-        "order": {name: snapshot[name] for name in fields},
-        "customerEmail": snapshot["customerEmail"],
-        "customerInfo": snapshot["customerInfo"],
-        "data": snapshot["data"],
-        "confirmationUrl": CONFIRM_URL,
-    }
-
-
 def make_ctx(
     handler: Handler,
     order: Order,
@@ -96,8 +84,13 @@ def make_ctx(
 ) -> HandlerContext:
     """A context as the runner builds it: the API order object and TaskEffects for one run."""
     snapshot = snapshot if snapshot is not None else order_json(order, *order_rows(order))
+    # The template context and links come from the engine's own builder (engine/context.py),
+    # so a root the runner offers (orderUrl, addresses, products, ...) is offered here too.
     effects = TaskEffects(
-        order=order, order_json=snapshot, run_id=run_id, context=template_context(snapshot)
+        order=order,
+        order_json=snapshot,
+        run_id=run_id,
+        context=lambda: template_context(order, snapshot, run_id),
     )
     return HandlerContext(
         order=snapshot,
@@ -112,8 +105,8 @@ def make_ctx(
         ),
         services=effects,
         now=now,
-        feedback_url=FEEDBACK_URL,
-        confirmation_url=CONFIRM_URL,
+        feedback_url=feedback_url(run_id),
+        confirmation_url=confirmation_url(run_id),
         extra=extra if extra is not None else {"startedAt": NOW},
     )
 
@@ -212,6 +205,26 @@ def test_send_email_delivers_the_rendered_mail_with_the_run_message_id(
     assert message["Subject"] == "Order WEB-1001 for Ann <b>& Co"
     assert message["To"] == "ann@example.com, ops@shop.example"
     assert html_of(message) == "<p>Dear Ann &lt;b&gt;&amp; Co</p>"
+
+
+def test_send_email_renders_the_roots_the_engine_offers(
+    order: Order, smtp: Callable[[Mailbox], Mailbox]
+) -> None:
+    # given a mail server and a mail using the links and the order's own roots
+    mailbox = smtp(Mailbox())
+    payload = {
+        "recipients": ["{customerEmail}"],
+        "subject": "{order.thirdPartyOrderId} {order.status}",
+        "body": "<a href='{orderUrl}'>{order.name}</a> <a href='{confirmationUrl}'>ok</a>",
+    }
+    # when a send-email task runs
+    SendEmail().run(make_ctx(SendEmail(), order, payload))
+    # then the links are the ones the engine builds for this order and run
+    [message] = mailbox.messages()
+    assert message["Subject"] == "WEB-1001 created"
+    assert html_of(message) == (
+        f"<a href='{order_url(order)}'>WEB-1001</a> <a href='{confirmation_url(RUN_ID)}'>ok</a>"
+    )
 
 
 def test_two_deliveries_of_one_run_carry_the_same_message_id(
@@ -392,7 +405,7 @@ def test_asset_email_links_only_the_matching_assets(
     [message] = mailbox.messages()
     html = html_of(message)
     assert html.startswith("Dear Ann &lt;b&gt;&amp; Co,<br><ul><li><a href=")
-    assert html.endswith("</li></ul><a href='https://x/confirm'>ok</a>")
+    assert html.endswith(f"</li></ul><a href='{confirmation_url(RUN_ID)}'>ok</a>")
     by_name = {a.name: str(a.id) for a in order_with_assets.assets.all()}
     assert links(html) == [("Stone.ZIP", by_name["Stone.ZIP"]), ("band.zip", by_name["band.zip"])]
 
@@ -475,7 +488,7 @@ def test_connector_gets_the_signed_task_started_message(
             "payload": {**payload, "sendsFeedback": False},
             "attempt": 1,
         },
-        "feedbackUrl": FEEDBACK_URL,
+        "feedbackUrl": feedback_url(RUN_ID),
         "updateUrl": "https://shop.example/u",
     }
 

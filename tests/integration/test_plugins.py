@@ -9,12 +9,13 @@ import pytest
 from fabflow_hello import HelloHandler, HelloPayload
 
 from fabflow.flows.definition import validate_definition
+from fabflow.flows.engine.context import confirmation_url, feedback_url, template_context
 from fabflow.flows.engine.effects import TaskEffects
 from fabflow.flows.handlers import registry
 from fabflow.flows.handlers.base import HandlerContext, Succeeded, TaskInfo
 from fabflow.orders.models import Asset, Order
 from fabflow.orders.selectors import order_rows
-from fabflow.orders.serializers import order_json
+from fabflow.orders.serializers import order_json, order_url
 from tests.factories import ApiClient, order_body
 
 BUILTIN = ["asset-email", "consume-rest-api", "manual-task", "send-email", "wait"]
@@ -73,18 +74,23 @@ def test_running_the_plugin_stores_the_rendered_greeting(api: ApiClient) -> None
     response = api.post("/api/v1/orders", order_body())
     order = Order.objects.get(pk=response.json()["id"])
     snapshot = order_json(order, *order_rows(order))
-    context = {"customerInfo": snapshot["customerInfo"], "order": {"name": snapshot["name"]}}
     handler = registry.handlers()["hello"]
     ctx = HandlerContext(
         order=snapshot,
         payload=handler.payload_model.model_validate(
-            {"greeting": "Hello {customerInfo.name}, order {order.name}"}
+            {"greeting": "Hello {customerInfo.name}, order {order.name}: {orderUrl}"}
         ),
         task=TaskInfo("run-1", "greet", "hello", 1, 1, "run-1"),
-        services=TaskEffects(order=order, order_json=snapshot, run_id="run-1", context=context),
+        # the engine's own template context (engine/context.py), as the runner builds it
+        services=TaskEffects(
+            order=order,
+            order_json=snapshot,
+            run_id="run-1",
+            context=lambda: template_context(order, snapshot, "run-1"),
+        ),
         now=datetime(2026, 6, 1, tzinfo=UTC),
-        feedback_url="https://fabflow.example/f",
-        confirmation_url="https://fabflow.example/c",
+        feedback_url=feedback_url("run-1"),
+        confirmation_url=confirmation_url("run-1"),
     )
     # when it runs
     outcome = handler.run(ctx)
@@ -92,4 +98,4 @@ def test_running_the_plugin_stores_the_rendered_greeting(api: ApiClient) -> None
     asset = Asset.objects.get(order=order, name="hello.txt")
     assert outcome == Succeeded(result={"asset": str(asset.id)})
     assert (asset.source, asset.state, asset.content_type) == ("flow", "ready", "text/plain")
-    assert asset.file.read() == b"Hello Ann, order WEB-1001"
+    assert asset.file.read().decode() == f"Hello Ann, order WEB-1001: {order_url(order)}"
