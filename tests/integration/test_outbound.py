@@ -32,7 +32,9 @@ from fabflow.core.outbound import (
     stream_download,
 )
 
-LOOPBACK = OutboundPolicy(allowlist=("127.0.0.1",), connect_timeout=1, read_timeout=1)
+# Generous: these requests succeed against local servers; a busy 2-core machine must not turn
+# them into timeouts (the timeout tests set their own short policy).
+LOOPBACK = OutboundPolicy(allowlist=("127.0.0.1",), connect_timeout=10, read_timeout=10)
 STRICT = OutboundPolicy()
 
 Handler = Callable[[socket.socket, threading.Event], None]
