@@ -90,7 +90,9 @@ class Stack:
     def start_worker(self) -> subprocess.Popen[bytes]:
         log = open(self.tmp / f"worker-{len(self.workers)}.log", "wb")
         cmd = [sys.executable, "-m", "fabflow.cli", "worker", "--interval", "0.1"]
-        proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and args
+            cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
         self.workers.append(proc)
         return proc
 
