@@ -20,11 +20,13 @@ from aiosmtpd.controller import Controller
 from django.conf import settings as django_settings
 from django.db import connection
 from django.test import Client
+from django.utils import timezone
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from fabflow.core.outbound import RetrySchedule
-from fabflow.flows.models import TaskRun
+from fabflow.flows.engine.runner import advance
+from fabflow.flows.models import FlowRun, TaskRun
 from fabflow.flows.services import create_flow
 from fabflow.orders.models import DeliveryAttempt, Order, OrderEvent, UpdateDelivery
 from tests.factories import ApiClient, Tenant, order_body
@@ -308,3 +310,58 @@ def test_an_update_answered_4xx_fails_at_once(
     delivery = UpdateDelivery.objects.get()
     assert (delivery.state, delivery.attempts, delivery.last_error) == ("failed", 1, "HTTP 404")
     assert len(script.seen) == 1
+
+
+def connector_order(api: ApiClient, tenant: Tenant, uri: str) -> Order:
+    """An order whose flow calls the connector at `uri`, advanced by the engine once."""
+    task = {
+        "key": "print",
+        "handlerKey": "consume-rest-api",
+        "payload": {"uri": uri, "sendsFeedback": False},
+    }
+    definition = [{"key": "s0", "name": "Print", "taskDefinitions": [task]}]
+    create_flow(space=tenant.space, name="connector-flow", definition=definition)
+    response = api.post("/api/v1/orders", order_body(flowKey="connector-flow"))
+    assert response.status_code == 201, response.content
+    order = Order.objects.get(pk=response.json()["id"])
+    advance(str(FlowRun.objects.get(order=order).pk))
+    order.refresh_from_db()
+    return order
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connector_answering_429_is_retried_after_its_retry_after(
+    api: ApiClient, tenant: Tenant, httpserver: HTTPServer, settings: Any
+) -> None:
+    # given a connector that is rate-limited for 30 s
+    settings.OUTBOUND_ALLOWLIST = ["127.0.0.1"]
+    answer = Response("slow down", status=429, headers={"Retry-After": "30"})
+    httpserver.expect_request("/print", method="POST").respond_with_response(answer)
+    # when the task calls it
+    before = timezone.now()
+    order = connector_order(api, tenant, httpserver.url_for("/print"))
+    # then the task waits for its next attempt no sooner than asked, and says why
+    run = TaskRun.objects.get(order=order, key="print")
+    assert (run.state, run.deliveries, run.reason) == ("running", 1, "connector answered 429")
+    assert run.wake_at is not None and run.wake_at >= before + timedelta(seconds=30)
+    task = api_task(api, order)
+    assert (task["retrying"], task["lastError"]) == (True, "connector answered 429")
+    assert order.status == "in_progress"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connector_answering_4xx_fails_the_task_at_once_with_the_partners_message(
+    api: ApiClient, tenant: Tenant, httpserver: HTTPServer, settings: Any
+) -> None:
+    # given a connector that refuses the order
+    settings.OUTBOUND_ALLOWLIST = ["127.0.0.1"]
+    answer = Response('{"detail": "unknown material PLA"}', status=422)
+    httpserver.expect_request("/print", method="POST").respond_with_response(answer)
+    # when the task calls it
+    order = connector_order(api, tenant, httpserver.url_for("/print"))
+    # then the task failed on its one call, with the partner's answer in the reason
+    run = TaskRun.objects.get(order=order, key="print")
+    assert (run.state, run.deliveries) == ("failed", 1)
+    assert run.reason == 'connector answered 422: {"detail": "unknown material PLA"}'
+    assert order.status == "failure"
+    assert len(httpserver.log) == 1
