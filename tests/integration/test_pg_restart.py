@@ -85,6 +85,7 @@ class Stack:
     key: str
     database_url: str
     tmp: Path
+    web: subprocess.Popen[bytes]
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def start_worker(self) -> subprocess.Popen[bytes]:
@@ -177,8 +178,7 @@ def stack(cluster: PgCluster, tmp_path: Path) -> Iterator[Stack]:
          "--no-control-socket"],
         env=env, stdout=web_log, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    built = Stack(env, port, key, env["DATABASE_URL"], tmp_path)
-    built.smtp, built.connector, built.web = smtp, connector, web  # type: ignore[attr-defined]
+    built = Stack(env, port, key, env["DATABASE_URL"], tmp_path, web)
     yield built
     for proc in [*built.workers, web]:
         if proc.poll() is None:
@@ -196,7 +196,7 @@ def test_burst_survives_worker_kills_and_a_postgresql_restart(
     cluster: PgCluster, stack: Stack
 ) -> None:
     # given a healthy server and a worker
-    web: subprocess.Popen[bytes] = stack.web  # type: ignore[attr-defined]
+    web = stack.web
     wait_until(lambda: stack.post_order("warmup").status == 201, 60, "a healthy server")
     web_children = children(web.pid)
     assert len(web_children) == 2
