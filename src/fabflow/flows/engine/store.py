@@ -5,14 +5,14 @@ A flow run's lease (`lease_owner`, `lease_until`) makes one worker its only adva
 events go to its inbox and bump `wake_seq` with `due_at = now`, so the holder gives the lease
 back only while `wake_seq` is unchanged (see docs/adr/0005-the-engine-claims-flow-runs.md).
 
-These are the only hand-written statements of Fabflow besides intake's multi-row insert
-(docs/adr/0007-orm-and-djangos-postgresql-options.md): a flow costs some 25 of them, and the
-ORM's building and compiling of each one doubled the engine's CPU time per flow. There are
-three shapes, "set these columns of the row with this id, if these columns still hold these
-values", "insert these rows" and "read the rows whose column is one of these values", each
-written once from the model's metadata. Values go in and come out converted by their fields as
-the ORM converts them, and every statement runs through Django's cursor (logged, wrapped and
-prepared like the ORM's own).
+Its statements are hand-written, as only intake's multi-row insert (`orders/inserts.py`, which
+it uses for new rows) is besides (docs/adr/0007-orm-and-djangos-postgresql-options.md): a flow
+runs some 28 of them, and the ORM's building and compiling of each one doubled the engine's CPU
+time per flow. Two shapes, "set these columns of the row with this id if these columns still
+hold these values" and "read the rows whose column is one of these values (with their parent
+row)", are written once per model from its metadata, plus the claim. Values go in and come out
+converted by their fields as the ORM converts them, and every statement runs through Django's
+cursor (logged, wrapped and prepared like the ORM's own).
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ def lease_one(flow_run_id: Any, owner: str, now: datetime, until: datetime) -> F
 
 
 def renew_lease(flow_run: FlowRun, owner: str, until: datetime) -> bool:
-    return bool(FlowRun.objects.filter(pk=flow_run.pk, lease_owner=owner).update(lease_until=until))
+    return bool(_update(FlowRun, flow_run.pk, {"lease_until": until}, lease_owner=owner))
 
 
 def release_lease(
@@ -249,8 +249,9 @@ def _execute(sql: str, params: Sequence[Any], *, fetch: bool = False) -> Any:
 
 
 def _update(model: type[Model], pk: Any, values: Mapping[str, Any], **where: Any) -> int:
-    """UPDATE the row `pk` with `values` if each column of `where` holds its value (not
-    None); returns the number of rows changed (0 or 1)."""
+    """UPDATE the row `pk` with `values` if each column of `where` holds its value; returns
+    the number of rows changed (0 or 1)."""
+    assert None not in where.values(), "a condition on NULL is never true"
     params = [_field(model, n).get_db_prep_save(v, connection) for n, v in values.items()]
     params += [_prep(model, n, v) for n, v in where.items()]
     params.append(_key(model, pk))
