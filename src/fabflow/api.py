@@ -69,15 +69,14 @@ def _age(now: datetime, since: datetime | None) -> float | None:
 @api.get("/v1/health", auth=None, tags=["health"], operation_id="health")
 def health(request: HttpRequest) -> HttpResponse:
     """Liveness, database reachability and the job queue's backlog (no auth)."""
-    from django_tasks_db.models import DBTaskResult
-
+    from fabflow.core.selectors import ready_jobs
     from fabflow.flows.engine.claims import due_runs
 
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         now = timezone.now()
-        ready = DBTaskResult.objects.ready()
+        ready = ready_jobs()
         oldest = ready.order_by("enqueued_at").values_list("enqueued_at", flat=True).first()
         due = due_runs(now)
         oldest_due = due.order_by("due_at").values_list("due_at", flat=True).first()

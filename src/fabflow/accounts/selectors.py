@@ -1,8 +1,14 @@
-"""Reads of accounts for the web app."""
+"""Reads of accounts: people, spaces, secret keys and table preferences, scoped to an
+organization."""
 
 from __future__ import annotations
 
-from fabflow.accounts.models import TablePreference, User
+from uuid import UUID
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+
+from fabflow.accounts.models import Organization, SecretKey, Space, TablePreference, User
 
 
 def hidden_columns(user: User, table: str) -> list[str] | None:
@@ -13,3 +19,36 @@ def hidden_columns(user: User, table: str) -> list[str] | None:
         .first()
     )
     return None if saved is None else list(saved)
+
+
+def organization_users(organization: Organization) -> QuerySet[User]:
+    """The organization's people for the users page: active ones first, then by e-mail."""
+    return User.objects.filter(organization=organization).order_by("-is_active", "email")
+
+
+def organization_user_or_404(*, organization: Organization, user_id: int) -> User:
+    """One person of the organization; someone else's id is simply not found."""
+    return get_object_or_404(User, pk=user_id, organization=organization)
+
+
+def organization_keys(organization: Organization) -> QuerySet[SecretKey]:
+    """The secret keys of all the organization's spaces, grouped by space, newest first."""
+    return (
+        SecretKey.objects.filter(space__organization=organization)
+        .select_related("space")
+        .order_by("space__key", "-created_at")
+    )
+
+
+def organization_key_or_404(*, organization: Organization, key_id: UUID) -> SecretKey:
+    """One secret key of the organization's spaces; another tenant's key is not found."""
+    return get_object_or_404(SecretKey, pk=key_id, space__organization=organization)
+
+
+def organization_spaces(organization: Organization) -> QuerySet[Space]:
+    return Space.objects.filter(organization=organization).order_by("key")
+
+
+def space_by_key(*, organization: Organization | None, key: str) -> Space | None:
+    """The organization's space called `key`, or None."""
+    return Space.objects.filter(organization=organization, key=key).first()

@@ -87,3 +87,18 @@ def authenticate_secret_key(plain: str) -> SecretKey | None:
 def save_hidden_columns(*, user: User, table: str, hidden: list[str]) -> None:
     """Remember which columns of the web table `table` the user has hidden."""
     user.table_preferences.update_or_create(table=table, defaults={"hidden_columns": hidden})
+
+
+def update_user(*, user: User, role: str, tags: list[str]) -> User:
+    """Change a person's role and tags (an admin's edit on the users page)."""
+    user.role = role
+    user.tags = tags
+    user.save(update_fields=["role", "tags"])
+    return user
+
+
+def set_user_active(*, user: User, active: bool) -> User:
+    """Activate or deactivate a person; an inactive one can no longer log in."""
+    user.is_active = active
+    user.save(update_fields=["is_active"])
+    return user

@@ -8,12 +8,19 @@ from uuid import UUID
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
+from fabflow.accounts import selectors
 from fabflow.accounts.forms import InviteForm, KeyForm, UserForm, parse_tags
-from fabflow.accounts.models import Organization, SecretKey, User
-from fabflow.accounts.services import create_secret_key, create_user, revoke_secret_key
+from fabflow.accounts.models import Organization, User
+from fabflow.accounts.services import (
+    create_secret_key,
+    create_user,
+    revoke_secret_key,
+    set_user_active,
+    update_user,
+)
 from fabflow.accounts.web import admin_required, user
 
 NEW_KEY_SESSION = "fabflow.new_key"
@@ -31,7 +38,7 @@ def _org(request: HttpRequest) -> Organization:
 
 
 def _org_user(request: HttpRequest, user_id: int) -> User:
-    return get_object_or_404(User, pk=user_id, organization=_org(request))
+    return selectors.organization_user_or_404(organization=_org(request), user_id=user_id)
 
 
 @admin_required
@@ -53,7 +60,7 @@ def users(request: HttpRequest) -> HttpResponse:
             f" (shown once): {password}",
         )
         return HttpResponseRedirect("/users")
-    people = User.objects.filter(organization=org).order_by("-is_active", "email")
+    people = selectors.organization_users(org)
     return render(
         request,
         "accounts/users.html",
@@ -70,9 +77,11 @@ def user_update(request: HttpRequest, user_id: int) -> HttpResponse:
         if person == request.user and form.cleaned_data["role"] != User.Role.ADMIN:
             messages.error(request, "You cannot remove your own admin role.")
         else:
-            person.role = form.cleaned_data["role"]
-            person.tags = parse_tags(form.cleaned_data["tags"])
-            person.save(update_fields=["role", "tags"])
+            update_user(
+                user=person,
+                role=form.cleaned_data["role"],
+                tags=parse_tags(form.cleaned_data["tags"]),
+            )
             messages.success(request, f"Saved {person.email}.")
     else:
         messages.error(request, "Invalid role or tags.")
@@ -86,8 +95,7 @@ def user_active(request: HttpRequest, user_id: int) -> HttpResponse:
     if person == request.user:
         messages.error(request, "You cannot deactivate yourself.")
     else:
-        person.is_active = request.POST.get("active") == "1"
-        person.save(update_fields=["is_active"])
+        set_user_active(user=person, active=request.POST.get("active") == "1")
         messages.success(
             request, f"{person.email} {'activated' if person.is_active else 'deactivated'}."
         )
@@ -110,22 +118,22 @@ def keys(request: HttpRequest) -> HttpResponse:
         request.session[NEW_KEY_SESSION] = plain
         return HttpResponseRedirect("/keys")
     created = request.session.pop(NEW_KEY_SESSION, None)
-    rows = (
-        SecretKey.objects.filter(space__organization=org)
-        .select_related("space")
-        .order_by("space__key", "-created_at")
-    )
     return render(
         request,
         "accounts/keys.html",
-        {"keys": rows, "form": form, "created": created, "title": "Secret keys"},
+        {
+            "keys": selectors.organization_keys(org),
+            "form": form,
+            "created": created,
+            "title": "Secret keys",
+        },
     )
 
 
 @admin_required
 @require_POST
 def key_revoke(request: HttpRequest, key_id: UUID) -> HttpResponse:
-    key = get_object_or_404(SecretKey, pk=key_id, space__organization=_org(request))
+    key = selectors.organization_key_or_404(organization=_org(request), key_id=key_id)
     revoke_secret_key(key=key)
     messages.success(request, f"Key {key.prefix} revoked.")
     return HttpResponseRedirect("/keys")

@@ -5,22 +5,22 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from django.db.models import F
 from django.http import HttpRequest
 from ninja import Body, Query, Router, Status
 from ninja.decorators import decorate_view
 
+from fabflow.accounts import selectors as account_selectors
 from fabflow.accounts.auth import Principal, principal
 from fabflow.accounts.models import Space
 from fabflow.core.jsonbody import body_rules
 from fabflow.core.pagination import MAX_LIMIT
 from fabflow.core.problems import ApiError, invalid
-from fabflow.flows import actions
+from fabflow.flows import actions, task_selectors
+from fabflow.flows import selectors as flow_selectors
 from fabflow.flows import services as flow_services
 from fabflow.flows.definition import MAX_DEFINITION_BYTES, flow_json_schema, validate_definition
 from fabflow.flows.engine.context import FEEDBACK_SALT, run_id_from
 from fabflow.flows.handlers import registry
-from fabflow.flows.models import Flow, FlowVersion, TaskRun
 from fabflow.flows.schemas import (
     AcceptedOut,
     CompleteIn,
@@ -48,16 +48,12 @@ _OPTIONAL_BODY: Any = Body(None)
 optional_body = decorate_view(body_rules(optional=True))
 
 
-def _flows(who: Principal) -> Any:
-    return Flow.objects.filter(**who.space_filter()).select_related("space")
-
-
 def _space(who: Principal, key: str | None) -> Space:
     if who.space is not None:
         if key and key != who.space.key:
             raise ApiError(403, "This secret key belongs to another space.")
         return who.space
-    space = Space.objects.filter(organization=who.organization, key=key or "").first()
+    space = account_selectors.space_by_key(organization=who.organization, key=key or "")
     if space is None:
         raise invalid(("body", "spaceKey"), "unknown space")
     return space
@@ -65,11 +61,9 @@ def _space(who: Principal, key: str | None) -> Space:
 
 @router.get("/flows", response=FlowPage, operation_id="list_flows")
 def list_flows(request: HttpRequest) -> dict[str, Any]:
-    flows = list(_flows(principal(request)).order_by("space__key", "name")[:MAX_LIMIT])
-    current = {
-        (v.flow_id, v.number): v
-        for v in FlowVersion.objects.filter(flow__in=flows, number=F("flow__current_version"))
-    }
+    who = principal(request)
+    flows = list(flow_selectors.flows_for(who).order_by("space__key", "name")[:MAX_LIMIT])
+    current = flow_selectors.current_versions(flows)
     return {
         "items": [flow_json(f, current.get((f.id, f.current_version))) for f in flows],
         "next": None,
@@ -115,7 +109,7 @@ def validate_flow(request: HttpRequest, payload: ValidateIn) -> Any:
 
 @router.get("/flows/{flow_id}", response=FlowOut, operation_id="get_flow")
 def get_flow(request: HttpRequest, flow_id: UUID) -> dict[str, Any]:
-    return flow_json(selectors.get_or_404(_flows(principal(request)), flow_id))
+    return flow_json(selectors.get_or_404(flow_selectors.flows_for(principal(request)), flow_id))
 
 
 @router.put("/flows/{flow_id}", response=FlowOut, operation_id="update_flow")
@@ -123,16 +117,10 @@ def get_flow(request: HttpRequest, flow_id: UUID) -> dict[str, Any]:
 def update_flow(request: HttpRequest, flow_id: UUID, payload: FlowUpdateIn) -> dict[str, Any]:
     """Save a new version; name and space never change, running orders keep their version."""
     who = principal(request)
-    flow = selectors.get_or_404(_flows(who), flow_id)
+    flow = selectors.get_or_404(flow_selectors.flows_for(who), flow_id)
     raw = [stage.model_dump(mode="json") for stage in payload.definition]
     flow_services.save_version(flow=flow, definition=raw, actor=who.actor)
-    return flow_json(Flow.objects.select_related("space").get(pk=flow.pk))
-
-
-def _tasks(who: Principal) -> Any:
-    return TaskRun.objects.filter(
-        **who.order_filter("order__", own_organization=False)
-    ).select_related("flow_run__flow_version", "order")
+    return flow_json(flow_selectors.reloaded(flow))
 
 
 @router.get("/tasks", response=TaskPage, operation_id="list_tasks")
@@ -142,19 +130,15 @@ def list_tasks(
     state: TaskState | None = None,
     limit: int = Query(50, ge=1, le=MAX_LIMIT),  # type: ignore[type-arg]
 ) -> dict[str, Any]:
-    qs = _tasks(principal(request))
-    if orderId:
-        qs = qs.filter(order_id=orderId)
-    if state:
-        qs = qs.filter(state=state)
-    return {"items": [task_json(t) for t in qs.order_by("-created_at")[:limit]], "next": None}
+    rows = task_selectors.task_list(principal(request), order_id=orderId, state=state, limit=limit)
+    return {"items": [task_json(t) for t in rows], "next": None}
 
 
 @router.post("/tasks/{task_id}/complete", response={202: AcceptedOut}, operation_id="complete_task")
 def complete_task(request: HttpRequest, task_id: UUID, payload: CompleteIn) -> Any:
     """Complete a waiting manual task with one of its outcomes."""
     who = principal(request)
-    run = selectors.get_or_404(_tasks(who), task_id)
+    run = selectors.get_or_404(task_selectors.tasks_for(who), task_id)
     actions.complete_task(
         run=run, outcome=payload.outcome, comment=payload.comment, actor=who.actor
     )
@@ -165,7 +149,7 @@ def complete_task(request: HttpRequest, task_id: UUID, payload: CompleteIn) -> A
 def retry_task(request: HttpRequest, task_id: UUID) -> Any:
     """Run a failed task again (staff action); a failed flow resumes."""
     who = principal(request)
-    run = selectors.get_or_404(_tasks(who), task_id)
+    run = selectors.get_or_404(task_selectors.tasks_for(who), task_id)
     actions.retry_task(run=run, actor=who.actor)
     return Status(202, {"accepted": True, "taskId": run.id})
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from fabflow.accounts.models import Space
+from django.db.models import F, QuerySet
+
+from fabflow.accounts.auth import Principal
+from fabflow.accounts.models import Organization, Space
 from fabflow.core.errors import Invalid
 from fabflow.flows.models import Flow, FlowVersion
 
@@ -49,3 +52,34 @@ def numbered_version(flow_id: Any, number: int) -> FlowVersion:
 def version(pk: Any) -> FlowVersion:
     """A flow version by id, with its flow (cached, as `numbered_version`)."""
     return FlowVersion.objects.select_related("flow").get(pk=pk)
+
+
+def flows_for(who: Principal) -> QuerySet[Flow]:
+    """The flows `who` may see, with their space."""
+    return Flow.objects.filter(**who.space_filter()).select_related("space")
+
+
+def organization_flows(organization: Organization) -> QuerySet[Flow]:
+    """The organization's flows for the web list, by space and name."""
+    return (
+        Flow.objects.filter(space__organization=organization)
+        .select_related("space")
+        .order_by("space__key", "name")
+    )
+
+
+def current_versions(flows: list[Flow]) -> dict[tuple[Any, int], FlowVersion]:
+    """The current version of each of `flows` (already scoped), in one query, by
+    (flow id, number)."""
+    rows = FlowVersion.objects.filter(flow__in=flows, number=F("flow__current_version"))
+    return {(v.flow_id, v.number): v for v in rows}
+
+
+def current_version(flow: Flow) -> FlowVersion:
+    """The version the (already scoped) flow runs new orders with."""
+    return FlowVersion.objects.get(flow=flow, number=flow.current_version)
+
+
+def reloaded(flow: Flow) -> Flow:
+    """The (already scoped) flow read again with its space, after a save changed it."""
+    return Flow.objects.select_related("space").get(pk=flow.pk)

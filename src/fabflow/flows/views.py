@@ -14,16 +14,16 @@ from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_http_methods, require_POST
 
-from fabflow.accounts.models import Space
+from fabflow.accounts import selectors as account_selectors
 from fabflow.accounts.web import member_required, principal
 from fabflow.core.errors import DomainError
-from fabflow.flows import actions
+from fabflow.flows import actions, selectors, task_selectors
 from fabflow.flows import services as flow_services
 from fabflow.flows.definition import parse_definition_json, validate_definition
 from fabflow.flows.engine.context import CONFIRM_SALT, run_id_from
 from fabflow.flows.graph import render_svg
 from fabflow.flows.handlers import registry
-from fabflow.flows.models import Flow, FlowRun, FlowVersion, TaskRun
+from fabflow.flows.models import TaskRun
 from fabflow.flows.serializers import is_retrying, task_json
 from fabflow.orders.models import Order
 from fabflow.orders.selectors import get_or_404, orders_for
@@ -36,7 +36,7 @@ def confirm_task(request: HttpRequest, token: str) -> HttpResponse:
     GET only shows the page (mail scanners follow links); the POST of its button confirms.
     """
     run_id = run_id_from(token, CONFIRM_SALT, max_age=settings.FABFLOW_CONFIRMATION_MAX_AGE)
-    run = TaskRun.objects.select_related("order").filter(pk=run_id).first() if run_id else None
+    run = task_selectors.confirmation_task(run_id)
     if run is None or run.handler_key != "asset-email":
         return render(request, "flows/confirm.html", {"state": "invalid"}, status=404)
     state = "ask" if run.state == TaskRun.State.WAITING else "done"
@@ -52,26 +52,17 @@ def confirm_task(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
-def _flows(request: HttpRequest) -> object:
-    return Flow.objects.filter(**principal(request).space_filter()).select_related("space")
-
-
 @member_required
 def flows(request: HttpRequest) -> HttpResponse:
     org = principal(request).organization
     if request.method == "POST":
         return _create(request)
-    rows = (
-        Flow.objects.filter(space__organization=org)
-        .select_related("space")
-        .order_by("space__key", "name")
-    )
     return render(
         request,
         "flows/list.html",
         {
-            "flows": rows,
-            "spaces": Space.objects.filter(organization=org).order_by("key"),
+            "flows": selectors.organization_flows(org),
+            "spaces": account_selectors.organization_spaces(org),
             "title": "Order flows",
         },
     )
@@ -80,7 +71,7 @@ def flows(request: HttpRequest) -> HttpResponse:
 def _create(request: HttpRequest) -> HttpResponse:
     org = principal(request).organization
     name = request.POST.get("name", "").strip()
-    space = Space.objects.filter(organization=org, key=request.POST.get("space", "")).first()
+    space = account_selectors.space_by_key(organization=org, key=request.POST.get("space", ""))
     if len(name) < 5 or len(name) > 200 or space is None:
         messages.error(request, "A flow needs a name of at least 5 characters and a space.")
         return HttpResponseRedirect("/flows")
@@ -109,8 +100,8 @@ def _create(request: HttpRequest) -> HttpResponse:
 
 @member_required
 def flow_editor(request: HttpRequest, flow_id: UUID) -> HttpResponse:
-    flow = get_or_404(_flows(request), flow_id)  # type: ignore[arg-type]
-    version = FlowVersion.objects.get(flow=flow, number=flow.current_version)
+    flow = get_or_404(selectors.flows_for(principal(request)), flow_id)
+    version = selectors.current_version(flow)
     text = json.dumps(version.definition, indent=2)
     errors: list[dict[str, object]] = []
     if request.method == "POST":
@@ -169,12 +160,8 @@ def flow_preview(request: HttpRequest) -> JsonResponse:
 
 def order_panel(request: HttpRequest, order: Order) -> SafeString:
     """The flow section of the order page (registered with orders' page sections)."""
-    runs = list(
-        TaskRun.objects.filter(order=order)
-        .select_related("flow_run__flow_version__flow")
-        .order_by("created_at")
-    )
-    flow_run = FlowRun.objects.filter(order=order).select_related("flow_version__flow").first()
+    runs = task_selectors.order_task_runs(order)
+    flow_run = task_selectors.order_flow_run(order)
     graph = ""
     if flow_run is not None:
         current = [r for r in runs if r.generation == flow_run.generation]
@@ -205,7 +192,7 @@ def order_action(request: HttpRequest, order_id: UUID, action: str) -> HttpRespo
     order = get_or_404(orders_for(who), order_id)
     try:
         if action == "complete":
-            run = TaskRun.objects.get(order=order, pk=UUID(request.POST.get("task", "")))
+            run = task_selectors.order_task(order=order, task_id=_task_id(request))
             actions.complete_task(
                 run=run,
                 outcome=request.POST.get("outcome", ""),
@@ -214,7 +201,7 @@ def order_action(request: HttpRequest, order_id: UUID, action: str) -> HttpRespo
             )
             messages.success(request, f"Task {run.key} completed.")
         elif action == "retry":
-            run = TaskRun.objects.get(order=order, pk=UUID(request.POST.get("task", "")))
+            run = task_selectors.order_task(order=order, task_id=_task_id(request))
             actions.retry_task(run=run, actor=who.actor)
             messages.success(request, f"Task {run.key} will run again.")
         elif action == "restart":
@@ -226,3 +213,7 @@ def order_action(request: HttpRequest, order_id: UUID, action: str) -> HttpRespo
         detail = exc.message if isinstance(exc, DomainError) else ""
         messages.error(request, detail or "That action is not possible.")
     return HttpResponseRedirect(f"/orders/{order.id}")
+
+
+def _task_id(request: HttpRequest) -> UUID:
+    return UUID(request.POST.get("task", ""))

@@ -11,6 +11,7 @@ from django.http import FileResponse, HttpRequest
 from ninja import File, Form, Query, Router, Status
 from ninja.files import UploadedFile
 
+from fabflow.accounts import selectors as account_selectors
 from fabflow.accounts.auth import Principal, authenticate, principal
 from fabflow.accounts.models import Space
 from fabflow.core.pagination import MAX_LIMIT, paginate
@@ -26,7 +27,7 @@ from fabflow.orders.filters import (
     PartFilter,
     ProductFilter,
 )
-from fabflow.orders.models import Asset, OrderEvent
+from fabflow.orders.models import Asset
 from fabflow.orders.schemas import (
     AssetOut,
     EventPage,
@@ -54,7 +55,7 @@ def _space_for_create(who: Principal, space_key: str | None) -> Space:
         return who.space
     if not space_key:
         raise invalid(("body", "spaceKey"), "required when not calling with a secret key")
-    space = Space.objects.filter(organization=who.organization, key=space_key).first()
+    space = account_selectors.space_by_key(organization=who.organization, key=space_key)
     if space is None:
         raise invalid(("body", "spaceKey"), f"unknown space {space_key!r}")
     return space
@@ -119,7 +120,7 @@ def list_events(
     after: int = Query(0, ge=0),  # type: ignore[type-arg]
 ) -> dict[str, Any]:
     order = selectors.get_or_404(selectors.orders_for(principal(request)), order_id)
-    rows = list(OrderEvent.objects.filter(order=order, id__gt=after).order_by("id")[: limit + 1])
+    rows = selectors.events_after(order=order, after=after, limit=limit)
     next_url = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -146,13 +147,13 @@ def upload_asset(
         )
     product = part = None
     if partId is not None:
-        part = order.parts.filter(pk=partId).select_related("product").first()
+        part = selectors.order_part(order=order, part_id=partId)
         if part is None:
             raise invalid(("form", "partId"), "no such part in this order")
         if productId is not None and part.product_id != productId:
             raise invalid(("form", "productId"), "the part belongs to another product")
     elif productId is not None:
-        product = order.products.filter(pk=productId).first()
+        product = selectors.order_product(order=order, product_id=productId)
         if product is None:
             raise invalid(("form", "productId"), "no such product in this order")
     name = (file.name or "upload").replace("\x00", "")
@@ -181,7 +182,7 @@ def list_products(
     rows, next_url = paginate(
         request, qs, keys=PRODUCT_SORT, ordering=ordering, limit=limit, cursor=cursor
     )
-    parts = _group(selectors.parts_for(principal(request)).filter(product__in=rows), "product_id")
+    parts = selectors.parts_by_product(principal(request), rows)
     return {
         "items": [serializers.product_json(p, parts.get(p.id, [])) for p in rows],
         "next": next_url,
@@ -192,9 +193,9 @@ def list_products(
 def get_product(request: HttpRequest, product_id: UUID) -> dict[str, Any]:
     who = principal(request)
     product = selectors.get_or_404(selectors.products_for(who), product_id)
-    parts = list(product.parts.order_by("position"))
-    assets = list(Asset.objects.filter(product=product))
-    by_part = _group_list([a for a in assets if a.part_id], "part_id")
+    parts = list(selectors.product_parts(product))
+    assets = selectors.product_assets(product)
+    by_part = selectors.grouped([a for a in assets if a.part_id], "part_id")
     return serializers.product_json(product, parts, by_part, [a for a in assets if not a.part_id])
 
 
@@ -210,7 +211,7 @@ def list_parts(
     rows, next_url = paginate(
         request, qs, keys=PART_SORT, ordering=ordering, limit=limit, cursor=cursor
     )
-    assets = _group(Asset.objects.filter(part__in=rows), "part_id")
+    assets = selectors.assets_by_part(rows)
     return {
         "items": [serializers.part_json(p, assets.get(p.id, [])) for p in rows],
         "next": next_url,
@@ -220,7 +221,7 @@ def list_parts(
 @router.get("/parts/{part_id}", response=PartOut, operation_id="get_part")
 def get_part(request: HttpRequest, part_id: UUID) -> dict[str, Any]:
     part = selectors.get_or_404(selectors.parts_for(principal(request)), part_id)
-    return serializers.part_json(part, part.assets.all())
+    return serializers.part_json(part, selectors.part_assets(part))
 
 
 @router.get(
@@ -229,10 +230,10 @@ def get_part(request: HttpRequest, part_id: UUID) -> dict[str, Any]:
 def download_asset(request: HttpRequest, asset_id: UUID, token: str | None = None) -> Any:
     """The file; with a secret key, a session, or a signed `token` from a `downloadUrl`."""
     if token is not None and check_download_token(token, str(asset_id)):
-        asset = Asset.objects.filter(pk=asset_id).first()
+        asset = selectors.signed_asset(asset_id)
     else:
         who = authenticate(request)
-        asset = selectors.assets_for(who).filter(pk=asset_id).first()
+        asset = selectors.asset_for(who, asset_id)
     if asset is None:
         raise ApiError(404, "Not found.")
     if asset.state != Asset.State.READY or not asset.file:
@@ -245,14 +246,3 @@ def _file_response(asset: Asset) -> FileResponse:
     return downloads.file_response(
         asset.file.open("rb"), name=safe_filename(asset.name), content_type=asset.content_type
     )
-
-
-def _group(qs: Any, attr: str) -> dict[Any, list[Any]]:
-    return _group_list(list(qs), attr)
-
-
-def _group_list(rows: list[Any], attr: str) -> dict[Any, list[Any]]:
-    grouped: dict[Any, list[Any]] = {}
-    for row in rows:
-        grouped.setdefault(getattr(row, attr), []).append(row)
-    return grouped

@@ -10,7 +10,7 @@ from django.http import Http404
 
 from fabflow.accounts.auth import Principal
 from fabflow.orders import hooks
-from fabflow.orders.models import Asset, Order, Part, Product
+from fabflow.orders.models import Asset, Order, OrderEvent, Part, Product
 
 
 def orders_scoped(who: Principal) -> QuerySet[Order]:
@@ -66,3 +66,77 @@ def order_items(order: Order) -> tuple[list[Product], list[Part], list[Asset]]:
         list(Part.objects.filter(order=order).order_by("product_id", "position")),
         list(Asset.objects.filter(order=order).order_by("created_at", "id")),
     )
+
+
+def asset_for(who: Principal, asset_id: UUID) -> Asset | None:
+    """One asset `who` may see, or None."""
+    return assets_for(who).filter(pk=asset_id).first()
+
+
+def signed_asset(asset_id: UUID) -> Asset | None:
+    """An asset by id, for a caller whose download token for this very id was checked:
+    the signature is the scope."""
+    return Asset.objects.filter(pk=asset_id).first()
+
+
+def recent_events(order: Order, *, limit: int = 200) -> QuerySet[OrderEvent]:
+    """The (already scoped) order's newest events first, for its page."""
+    return OrderEvent.objects.filter(order=order).order_by("-id")[:limit]
+
+
+def events_after(*, order: Order, after: int, limit: int) -> list[OrderEvent]:
+    """The (already scoped) order's events after id `after`, oldest first: one more than
+    `limit` when there is a next page."""
+    return list(OrderEvent.objects.filter(order=order, id__gt=after).order_by("id")[: limit + 1])
+
+
+def order_part(*, order: Order, part_id: UUID) -> Part | None:
+    """A part of the (already scoped) order, with its product, or None."""
+    return order.parts.filter(pk=part_id).select_related("product").first()
+
+
+def order_product(*, order: Order, product_id: UUID) -> Product | None:
+    """A product of the (already scoped) order, or None."""
+    return order.products.filter(pk=product_id).first()
+
+
+def product_parts(product: Product) -> QuerySet[Part]:
+    """The (already scoped) product's parts in their order."""
+    return product.parts.order_by("position")
+
+
+def product_assets(product: Product) -> list[Asset]:
+    """The (already scoped) product's assets, its parts' included."""
+    return list(Asset.objects.filter(product=product))
+
+
+def part_assets(part: Part) -> QuerySet[Asset]:
+    return part.assets.all()
+
+
+def ready_assets(order: Order) -> QuerySet[Asset]:
+    """The (already scoped) order's ready files with their product, oldest first (the first
+    of two same names keeps it in a zip)."""
+    return (
+        Asset.objects.filter(order=order, state=Asset.State.READY)
+        .select_related("product")
+        .order_by("created_at", "pk")
+    )
+
+
+def parts_by_product(who: Principal, products: list[Product]) -> dict[Any, list[Part]]:
+    """The parts of `products` that `who` may see, in one query, by product id."""
+    return grouped(list(parts_for(who).filter(product__in=products)), "product_id")
+
+
+def assets_by_part(parts: list[Part]) -> dict[Any, list[Asset]]:
+    """The assets of the (already scoped) `parts`, in one query, by part id."""
+    return grouped(list(Asset.objects.filter(part__in=parts)), "part_id")
+
+
+def grouped(rows: list[Any], attr: str) -> dict[Any, list[Any]]:
+    """`rows` by the value of their attribute `attr`, in their order."""
+    by: dict[Any, list[Any]] = {}
+    for row in rows:
+        by.setdefault(getattr(row, attr), []).append(row)
+    return by

@@ -27,7 +27,7 @@ from fabflow.exports.tables import LIMIT as EXPORT_LIMIT
 from fabflow.orders import selectors
 from fabflow.orders.filters import OrderFilter, PartFilter, ProductFilter
 from fabflow.orders.hooks import page_sections
-from fabflow.orders.models import Asset, OrderEvent, OrderStatus
+from fabflow.orders.models import Asset, OrderStatus
 from fabflow.orders.tables import EXPORTS, ORDERS, PARTS, PRODUCTS, TABLES
 
 
@@ -101,7 +101,7 @@ def order(request: HttpRequest, order_id: UUID) -> HttpResponse:
             "assets": assets,
             # What other apps show of the order (the flows app: tasks, graph, actions).
             "sections": [render_section(request, obj) for render_section in page_sections()],
-            "events": OrderEvent.objects.filter(order=obj).order_by("-id")[:200],
+            "events": selectors.recent_events(obj),
             "thumbnail": _thumbnail(assets),
             "title": obj.name,
         },
@@ -120,13 +120,13 @@ def product(request: HttpRequest, product_id: UUID) -> HttpResponse:
     obj = selectors.get_or_404(
         selectors.products_for(principal(request)).select_related("order"), product_id
     )
-    assets = list(Asset.objects.filter(product=obj))
+    assets = selectors.product_assets(obj)
     return render(
         request,
         "orders/product.html",
         {
             "product": obj,
-            "parts": obj.parts.order_by("position"),
+            "parts": selectors.product_parts(obj),
             "assets": assets,
             "thumbnail": _thumbnail(assets),
             "title": obj.name,
@@ -140,7 +140,9 @@ def part(request: HttpRequest, part_id: UUID) -> HttpResponse:
         selectors.parts_for(principal(request)).select_related("order", "product"), part_id
     )
     return render(
-        request, "orders/part.html", {"part": obj, "assets": obj.assets.all(), "title": obj.name}
+        request,
+        "orders/part.html",
+        {"part": obj, "assets": selectors.part_assets(obj), "title": obj.name},
     )
 
 
@@ -149,12 +151,7 @@ def order_files(request: HttpRequest, order_id: UUID) -> HttpResponseBase:
     """All files of an order as one zip, streamed."""
     obj = selectors.get_or_404(selectors.orders_for(principal(request)), order_id)
     archive = Archive()
-    assets = (
-        Asset.objects.filter(order=obj, state=Asset.State.READY)
-        .select_related("product")
-        .order_by("created_at", "pk")  # the first of two same names keeps it
-    )
-    for asset in assets:
+    for asset in selectors.ready_assets(obj):
         folder = segment(asset.product.name) if asset.product else ""
         archive.add_stored(f"{folder}/{asset.name}", asset.file)
     return archive.response(f"{obj.name}-files")
@@ -164,7 +161,7 @@ def order_files(request: HttpRequest, order_id: UUID) -> HttpResponseBase:
 def download(request: HttpRequest, asset_id: UUID) -> HttpResponseBase:
     from fabflow.orders.api import _file_response
 
-    asset = selectors.assets_for(principal(request)).filter(pk=asset_id).first()
+    asset = selectors.asset_for(principal(request), asset_id)
     if asset is None or asset.state != Asset.State.READY or not asset.file:
         raise Http404
     return _file_response(asset)
