@@ -16,12 +16,13 @@ from fabflow.flows.models import Flow, FlowVersion
 def latest_version(*, space: Space, name: str) -> FlowVersion | None:
     """The newest version of the space's active flow called `name`: the flow's number of its
     current version (intake asks this for every order), then that version from a cache."""
-    found = (
-        Flow.objects.filter(space=space, name=name, archived=False)
-        .values_list("pk", "current_version")
-        .first()
-    )
-    return numbered_version(*found) if found else None
+    active = Flow.objects.filter(space=space, name=name, archived=False)
+    try:
+        # Unique by space and name: `get` asks for no ordering, unlike `first`.
+        found = active.values_list("pk", "current_version").get()
+    except Flow.DoesNotExist:
+        return None
+    return numbered_version(*found)
 
 
 def active_version(*, space: Space, name: str) -> FlowVersion:
