@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Field, Model
 
 # PostgreSQL takes at most 65,535 parameters per statement with server-side binding (SQLite
@@ -28,20 +28,21 @@ def insert_rows(objs: Sequence[Model]) -> None:
     if not objs:
         return
     model = type(objs[0])
+    # The connection itself, not the `connection` proxy: every attribute of the proxy is a
+    # lookup in a context-local, and the fields' conversions ask it several per value.
+    db = connections[DEFAULT_DB_ALIAS]
     fields = _fields(model)
-    batch = min(connection.ops.bulk_batch_size(fields, objs), MAX_PARAMS // len(fields))
+    batch = min(db.ops.bulk_batch_size(fields, objs), MAX_PARAMS // len(fields))
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         for start in range(0, len(objs), batch):
             chunk = objs[start : start + batch]
             params = [
-                f.get_db_prep_save(f.pre_save(obj, True), connection)
-                for obj in chunk
-                for f in fields
+                f.get_db_prep_save(f.pre_save(obj, True), db) for obj in chunk for f in fields
             ]
-            cursor.execute(_head(model) + ", ".join([row] * len(chunk)), params)
+            cursor.execute(_head(model, db.vendor) + ", ".join([row] * len(chunk)), params)
     for obj in objs:
-        obj._state.adding, obj._state.db = False, connection.alias
+        obj._state.adding, obj._state.db = False, db.alias
 
 
 @cache
@@ -50,7 +51,7 @@ def _fields(model: type[Model]) -> list[Field[Any, Any]]:
 
 
 @cache
-def _head(model: type[Model]) -> str:
-    quote = connection.ops.quote_name
+def _head(model: type[Model], vendor: str) -> str:
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
     columns = ", ".join(quote(str(f.column)) for f in _fields(model))
     return f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES "  # noqa: S608

@@ -23,7 +23,8 @@ from enum import StrEnum
 from functools import cache
 from typing import Any, TypeVar
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model, Q, QuerySet
 from django.utils import timezone
 
@@ -52,9 +53,8 @@ ENDING = (InboxKind.COMPLETE, InboxKind.CONFIRM, InboxKind.FEEDBACK_END)
 
 def notify() -> None:
     """On PostgreSQL, NOTIFY the workers (delivered at commit); elsewhere they poll."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, '')", [CHANNEL])
+    if _db().vendor == "postgresql":
+        _execute("SELECT pg_notify(%s, '')", [CHANNEL])
 
 
 # Producers: new flow runs and outside events ---------------------------------------------------
@@ -89,8 +89,12 @@ def post(
 
 def wake(flow_run_id: Any) -> None:
     """Make a flow run due now and tell idle workers."""
-    sql = _update_sql(FlowRun, ("due_at",), (), adds=("wake_seq",))
-    _execute(sql, [_prep(FlowRun, "due_at", timezone.now()), 1, _key(FlowRun, flow_run_id)])
+    db = _db()
+    sql = _update_sql(FlowRun, ("due_at",), (), db.vendor, adds=("wake_seq",))
+    _execute(
+        sql,
+        [_prep(FlowRun, "due_at", timezone.now(), db), 1, _prep(FlowRun, "pk", flow_run_id, db)],
+    )
     notify()
 
 
@@ -120,9 +124,10 @@ def due_runs(now: datetime) -> QuerySet[FlowRun]:
 
 def lease_due(owner: str, limit: int, now: datetime, until: datetime) -> list[FlowRun]:
     """Lease up to `limit` due flow runs, oldest due first."""
-    if connection.vendor == "postgresql":
+    db = _db()
+    if db.vendor == "postgresql":
         params = [now, now, limit, owner, until]
-        return _instances(FlowRun, _execute(_claim_sql(), params, fetch=True))
+        return _instances(FlowRun, _execute(_claim_sql(), params, fetch=True), db)
     due = due_runs(now).order_by("due_at")
     # SQLite (one writer, no row locks): a plain read first, so that an idle poll takes no
     # write lock, then an update that leases only what is still free.
@@ -239,11 +244,17 @@ def mark_processed(item: FlowInbox, now: datetime) -> None:
 
 
 # The statements -------------------------------------------------------------------------------
+# They take the connection itself, not Django's `connection` proxy: each attribute of the proxy
+# is a lookup in a context-local, and the fields' conversions ask several per value.
+
+
+def _db() -> BaseDatabaseWrapper:
+    return connections[DEFAULT_DB_ALIAS]
 
 
 def _execute(sql: str, params: Sequence[Any], *, fetch: bool = False) -> Any:
     """Run a statement through Django's cursor: its rows with `fetch`, else its row count."""
-    with connection.cursor() as cursor:
+    with _db().cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall() if fetch else cursor.rowcount
 
@@ -252,10 +263,11 @@ def _update(model: type[Model], pk: Any, values: Mapping[str, Any], **where: Any
     """UPDATE the row `pk` with `values` if each column of `where` holds its value; returns
     the number of rows changed (0 or 1)."""
     assert None not in where.values(), "a condition on NULL is never true"
-    params = [_field(model, n).get_db_prep_save(v, connection) for n, v in values.items()]
-    params += [_prep(model, n, v) for n, v in where.items()]
-    params.append(_key(model, pk))
-    return int(_execute(_update_sql(model, tuple(values), tuple(where)), params))
+    db = _db()
+    params = [_field(model, n).get_db_prep_save(v, db) for n, v in values.items()]
+    params += [_prep(model, n, v, db) for n, v in where.items()]
+    params.append(_prep(model, "pk", pk, db))
+    return int(_execute(_update_sql(model, tuple(values), tuple(where), db.vendor), params))
 
 
 def _select(
@@ -264,7 +276,7 @@ def _select(
     values: Sequence[Any],
     *,
     unset: str = "",
-    order_by: Sequence[str] = (),
+    order_by: tuple[str, ...] = (),
     for_update: bool = False,
     parent: str = "",
 ) -> list[M]:
@@ -273,49 +285,69 @@ def _select(
     where the database has row locks (SQLite locks the whole database instead)."""
     if not values:
         return []
-    tests = [f"t.{_column(model, column)} IN ({', '.join(['%s'] * len(values))})"]
+    db = _db()
+    shape = (model, column, len(values), unset, order_by, for_update, parent, db.vendor)
+    fetched = _execute(
+        _select_sql(*shape), [_prep(model, column, v, db) for v in values], fetch=True
+    )
+    if not parent:
+        return _instances(model, fetched, db)
+    related: Any = model._meta.get_field(parent).related_model
+    width = len(_concrete(model))
+    found = _instances(model, [row[:width] for row in fetched], db)
+    parents = _instances(related, [row[width:] for row in fetched], db)
+    for obj, parent_row in zip(found, parents, strict=True):
+        setattr(obj, parent, parent_row)
+    return found
+
+
+@cache
+def _select_sql(
+    model: type[Model],
+    column: str,
+    count: int,
+    unset: str,
+    order_by: tuple[str, ...],
+    for_update: bool,
+    parent: str,
+    vendor: str,
+) -> str:
+    tests = [f"t.{_column(model, column)} IN ({', '.join(['%s'] * count)})"]
     if unset:
         tests.append(f"t.{_column(model, unset)} IS NULL")
     names, source = _columns(model, "t"), f"{_quote(model._meta.db_table)} t"
-    related: Any = model._meta.get_field(parent).related_model if parent else None
-    if related is not None:
+    if parent:
+        related: Any = model._meta.get_field(parent).related_model
         names += ", " + _columns(related, "p")
         source += f" JOIN {_quote(related._meta.db_table)} p"
         source += f" ON p.{_column(related, 'pk')} = t.{_column(model, parent)}"
     sql = f"SELECT {names} FROM {source} WHERE {' AND '.join(tests)}"  # noqa: S608
     if order_by:
         sql += " ORDER BY " + ", ".join(f"t.{_column(model, name)}" for name in order_by)
-    if for_update and connection.features.has_select_for_update:
-        sql += " FOR UPDATE OF t" if related else " FOR UPDATE"
-    fetched = _execute(sql, [_prep(model, column, v) for v in values], fetch=True)
-    if related is None:
-        return _instances(model, fetched)
-    width = len(_concrete(model))
-    found = _instances(model, [row[:width] for row in fetched])
-    for obj, parent_row in zip(
-        found, _instances(related, [r[width:] for r in fetched]), strict=True
-    ):
-        setattr(obj, parent, parent_row)
-    return found
+    if for_update and _db().features.has_select_for_update:
+        sql += " FOR UPDATE OF t" if parent else " FOR UPDATE"
+    return sql
 
 
-def _instances(model: type[M], fetched: Sequence[Sequence[Any]]) -> list[M]:
+def _instances(
+    model: type[M], fetched: Sequence[Sequence[Any]], db: BaseDatabaseWrapper
+) -> list[M]:
     """Model instances from rows of all concrete columns, converted as the ORM converts them
     (UUIDs, datetimes and booleans on SQLite, JSON)."""
-    names, converters = _readers(model, connection.vendor)
+    names, converters = _readers(model, db.vendor)
     objs = []
     for values in fetched:
         if converters:
             values = list(values)
             for index, convert, column in converters:
                 for converter in convert:
-                    values[index] = converter(values[index], column, connection)
-        objs.append(model.from_db(connection.alias, names, values))
+                    values[index] = converter(values[index], column, db)
+        objs.append(model.from_db(db.alias, names, values))
     return objs
 
 
 def _quote(name: str) -> str:
-    return str(connection.ops.quote_name(name))
+    return str(_db().ops.quote_name(name))
 
 
 def _field(model: type[Model], name: str) -> Field[Any, Any]:
@@ -328,12 +360,8 @@ def _column(model: type[Model], name: str) -> str:
     return _quote(str(_field(model, name).column))
 
 
-def _prep(model: type[Model], name: str, value: Any) -> Any:
-    return _field(model, name).get_db_prep_value(value, connection)
-
-
-def _key(model: type[Model], pk: Any) -> Any:
-    return _prep(model, "pk", pk)
+def _prep(model: type[Model], name: str, value: Any, db: BaseDatabaseWrapper) -> Any:
+    return _field(model, name).get_db_prep_value(value, db)
 
 
 def _concrete(model: type[Model]) -> list[Field[Any, Any]]:
@@ -351,6 +379,7 @@ def _update_sql(
     model: type[Model],
     columns: tuple[str, ...],
     conditions: tuple[str, ...],
+    vendor: str,
     adds: tuple[str, ...] = (),
 ) -> str:
     sets = [f"{_column(model, name)} = %s" for name in columns]
@@ -363,11 +392,12 @@ def _update_sql(
 def _readers(model: type[Model], vendor: str) -> tuple[list[str], list[tuple[int, list[Any], Any]]]:
     """Attribute names in column order, and per column the converters the ORM would apply
     (the backend's, then the field's)."""
+    db = _db()
     names, converters = [], []
     for index, field in enumerate(_concrete(model)):
         names.append(field.attname)
         column = field.get_col(model._meta.db_table)
-        convert = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        convert = db.ops.get_db_converters(column) + column.get_db_converters(db)
         if convert:
             converters.append((index, convert, column))
     return names, converters
