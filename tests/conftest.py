@@ -47,3 +47,13 @@ def member(tenant: Tenant) -> Any:
     return create_user(
         organization=tenant.org, email="mia@acme.test", password="x-pass-1234", tags=["vip"]
     )
+
+
+@pytest.fixture
+def staff(member: Any) -> Any:
+    """A test client logged in as the tenant's member."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(member)
+    return client

@@ -14,7 +14,6 @@ from django.test import Client
 from django.utils.http import content_disposition_header
 
 import fabflow
-from fabflow.accounts.models import User
 from tests.factories import ApiClient, Tenant, order_body
 
 HOSTILE = "invoice\"; filename*=UTF-8''invoice.html"
@@ -53,13 +52,6 @@ def saved_name(header: str) -> tuple[str, str]:
 
 def body(response: Any) -> bytes:
     return b"".join(response.streaming_content) if response.streaming else response.content
-
-
-@pytest.fixture
-def staff(member: User) -> Client:
-    client = Client()
-    client.force_login(member)
-    return client
 
 
 @pytest.fixture

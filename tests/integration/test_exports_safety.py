@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from fabflow.accounts.models import User
 from tests.factories import ApiClient, order_body
 
 # (asset name, its entry in a zip): each kind of name an extracting tool could misplace.
@@ -47,13 +46,6 @@ def entries(response: Any) -> list[str]:
     assert response.status_code == 200
     with zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))) as archive:
         return archive.namelist()
-
-
-@pytest.fixture
-def staff(member: User) -> Client:
-    client = Client()
-    client.force_login(member)
-    return client
 
 
 @pytest.fixture
