@@ -373,7 +373,8 @@ def test_flow_preview_returns_errors_with_paths_and_a_graph(browser: Client) -> 
     body = response.json()
     assert body["valid"] is False
     assert body["errors"][0]["path"].startswith("[0].taskDefinitions[0].payload")
-    assert body["svg"].startswith("<svg")
+    assert body["graph"].splitlines()[0] == "flowchart TB"
+    assert body["summary"] == "Flow with 1 stage: S (1 task)"
     assert (
         browser.post("/flows/preview", data="{oops", content_type="application/json").json()[
             "valid"

@@ -1,17 +1,17 @@
-"""Flow graph SVG: structure, states, edges, layout, partial definitions and escaping."""
+"""Flow graph: the mermaid source (stages, edges, states, escaping) and its page fragment."""
 
 from __future__ import annotations
 
+import html
 import json
-import xml.etree.ElementTree as ET
+import re
 from typing import Any
 
 import pytest
 
 from fabflow.flows.definition import FlowDefinition
-from fabflow.flows.graph import TRIGGERS, render_svg
+from fabflow.flows.graph import STATES, flowchart, render_graph, summary
 
-SVG = "{http://www.w3.org/2000/svg}"
 FLOWS_MD_EXAMPLE = r"""
 [
   {"key": "confirm", "name": "Customer confirmation", "taskDefinitions": [
@@ -28,6 +28,22 @@ FLOWS_MD_EXAMPLE = r"""
   ]}
 ]
 """
+# Label text as the generator writes it: plain ASCII, entities, and its own <b> and <br/>.
+LABEL = r"(?:[A-Za-z0-9 _.;#-]|<b>|</b>|<br/>)*"
+# Every statement the generator may write; anything else would be mermaid syntax from user text.
+STATEMENT = re.compile(
+    rf"""flowchart\ TB
+    |classDef\ [a-z]+\ [a-z:#0-9,-]+
+    |\ \ subgraph\ s\d+\["{LABEL}"\]
+    |\ \ \ \ s\d+(?:t\d+|e)\["{LABEL}"\]
+    |\ \ end
+    |\ \ s\d+(?:t\d+)?\ (?:-->|==>|-\.->)(?:\|(?:success|failure|timeout)\|)?\ s\d+(?:t\d+)?
+    |\ \ linkStyle\ [\d,]+\ stroke:\#[0-9a-f]{{6}},color:\#[0-9a-f]{{6}}
+    |\ \ class\ s\d+(?:t\d+|e)\ [a-z]+
+    |\ \ empty\["Nothing\ to\ draw\ yet"\]
+    |\ \ class\ empty\ empty""",
+    re.VERBOSE,
+)
 
 
 def task(key: str, *next_keys: str, trigger: str = "success", handler: str = "wait") -> dict:
@@ -42,250 +58,130 @@ def stage(name: str, *tasks: dict) -> dict:
     return {"key": name.lower(), "name": name, "taskDefinitions": list(tasks)}
 
 
-def parse(svg: str) -> ET.Element:
-    # Our own output, parsed to check its structure; being well-formed is part of the contract.
-    return ET.fromstring(svg)  # noqa: S314
+def lines(source: str, prefix: str) -> list[str]:
+    return [line.strip() for line in source.splitlines() if line.strip().startswith(prefix)]
 
 
-def classes(element: ET.Element) -> set[str]:
-    return set(element.get("class", "").split())
+def decode(label: str) -> str:
+    """A label's text as mermaid shows it: entities decoded, our markup dropped."""
+    text = re.sub(r"#(\d+);", lambda m: chr(int(m[1])), label)
+    return text.replace("<b>", "").replace("</b>", "").replace("<br/>", "\n")
 
 
-def groups(root: ET.Element, css_class: str) -> list[ET.Element]:
-    return [element for element in root.iter(f"{SVG}g") if css_class in classes(element)]
+def labels(source: str) -> dict[str, str]:
+    """Node and subgraph ids to their decoded labels."""
+    return {m[1]: decode(m[2]) for m in re.finditer(r'(\w+)\["(.*?)"\]', source)}
 
 
-def tasks_by_key(root: ET.Element) -> dict[str, ET.Element]:
-    return {str(group.get("data-task-key")): group for group in groups(root, "task")}
+def edges(source: str) -> list[tuple[str, str, str]]:
+    found = re.findall(r"^ {2}(\w+) ([-=.>]+)(?:\|(\w+)\|)? (\w+)$", source, re.MULTILINE)
+    return [(a, b, arrow + (f"|{trigger}|" if trigger else "")) for a, arrow, trigger, b in found]
 
 
-def rect(group: ET.Element) -> ET.Element:
-    found = group.find(f"{SVG}rect")
-    assert found is not None
+def classes(source: str) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for node, css in re.findall(r"^ {2}class (\w+) (\w+)$", source, re.MULTILINE):
+        found.setdefault(node, []).append(css)
     return found
 
 
-def box(group: ET.Element) -> tuple[float, float]:
-    return float(rect(group).get("x", "nan")), float(rect(group).get("y", "nan"))
-
-
-def text_of(group: ET.Element, css_class: str) -> str:
-    found = [el.text or "" for el in group.iter(f"{SVG}text") if css_class in classes(el)]
-    assert len(found) == 1
-    return found[0]
-
-
 @pytest.mark.parametrize("as_model", [False, True], ids=["raw-json", "flow-definition"])
-def test_flows_md_example_draws_one_stage_two_tasks_one_success_edge(as_model: bool) -> None:
+def test_flows_md_example_is_one_stage_two_tasks_one_success_edge(as_model: bool) -> None:
     # given
     raw = json.loads(FLOWS_MD_EXAMPLE)
     definition = FlowDefinition.model_validate(raw) if as_model else raw
 
     # when
-    root = parse(render_svg(definition))
+    source = flowchart(definition)
 
     # then
-    assert classes(root) == {"flow-graph"}
-    assert [text_of(g, "stage-name") for g in groups(root, "stage")] == ["Customer confirmation"]
-    assert list(tasks_by_key(root)) == ["task-key-2", "task-key-3"]
-    edges = groups(root, "edge")
-    assert [(e.get("data-source"), e.get("data-target")) for e in edges] == [
-        ("task-key-2", "task-key-3")
+    assert source.splitlines()[0] == "flowchart TB"
+    assert labels(source) == {
+        "s0": "1. Customer confirmation",
+        "s0t0": "task-key-2\nasset-email",
+        "s0t1": "task-key-3\nconsume-rest-api",
+    }
+    assert edges(source) == [("s0t0", "s0t1", "-->|success|")]
+
+
+def test_three_stages_are_subgraphs_in_order_joined_top_to_bottom() -> None:
+    # given
+    raw = [stage("Prepare", task("a")), stage("Make", task("b")), stage("Ship", task("c"))]
+
+    # when
+    source = flowchart(raw)
+
+    # then
+    assert lines(source, "subgraph") == [
+        'subgraph s0["1. Prepare"]',
+        'subgraph s1["2. Make"]',
+        'subgraph s2["3. Ship"]',
     ]
-    assert classes(edges[0]) == {"edge", "edge--success"}
-
-
-def test_task_nodes_show_key_handler_and_title() -> None:
-    # given
-    raw = json.loads(FLOWS_MD_EXAMPLE)
-
-    # when
-    node = tasks_by_key(parse(render_svg(raw, {"task-key-2": "succeeded"})))["task-key-2"]
-
-    # then
-    assert text_of(node, "task-key") == "task-key-2"
-    assert text_of(node, "task-handler") == "asset-email"
-    assert text_of(node, "task-state") == "succeeded"
-    title = node.find(f"{SVG}title")
-    assert title is not None and title.text == "task-key-2 (asset-email): succeeded"
-
-
-def test_svg_scales_and_is_labelled_for_assistive_technology() -> None:
-    # given
-    raw = [stage("Confirm", task("a")), stage("Ship", task("b"), task("c"))]
-
-    # when
-    root = parse(render_svg(raw, {"a": "succeeded"}))
-
-    # then
-    assert root.get("width") == "100%"
-    assert root.get("role") == "img"
-    assert root.get("viewBox", "").startswith("0 0 ")
-    assert root.get("aria-label") == (
-        "Flow with 2 stages: Confirm (1 task), Ship (2 tasks). 1 succeeded, 2 not started"
-    )
+    assert edges(source) == [("s0", "s1", "-->"), ("s1", "s2", "-->")]
+    assert lines(source, "linkStyle") == ["linkStyle 0,1 stroke:#94a3b8,color:#94a3b8"]
 
 
 @pytest.mark.parametrize(
-    ("state", "css_class", "label"),
-    [
-        ("pending", "task--pending", "pending"),
-        ("running", "task--running", "running"),
-        ("waiting", "task--waiting", "waiting"),
-        ("succeeded", "task--succeeded", "succeeded"),
-        ("failed", "task--failed", "failed"),
-        ("cancelled", "task--cancelled", "cancelled"),
-        (None, "task--not-started", "not started"),
-        ("exploded", "task--unknown", "exploded"),
-    ],
+    ("trigger", "arrow", "colour"),
+    [("success", "-->", "#16a34a"), ("failure", "==>", "#dc2626"), ("timeout", "-.->", "#ea580c")],
 )
-def test_states_map_to_classes_and_labels(state: str | None, css_class: str, label: str) -> None:
+def test_each_trigger_has_its_own_line_style_and_colour(
+    trigger: str, arrow: str, colour: str
+) -> None:
+    # given a stage before the one with the edge: its arrow is link 0
+    raw = [stage("First", task("x")), stage("S", task("a", "b", trigger=trigger), task("b"))]
+
+    # when
+    source = flowchart(raw)
+
+    # then
+    assert edges(source) == [("s0", "s1", "-->"), ("s1t0", "s1t1", f"{arrow}|{trigger}|")]
+    assert f"linkStyle 1 stroke:{colour},color:{colour}" in lines(source, "linkStyle")
+
+
+@pytest.mark.parametrize(
+    ("state", "css_class"),
+    [(None, "notstarted"), *((s, s.replace(" ", "")) for s in STATES[1:]), ("weird", "unknown")],
+)
+def test_states_map_to_node_classes_and_labels(state: str | None, css_class: str) -> None:
     # given
     raw = [stage("S", task("a"))]
     states = {} if state is None else {"a": state}
 
     # when
-    node = tasks_by_key(parse(render_svg(raw, states)))["a"]
+    source = flowchart(raw, states)
 
     # then
-    assert classes(node) == {"task", css_class}
-    assert text_of(node, "task-state") == label
+    assert classes(source) == {"s0t0": [css_class]}
+    assert labels(source)["s0t0"] == f"a\nwait\n{state or 'not started'}"
+    assert f"classDef {css_class} " in source
 
 
 def test_without_states_tasks_carry_no_state() -> None:
-    # given
-    raw = [stage("S", task("a"))]
-
     # when
-    node = tasks_by_key(parse(render_svg(raw)))["a"]
+    source = flowchart([stage("S", task("a"))])
 
     # then
-    assert classes(node) == {"task"}
-    assert [el for el in node.iter(f"{SVG}text") if "task-state" in classes(el)] == []
+    assert classes(source) == {}
+    assert labels(source)["s0t0"] == "a\nwait"
 
 
-def test_cancelled_tasks_have_a_dashed_border() -> None:
-    # given
-    raw = [stage("S", task("a"), task("b"))]
-
+def test_timed_out_task_is_marked_in_class_and_label() -> None:
     # when
-    nodes = tasks_by_key(parse(render_svg(raw, {"a": "cancelled", "b": "failed"})))
+    source = flowchart([stage("S", task("a"), task("b"))], {"a": "waiting"}, timed_out={"a"})
 
     # then
-    dashes = {key: rect(node).get("stroke-dasharray") for key, node in nodes.items()}
-    assert dashes == {"a": "5 3", "b": None}
-
-
-def test_timed_out_task_gets_a_clock_marker() -> None:
-    # given
-    raw = [stage("S", task("a", "b"), task("b"))]
-
-    # when
-    nodes = tasks_by_key(parse(render_svg(raw, {"a": "waiting"}, timed_out={"a"})))
-
-    # then
-    assert classes(nodes["a"]) == {"task", "task--waiting", "task--timed-out"}
-    assert len(groups(nodes["a"], "timeout-marker")) == 1
-    assert groups(nodes["b"], "timeout-marker") == []
-    title = nodes["a"].find(f"{SVG}title")
-    assert title is not None and title.text == "a (wait): waiting, timed out"
-
-
-@pytest.mark.parametrize("trigger", TRIGGERS)
-def test_each_trigger_draws_its_edge_class_and_arrowhead(trigger: str) -> None:
-    # given
-    raw = [stage("S", task("a", "b", trigger=trigger), task("b"))]
-
-    # when
-    root = parse(render_svg(raw))
-
-    # then
-    [edge] = groups(root, "edge")
-    assert classes(edge) == {"edge", f"edge--{trigger}"}
-    assert text_of(edge, "edge-label") == trigger
-    path = edge.find(f"{SVG}path")
-    assert path is not None
-    assert path.get("d", "").startswith("M") and " C" in path.get("d", "")
-    assert (path.get("stroke-dasharray") is not None) is (trigger == "timeout")
-    marker_ids = {marker.get("id") for marker in root.iter(f"{SVG}marker")}
-    assert path.get("marker-end", "").removeprefix("url(#").removesuffix(")") in marker_ids
-
-
-def test_one_arrowhead_marker_per_colour() -> None:
-    # given
-    raw = [stage("S", task("a", "b", trigger="failure"), task("b"))]
-
-    # when
-    markers = list(parse(render_svg(raw)).iter(f"{SVG}marker"))
-
-    # then
-    fills = [child.get("fill") for marker in markers for child in marker]
-    assert len(markers) == 4
-    assert len(set(fills)) == 4
-    assert len({marker.get("id") for marker in markers}) == 4
-
-
-def test_stages_are_drawn_left_to_right_with_an_arrow_between() -> None:
-    # given
-    raw = [stage("First", task("a")), stage("Second", task("b")), stage("Third", task("c"))]
-
-    # when
-    root = parse(render_svg(raw))
-
-    # then
-    stages = groups(root, "stage")
-    assert [text_of(g, "stage-name") for g in stages] == ["First", "Second", "Third"]
-    xs = [box(g)[0] for g in stages]
-    assert xs == sorted(xs) and len(set(xs)) == 3
-    nodes = tasks_by_key(root)
-    assert box(nodes["a"])[0] < box(nodes["b"])[0] < box(nodes["c"])[0]
-    arrows = [p for p in root.iter(f"{SVG}path") if classes(p) == {"stage-arrow"}]
-    assert len(arrows) == 2
-
-
-@pytest.mark.parametrize(
-    ("tasks", "columns"),
-    [
-        ([task("a", "b"), task("b", "c"), task("c")], [["a"], ["b"], ["c"]]),
-        ([task("c"), task("b", "c"), task("a", "b")], [["a"], ["b"], ["c"]]),
-        # Longest path: c follows b even though a points to it directly.
-        ([task("a", "b", "c"), task("b", "c"), task("c")], [["a"], ["b"], ["c"]]),
-        ([task("a", "c"), task("b", "c"), task("c")], [["a", "b"], ["c"]]),
-    ],
-    ids=["chain", "chain-defined-backwards", "longest-path", "two-entries"],
-)
-def test_tasks_are_laid_out_in_columns_by_depth(
-    tasks: list[dict], columns: list[list[str]]
-) -> None:
-    # given
-    raw = [stage("S", *tasks)]
-
-    # when
-    positions = {key: box(node) for key, node in tasks_by_key(parse(render_svg(raw))).items()}
-
-    # then
-    by_x: dict[float, list[tuple[float, str]]] = {}
-    for key, (x, y) in positions.items():
-        by_x.setdefault(x, []).append((y, key))
-    assert [[key for _, key in sorted(by_x[x])] for x in sorted(by_x)] == columns
+    assert classes(source) == {"s0t0": ["waiting", "timedout"], "s0t1": ["notstarted"]}
+    assert labels(source)["s0t0"] == "a\nwait\nwaiting · timed out"
 
 
 @pytest.mark.parametrize(
     "definition",
     [
-        pytest.param(None, id="none"),
-        pytest.param("not a list", id="string"),
-        pytest.param({"key": "s"}, id="object"),
-        pytest.param([], id="empty"),
-        pytest.param([1, "x", None], id="junk-stages"),
-        pytest.param([{}], id="empty-stage"),
-        pytest.param([{"name": "No tasks"}], id="stage-without-tasks"),
-        pytest.param([{"name": "S", "taskDefinitions": "nope"}], id="tasks-not-a-list"),
-        pytest.param([{"name": "S", "taskDefinitions": []}], id="no-tasks"),
-        pytest.param(
-            [{"name": 7, "taskDefinitions": [{"handlerKey": "no-key"}, {"key": ["x"]}, 3]}],
-            id="keys-missing-or-wrong",
-        ),
+        pytest.param("not a list", id="not-a-list"),
+        pytest.param([1, None, "x"], id="junk-stages"),
+        pytest.param([{"name": 5, "taskDefinitions": "x"}], id="junk-stage-fields"),
+        pytest.param([stage("S", 1, None, {"key": 7})], id="junk-tasks"),
         pytest.param(
             [stage("S", {"key": "a", "next": "b"}, {"key": "b", "next": [1, None, {}]})],
             id="next-junk",
@@ -294,110 +190,129 @@ def test_tasks_are_laid_out_in_columns_by_depth(
             [stage("S", {"key": "a", "next": [{"taskDefinitionKey": ["b"], "trigger": {}}]})],
             id="next-wrong-types",
         ),
-        pytest.param([stage("S", task("a", "ghost"), task("b", "b"))], id="unknown-and-self"),
         pytest.param([stage("S", task("a", "b"), task("b", "c"), task("c", "a"))], id="cycle"),
-        pytest.param([stage("S", task("a", "a", "a"))], id="self-loop-twice"),
         pytest.param([stage("S", task("a"), task("a", "a"))], id="duplicate-keys"),
-        pytest.param([stage("S", task("a\x00\x1b\ud800", handler="\x07"))], id="control-chars"),
+        pytest.param([stage("S\nend", task("a\x00\x1b\ud800", handler="\x07"))], id="controls"),
+        pytest.param([stage("Empty"), stage("S", task("a"))], id="empty-stage"),
     ],
 )
-def test_partial_definitions_render_well_formed_xml(definition: Any) -> None:
+def test_partial_definitions_give_only_the_generators_own_statements(definition: Any) -> None:
     # when
-    svg = render_svg(definition, {"a": "running"}, timed_out=["a"])
+    source = flowchart(definition, {"a": "running"}, timed_out=["a"])
 
     # then
-    assert classes(parse(svg)) == {"flow-graph"}
-
-
-def test_tasks_without_a_key_are_skipped() -> None:
-    # given
-    raw = [stage("S", {"handlerKey": "wait"}, task("a"), {"key": "", "handlerKey": "wait"})]
-
-    # when
-    root = parse(render_svg(raw))
-
-    # then
-    assert list(tasks_by_key(root)) == ["a"]
-
-
-def test_next_to_an_unknown_key_is_ignored() -> None:
-    # given
-    raw = [stage("S", task("a", "ghost"), task("b"))]
-
-    # when
-    root = parse(render_svg(raw))
-
-    # then
-    assert list(tasks_by_key(root)) == ["a", "b"]
-    assert groups(root, "edge") == []
-
-
-def test_cycles_are_broken_for_layout_and_every_edge_is_drawn() -> None:
-    # given
-    raw = [stage("S", task("a", "b"), task("b", "c"), task("c", "a"))]
-
-    # when
-    root = parse(render_svg(raw))
-
-    # then
-    positions = {key: box(node)[0] for key, node in tasks_by_key(root).items()}
-    assert positions["a"] < positions["b"] < positions["c"]
-    assert [(e.get("data-source"), e.get("data-target")) for e in groups(root, "edge")] == [
-        ("a", "b"),
-        ("b", "c"),
-        ("c", "a"),
-    ]
-
-
-def test_stage_without_tasks_says_so() -> None:
-    # given
-    raw = [stage("Empty"), stage("Next", task("a"))]
-
-    # when
-    root = parse(render_svg(raw))
-
-    # then
-    empty = groups(root, "stage")[0]
-    assert [el.text for el in empty.iter(f"{SVG}text")][-1] == "No tasks"
-
-
-def test_nothing_to_draw_gives_an_empty_labelled_graph() -> None:
-    # when
-    root = parse(render_svg("not a list"))  # type: ignore[arg-type]
-
-    # then
-    assert root.get("aria-label") == "Empty flow"
-    assert groups(root, "stage") == []
+    assert [line for line in source.splitlines() if not STATEMENT.fullmatch(line)] == []
 
 
 @pytest.mark.parametrize(
     "key",
-    ["<script>alert(1)</script>", 'say "hi"', "it's & <b>", '"><svg onload=alert(1)>'],
+    [
+        "<script>alert(1)</script>",
+        'a"] --> b["x',
+        "x|y] end; click a call alert(1)",
+        "%%{init: {'securityLevel': 'loose'}}%%",
+        "#60;b#62; & `md` ü 😀",
+        '"><svg onload=alert(1)>',
+    ],
 )
-def test_user_text_is_escaped(key: str) -> None:
+def test_hostile_keys_and_names_are_only_text(key: str) -> None:
     # given
     raw = [{"key": "s", "name": key, "taskDefinitions": [task(key, handler=key)]}]
 
     # when
-    svg = render_svg(raw, {key: "running"}, timed_out=[key])
-    root = parse(svg)
+    source = flowchart(raw, {key: key}, timed_out=[key])
+
+    # then every line is the generator's own and the labels read back as the user's text
+    assert [line for line in source.splitlines() if not STATEMENT.fullmatch(line)] == []
+    assert labels(source) == {"s0": f"1. {key}", "s0t0": f"{key}\n{key}\n{key} · timed out"}
+
+
+def test_long_text_is_clipped() -> None:
+    # when
+    source = flowchart([stage("S", task("k" * 100))])
 
     # then
-    assert "<script>" not in svg and "<b>" not in svg and "<svg onload" not in svg
-    [node] = groups(root, "task")
-    assert node.get("data-task-key") == key
-    title = node.find(f"{SVG}title")
-    assert title is not None and title.text == f"{key} ({key}): running, timed out"
-    assert key in (root.get("aria-label") or "")
+    assert labels(source)["s0t0"] == "k" * 59 + "…\nwait"
 
 
-def test_rendering_is_deterministic() -> None:
+def test_tasks_without_a_key_are_skipped_and_bad_next_entries_dropped() -> None:
     # given
-    raw = json.loads(FLOWS_MD_EXAMPLE)
+    raw = [
+        stage(
+            "S",
+            {"handlerKey": "wait"},
+            task("a", "ghost", "b", "b"),
+            {"key": "", "handlerKey": "wait"},
+            task("b", "a", trigger="later"),
+        )
+    ]
 
     # when
-    first = render_svg(raw, {"task-key-2": "failed"})
-    second = render_svg(raw, {"task-key-2": "failed"})
+    source = flowchart(raw)
 
     # then
-    assert first == second
+    assert [k for k in labels(source) if k != "s0"] == ["s0t0", "s0t1"]
+    assert edges(source) == [("s0t0", "s0t1", "-->|success|")]
+
+
+def test_cycles_draw_every_edge() -> None:
+    # when
+    source = flowchart([stage("S", task("a", "b"), task("b", "c"), task("c", "a"))])
+
+    # then
+    assert [(a, b) for a, b, _ in edges(source)] == [
+        ("s0t0", "s0t1"),
+        ("s0t1", "s0t2"),
+        ("s0t2", "s0t0"),
+    ]
+
+
+def test_stage_without_tasks_says_so() -> None:
+    # when
+    source = flowchart([stage("Empty"), stage("Next", task("a"))])
+
+    # then
+    assert labels(source)["s0e"] == "No tasks"
+    assert classes(source) == {"s0e": ["empty"]}
+
+
+def test_nothing_to_draw() -> None:
+    assert labels(flowchart("not a list")) == {"empty": "Nothing to draw yet"}
+    assert summary([]) == "Empty flow"
+
+
+def test_summary_counts_stages_tasks_and_states() -> None:
+    # given
+    raw = [stage("Prepare", task("a"), task("b")), stage("Ship", task("c"))]
+
+    # when
+    text = summary(raw, {"a": "succeeded", "b": "running"}, timed_out={"b"})
+
+    # then
+    assert text == (
+        "Flow with 2 stages: Prepare (2 tasks), Ship (1 task)."
+        " 1 succeeded, 1 running, 1 not started, 1 timed out"
+    )
+
+
+def test_page_fragment_holds_escaped_source_caption_and_vendored_scripts() -> None:
+    # given
+    raw = [stage("<Prepare>", task("a"))]
+
+    # when
+    fragment = str(render_graph(raw, {"a": "failed"}))
+
+    # then the browser's text of the <pre> is the source, and nothing is loaded from elsewhere
+    pre = re.search(r'<pre class="mermaid" aria-hidden="true">(.*?)</pre>', fragment, re.DOTALL)
+    assert pre is not None and html.unescape(pre[1]) == flowchart(raw, {"a": "failed"})
+    assert "<figcaption" in fragment
+    assert "Flow with 1 stage: &lt;Prepare&gt; (1 task). 1 failed</figcaption>" in fragment
+    assert re.findall(r'<script src="([^"]+)"', fragment) == [
+        "/static/vendor/mermaid/mermaid.min.js",
+        "/static/fabflow/graph.js",
+    ]
+
+
+def test_output_is_deterministic() -> None:
+    raw = json.loads(FLOWS_MD_EXAMPLE)
+    assert flowchart(raw, {"task-key-2": "failed"}) == flowchart(raw, {"task-key-2": "failed"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from fabflow.flows.definition import (
     parse_flow,
     validate_definition,
 )
-from fabflow.flows.graph import render_svg
+from fabflow.flows.graph import MAX_EDGES, flowchart
 
 
 class CountedKey(str):
@@ -153,13 +154,25 @@ def test_parse_flow_still_refuses_a_broken_definition() -> None:
         parse_flow([stage("s", [task("a", "zz")])])
 
 
-def test_the_graph_draws_no_more_than_the_caps_allow() -> None:
+def test_the_graph_draws_no_more_than_a_valid_flow_holds() -> None:
     # given an editor's text far over the caps (a 1,000-task chain in each of 150 stages)
     raw = [stage(f"s{i}", chain(f"s{i}t", 1_000)) for i in range(150)]
     # when drawn
-    svg = render_svg(raw)
-    # then the first MAX_STAGES stages and MAX_STAGE_TASKS tasks of each are drawn
-    assert svg.count('class="stage"') == MAX_STAGES
-    assert svg.count('class="task"') == MAX_STAGES * MAX_STAGE_TASKS
-    assert 'data-task-key="s0t199"' in svg
-    assert 'data-task-key="s0t200"' not in svg
+    source = flowchart(raw)
+    # then the first MAX_STAGE_TASKS tasks of each stage are drawn, MAX_TASKS in all
+    nodes = re.findall(r"^ {4}s(\d+)t(\d+)\[", source, re.MULTILINE)
+    assert len(nodes) == MAX_TASKS
+    assert max(int(t) for _, t in nodes) == MAX_STAGE_TASKS - 1
+    assert source.count("subgraph") == MAX_TASKS // MAX_STAGE_TASKS
+
+
+def test_the_graph_draws_no_more_edges_than_its_cap() -> None:
+    # given 1,000 tasks, each with 50 next entries to other tasks of its stage
+    keys = [f"t{i}" for i in range(MAX_STAGE_TASKS)]
+    targets = [[keys[(i + j) % len(keys)] for j in range(1, 51)] for i in range(len(keys))]
+    tasks = [task(k, *t) for k, t in zip(keys, targets, strict=True)]
+    raw = [stage(f"s{i}", tasks) for i in range(MAX_TASKS // MAX_STAGE_TASKS)]
+    # when drawn
+    source = flowchart(raw)
+    # then no more than MAX_EDGES arrows (mermaid's maxEdges in fabflow/graph.js is above it)
+    assert len(re.findall(r"^ {2}s\S* [-=.>]+", source, re.MULTILINE)) == MAX_EDGES

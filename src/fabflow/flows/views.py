@@ -21,7 +21,7 @@ from fabflow.flows import actions, selectors, task_selectors
 from fabflow.flows import services as flow_services
 from fabflow.flows.definition import parse_definition_json, validate_definition
 from fabflow.flows.engine.context import CONFIRM_SALT, run_id_from
-from fabflow.flows.graph import render_svg
+from fabflow.flows.graph import flowchart, render_graph, summary
 from fabflow.flows.handlers import registry
 from fabflow.flows.models import TaskRun
 from fabflow.flows.serializers import is_retrying, task_json
@@ -122,7 +122,7 @@ def flow_editor(request: HttpRequest, flow_id: UUID) -> HttpResponse:
             "version": version,
             "text": text,
             "errors": errors,
-            "graph": render_svg(json.loads(text) if not errors else version.definition),
+            "graph": render_graph(json.loads(text) if not errors else version.definition),
             "handlers": [(key, model.model_json_schema()) for key, model in handlers],
             "title": flow.name,
         },
@@ -150,7 +150,8 @@ def flow_preview(request: HttpRequest) -> JsonResponse:
         {
             "valid": not errors,
             "errors": errors,
-            "svg": render_svg(raw if isinstance(raw, list) else []),
+            "graph": flowchart(raw),
+            "summary": summary(raw),
         }
     )
 
@@ -165,7 +166,7 @@ def order_panel(request: HttpRequest, order: Order) -> SafeString:
     graph = ""
     if flow_run is not None:
         current = [r for r in runs if r.generation == flow_run.generation]
-        graph = render_svg(
+        graph = render_graph(
             flow_run.flow_version.definition,
             states={r.key: r.state for r in current},
             timed_out={r.key for r in current if r.timed_out and r.unfinished},

@@ -13,7 +13,8 @@
     const badge = document.getElementById("valid-badge");
     badge.className = "badge " + (result.valid ? "text-bg-success" : "text-bg-danger");
     badge.textContent = result.valid ? "valid" : result.errors.length + " error" + (result.errors.length === 1 ? "" : "s");
-    document.getElementById("graph").innerHTML = result.svg;  // SVG escaped on the server
+    const figure = document.querySelector("#graph .flow-graph");  // see fabflow/graph.js
+    if (figure && window.fabflowGraph) { window.fabflowGraph.redraw(figure, result.graph, result.summary); }
   }
   document.addEventListener("DOMContentLoaded", function () {
     const form = document.getElementById("flow-form");
