@@ -125,3 +125,88 @@ def test_saving_a_version_reports_its_number(app: Page, live_server: Any, shop: 
     # then version 2 is stored, and the message names it
     expect(app.locator("h1")).to_contain_text("version 2")
     expect(app.locator(".alert-success")).to_have_text("Saved version 2.", timeout=1000)
+
+
+def three_stage_flow() -> list[dict[str, Any]]:
+    wait = {"handlerKey": "wait", "payload": {"durationMs": 1000}}
+    check = manual_flow()[0]["taskDefinitions"][0]
+    return [
+        {"key": "start", "name": "Prepare", "taskDefinitions": [check]},
+        {"key": "make", "name": "Make", "taskDefinitions": [
+            {"key": "print", **wait, "next": [
+                {"taskDefinitionKey": "polish", "trigger": "success"},
+                {"taskDefinitionKey": "reprint", "trigger": "failure"}]},
+            {"key": "reprint", **wait}, {"key": "polish", **wait}]},
+        {"key": "ship", "name": "Ship", "taskDefinitions": [{"key": "send", **wait}]},
+    ]  # fmt: skip
+
+
+def graph_nodes(page: Page, scope: str) -> dict[str, str]:
+    """Task key of each drawn node (its label's bold first line) to the node's classes."""
+    return page.eval_on_selector_all(
+        f"{scope} .flow-graph svg g.node",
+        "nodes => Object.fromEntries(nodes.map(n => [n.querySelector('b').textContent,"
+        " n.getAttribute('class')]))",
+    )
+
+
+def test_order_page_draws_a_three_stage_flow_top_to_bottom_within_the_page(
+    app: Page, live_server: Any, shop: Shop
+) -> None:
+    # given an order whose 3-stage flow waits on the first stage's manual check
+    create_flow(space=shop.space, name="three", definition=three_stage_flow())
+    order = shop.order("WEB-G", flowKey="three")
+    advance(str(FlowRun.objects.get(order=order).pk))
+    problems: list[str] = []
+    app.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    app.on(
+        "request", lambda r: None if r.url.startswith(live_server.url) else problems.append(r.url)
+    )
+    # when the order page is opened
+    app.goto(f"{live_server.url}/orders/{order.id}")
+    # then mermaid draws each task as a node in its state, stage by stage down the page
+    svg = app.locator(".flow-graph svg")
+    expect(svg).to_be_visible()
+    expect(svg.locator("g.node")).to_have_count(5)
+    for key in ("check", "print", "reprint", "polish", "send"):
+        expect(svg.locator("g.node b").get_by_text(key, exact=True)).to_be_visible()
+    assert {key: classes.split()[-1] for key, classes in graph_nodes(app, "").items()} == {
+        "check": "waiting", "print": "notstarted", "reprint": "notstarted",
+        "polish": "notstarted", "send": "notstarted",
+    }  # fmt: skip
+    tops = [
+        svg.locator("g.cluster", has_text=name).bounding_box()
+        for name in ("1. Prepare", "2. Make", "3. Ship")
+    ]
+    assert all(box is not None for box in tops)
+    assert tops[0]["y"] < tops[1]["y"] < tops[2]["y"]  # type: ignore[index]
+    expect(svg.locator("g.edgeLabel", has_text="failure")).to_be_visible()
+    # and it fits its card, with the summary in words beside it
+    graph, card = svg.bounding_box(), app.locator(".flow-graph-wrap").bounding_box()
+    assert graph is not None and card is not None and graph["width"] <= card["width"]
+    expect(app.locator(".flow-graph figcaption")).to_have_text(
+        "Flow with 3 stages: Prepare (1 task), Make (3 tasks), Ship (1 task)."
+        " 1 waiting, 4 not started"
+    )
+    assert problems == []
+
+
+def test_editor_redraws_the_graph_and_shows_hostile_keys_as_text(
+    app: Page, live_server: Any, shop: Shop
+) -> None:
+    # given the editor of a one-task flow, its graph drawn
+    flow = create_flow(space=shop.space, name="ring-flow", definition=manual_flow())
+    app.goto(f"{live_server.url}/flows/{flow.id}")
+    app.wait_for_function("() => window.fabflowEditor !== undefined")
+    expect(app.locator("#graph svg g.node")).to_have_count(1)
+    # when the definition becomes three stages, one task key trying to inject markup
+    definition = three_stage_flow()
+    hostile = '"]<img src=x onerror="document.title=1">'
+    definition[2]["taskDefinitions"][0]["key"] = hostile
+    set_editor(app, definition)
+    # then the graph is redrawn with a node per task, the key shown as text only
+    expect(app.locator("#graph svg g.node")).to_have_count(5)
+    expect(app.locator("#graph figcaption")).to_contain_text("Flow with 3 stages")
+    expect(app.locator("#graph svg g.node b").get_by_text(hostile, exact=True)).to_be_visible()
+    assert app.locator("#graph img").count() == 0
+    assert app.title() != "1"
