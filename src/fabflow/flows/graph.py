@@ -10,32 +10,29 @@ from typing import Any
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
-from fabflow.flows.definition import MAX_STAGE_TASKS, MAX_STAGES, MAX_TASKS, FlowDefinition
+from fabflow.flows.definition import MAX_STAGE_TASKS, MAX_STAGES, MAX_TASKS
 
 __all__ = ["MAX_EDGES", "STATES", "TRIGGERS", "flowchart", "render_graph", "summary"]
 
 TRIGGERS = ("success", "failure", "timeout")
 NOT_STARTED = "not started"
-# State: (fill, border); the class name is the state without spaces.
-_STATE_STYLE = {
-    NOT_STARTED: ("#f8fafc", "#cbd5e1"),
-    "pending": ("#f1f5f9", "#94a3b8"),
-    "running": ("#dbeafe", "#3b82f6"),
-    "waiting": ("#fef3c7", "#f59e0b"),
-    "succeeded": ("#dcfce7", "#22c55e"),
-    "failed": ("#fee2e2", "#ef4444"),
-    "cancelled": ("#e5e7eb", "#6b7280"),
+STATES = (NOT_STARTED, "pending", "running", "waiting", "succeeded", "failed", "cancelled")
+# Node classes: one per state (its name without spaces), then marks.
+_NODE_STYLE = {
+    "notstarted": "fill:#f8fafc,stroke:#cbd5e1",
+    "pending": "fill:#f1f5f9,stroke:#94a3b8",
+    "running": "fill:#dbeafe,stroke:#3b82f6",
+    "waiting": "fill:#fef3c7,stroke:#f59e0b",
+    "succeeded": "fill:#dcfce7,stroke:#22c55e",
+    "failed": "fill:#fee2e2,stroke:#ef4444",
+    "cancelled": "fill:#e5e7eb,stroke:#6b7280,stroke-dasharray:5 3",
+    "unknown": "fill:#ffffff,stroke:#94a3b8",
+    "timedout": "stroke:#ea580c,stroke-width:3px",
+    "empty": "fill:none,stroke:none,color:#94a3b8",
 }
-STATES = tuple(_STATE_STYLE)
 # Trigger: (arrow, colour); the line style tells them apart without colour too.
 _EDGE_STYLE = {"success": ("-->", "#16a34a"), "failure": ("==>", "#dc2626"),
                "timeout": ("-.->", "#ea580c"), "stage": ("-->", "#94a3b8")}  # fmt: skip
-_CLASSES = [f"classDef {name.replace(' ', '')} fill:{fill},stroke:{stroke},color:#0f172a"
-            for name, (fill, stroke) in _STATE_STYLE.items()] + [
-    "classDef unknown fill:#ffffff,stroke:#94a3b8,color:#0f172a",
-    "classDef timedout stroke:#ea580c,stroke-width:3px",
-    "classDef empty fill:none,stroke:none,color:#94a3b8",
-]  # fmt: skip
 # Arrows drawn at most (MAX_TASKS bounds the tasks): mermaid's maxEdges in graph.js is above it.
 MAX_EDGES = 3 * MAX_TASKS + MAX_STAGES
 _PLAIN = frozenset(string.ascii_letters + string.digits + " -_")
@@ -48,19 +45,14 @@ def _text(value: object) -> str:
 
 
 def _label(text: str, limit: int = 60) -> str:
-    """User text as mermaid label text: all but plain ASCII as `#code;` entities.
-
-    Mermaid turns these into HTML character references, which can only ever be text: no key
-    or name can close the label, start a statement or inject markup.
-    """
+    """User text for a label, all but plain ASCII as `#code;` entities: mermaid makes them HTML
+    character references, only ever text (no key can end a label or inject markup)."""
     text = text if len(text) <= limit else text[: limit - 1] + "…"
     return "".join(c if c in _PLAIN else f"#{ord(c)};" for c in text)
 
 
 def _stages(definition: object) -> list[Stage]:
     """What can be drawn of whatever the editor holds, up to the caps of a valid flow."""
-    if isinstance(definition, FlowDefinition):
-        definition = definition.model_dump(mode="json")
     stages: list[Stage] = []
     budget = MAX_TASKS
     for index, raw in enumerate(definition[:MAX_STAGES] if isinstance(definition, list) else []):
@@ -89,17 +81,19 @@ def _next(task: dict[str, Any], known: Collection[str]) -> list[tuple[str, str]]
 def flowchart(
     definition: object, states: Mapping[str, str] | None = None, timed_out: Collection[str] = ()
 ) -> str:
-    """The mermaid source: stages top to bottom in order, one subgraph each, edges by trigger."""
+    """The mermaid source: stages top to bottom in order, one subgraph each, edges by trigger;
+    `states` maps task keys to run states (missing: not started), `timed_out` marks tasks."""
     stages = _stages(definition)
     if not stages:
         return 'flowchart TB\n  empty["Nothing to draw yet"]\n  class empty empty'
-    lines, edges, marks = ["flowchart TB", *_CLASSES], [], []
+    lines = ["flowchart TB", *(f"classDef {name} {style}" for name, style in _NODE_STYLE.items())]
+    edges, marks = [], []
     for s, (name, tasks) in enumerate(stages):
         lines.append(f'  subgraph s{s}["{s + 1}. {_label(name, 80)}"]')
         ids = {key: f"s{s}t{t}" for t, (key, _, _) in enumerate(tasks)}
         for key, handler, next_ in tasks:
             parts = [f"<b>{_label(key)}</b>", _label(handler)]
-            state = str(states.get(key, NOT_STARTED)) if states is not None else None
+            state = str(states.get(key) or NOT_STARTED) if states is not None else None
             if state is not None:
                 parts.append(_label(state) + (" #183; timed out" if key in timed_out else ""))
                 css = state.replace(" ", "") if state in STATES else "unknown"
@@ -112,10 +106,9 @@ def flowchart(
             lines.append(f'    s{s}e["No tasks"]')
             marks.append(f"  class s{s}e empty")
         lines.append("  end")
-    edges = [(f"s{s - 1}", f"s{s}", "stage") for s in range(1, len(stages))] + edges
-    edges = edges[:MAX_EDGES]
-    lines += [f"  {a} {_EDGE_STYLE[trigger][0]}|{trigger}| {b}" if trigger != "stage"
-              else f"  {a} --> {b}" for a, b, trigger in edges]  # fmt: skip
+    edges = ([(f"s{s - 1}", f"s{s}", "stage") for s in range(1, len(stages))] + edges)[:MAX_EDGES]
+    lines += [f"  {a} {_EDGE_STYLE[trigger][0]}{'' if trigger == 'stage' else f'|{trigger}|'} {b}"
+              for a, b, trigger in edges]  # fmt: skip
     for trigger, (_, colour) in _EDGE_STYLE.items():
         numbers = ",".join(str(i) for i, edge in enumerate(edges) if edge[2] == trigger)
         if numbers:
@@ -138,7 +131,7 @@ def summary(
     text = f"Flow with {plural(len(stages), 'stage')}: {parts}"
     keys = [key for _, tasks in stages for key, _, _ in tasks]
     if states is not None and keys:
-        counts = Counter(str(states.get(key, NOT_STARTED)) for key in keys)
+        counts = Counter(str(states.get(key) or NOT_STARTED) for key in keys)
         text += ". " + ", ".join(f"{count} {state}" for state, count in counts.items())
     late = sum(key in timed_out for key in keys)
     return text + (f", {late} timed out" if late else "")
@@ -147,10 +140,6 @@ def summary(
 def render_graph(
     definition: object, states: Mapping[str, str] | None = None, timed_out: Collection[str] = ()
 ) -> SafeString:
-    """The graph for a page: the flowchart source (drawn by mermaid in the browser) and its
-    summary; `states` maps task keys to run states (missing: "not started")."""
-    context = {
-        "source": flowchart(definition, states, timed_out),
-        "summary": summary(definition, states, timed_out),
-    }
-    return SafeString(render_to_string("flows/graph.html", context))
+    """The flowchart (drawn by mermaid in the browser) with its summary, for a page."""
+    source, text = flowchart(definition, states, timed_out), summary(definition, states, timed_out)
+    return SafeString(render_to_string("flows/graph.html", {"source": source, "summary": text}))
