@@ -25,6 +25,10 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
+from inscriptis import get_text
+from inscriptis.model.config import ParserConfig
+from inscriptis.model.html_document_state import HtmlDocumentState
+from inscriptis.model.tag import CustomHtmlTagHandlerMapping
 
 # What a dropped session raises on its next use: the server said goodbye, or the socket is gone.
 DROPPED = (smtplib.SMTPServerDisconnected, ConnectionError)
@@ -103,3 +107,25 @@ def close() -> None:
 
 def _settings_key(timeout: float) -> tuple[Any, ...]:
     return (*(getattr(settings, name, None) for name in _SETTINGS), timeout)
+
+
+def _link_start(state: HtmlDocumentState, attrs: dict[str, str]) -> None:
+    state.link_target = attrs.get("href", "")
+
+
+def _link_end(state: HtmlDocumentState) -> None:
+    if state.link_target:
+        state.tags[-1].write(f" ({state.link_target})")
+
+
+# Links as `text (URL)`: readers of the plain-text part must still be able to follow them.
+_TEXT = ParserConfig(
+    custom_html_tag_handler_mapping=CustomHtmlTagHandlerMapping(
+        {"a": _link_start}, {"a": _link_end}
+    )
+)
+
+
+def plain_text(html: str) -> str:
+    """The plain-text part of an HTML e-mail: breaks, lists and links kept, entities decoded."""
+    return get_text(html, _TEXT)

@@ -18,7 +18,12 @@ from fabflow.core.problems import ApiError, invalid
 from fabflow.flows import actions, task_selectors
 from fabflow.flows import selectors as flow_selectors
 from fabflow.flows import services as flow_services
-from fabflow.flows.definition import MAX_DEFINITION_BYTES, flow_json_schema, validate_definition
+from fabflow.flows.definition import (
+    MAX_DEFINITION_BYTES,
+    definition_warnings,
+    flow_json_schema,
+    validate_definition,
+)
 from fabflow.flows.engine.context import FEEDBACK_SALT, run_id_from
 from fabflow.flows.handlers import registry
 from fabflow.flows.schemas import (
@@ -94,17 +99,15 @@ def flow_schema(request: HttpRequest) -> dict[str, Any]:
 )
 @definition_body
 def validate_flow(request: HttpRequest, payload: ValidateIn) -> Any:
-    """Every error of a definition, each with its JSON path (`loc`)."""
+    """Every error of a definition, each with its JSON path (`loc`), and its warnings."""
     errors = validate_definition(payload.definition, registry.payload_models())
-    if errors:
-        return Status(
-            422,
-            {
-                "valid": False,
-                "errors": [{"loc": ["body", "definition", *e.loc], "msg": e.msg} for e in errors],
-            },
-        )
-    return {"valid": True, "errors": []}
+    warnings = definition_warnings(payload.definition, registry.payload_models())
+    found = {
+        "valid": not errors,
+        "errors": [{"loc": ["body", "definition", *e.loc], "msg": e.msg} for e in errors],
+        "warnings": [{"loc": ["body", "definition", *w.loc], "msg": w.msg} for w in warnings],
+    }
+    return Status(422, found) if errors else found
 
 
 @router.get("/flows/{flow_id}", response=FlowOut, operation_id="get_flow")

@@ -17,7 +17,7 @@ from fabflow.core.templating import (
     path_problem,
     placeholders,
 )
-from fabflow.flows.handlers.payloads import template_fields
+from fabflow.flows.handlers.payloads import PayloadModel, template_fields
 
 Loc = tuple[str | int, ...]
 
@@ -296,3 +296,20 @@ def semantic_errors(raw: object, payloads: Mapping[str, type[BaseModel]]) -> lis
         errors += _payload_errors(task, payloads)
     stage_count = len(raw) if isinstance(raw, list) else 0
     return errors + _graph_errors(tasks, stage_count)
+
+
+def definition_warnings(
+    raw: object, payloads: Mapping[str, type[BaseModel]]
+) -> list[DefinitionError]:
+    """What leaves a definition valid but is worth a look: each payload's `warnings()`."""
+    found: list[DefinitionError] = []
+    tasks = (task for index, stage in _objects(raw) for task in _stage_tasks(index, stage))
+    for task in tasks:
+        model = payloads.get(_text(task.data, "handlerKey") or "")
+        try:
+            payload = model.model_validate(task.data.get("payload", {})) if model else None
+            warnings = payload.warnings() if isinstance(payload, PayloadModel) else {}
+        except ValueError:  # an invalid payload or template: reported as an error
+            continue
+        found += [DefinitionError((*task.loc, "payload", f), m) for f, m in warnings.items()]
+    return found

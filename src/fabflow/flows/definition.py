@@ -25,6 +25,7 @@ from fabflow.flows.checks import (
     TEMPLATE_ROOTS,
     DefinitionError,
     Loc,
+    definition_warnings,
     from_pydantic,
     semantic_errors,
 )
@@ -33,8 +34,8 @@ from fabflow.flows.handlers.payloads import BUILTIN_PAYLOADS
 __all__ = [
     "MAX_DEFINITION_BYTES", "MAX_STAGES", "MAX_STAGE_TASKS", "MAX_TASKS", "TEMPLATE_CONTEXT",
     "TEMPLATE_ROOTS", "DefinitionError", "DefinitionInvalid", "FlowDefinition", "FlowStage",
-    "NextTask", "TaskDefinition", "entry_tasks", "flow_json_schema", "parse_definition_json",
-    "parse_flow", "size_errors", "validate_definition",
+    "NextTask", "TaskDefinition", "definition_warnings", "entry_tasks", "flow_json_schema",
+    "parse_definition_json", "parse_flow", "size_errors", "validate_definition",
 ]  # fmt: skip
 MAX_TIMEOUT_MS = 30 * 24 * 3600 * 1000
 

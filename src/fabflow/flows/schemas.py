@@ -54,6 +54,7 @@ class ValidateIn(_In):
 class ValidationOut(Schema):
     valid: bool
     errors: list[dict[str, Any]] = []
+    warnings: list[dict[str, Any]] = []  # the definition stays valid
 
 
 class FlowOut(Schema):

@@ -19,7 +19,11 @@ from fabflow.accounts.web import member_required, principal
 from fabflow.core.errors import DomainError
 from fabflow.flows import actions, selectors, task_selectors
 from fabflow.flows import services as flow_services
-from fabflow.flows.definition import parse_definition_json, validate_definition
+from fabflow.flows.definition import (
+    definition_warnings,
+    parse_definition_json,
+    validate_definition,
+)
 from fabflow.flows.engine.context import CONFIRM_SALT, run_id_from
 from fabflow.flows.graph import flowchart, render_graph, summary
 from fabflow.flows.handlers import registry
@@ -103,6 +107,7 @@ def flow_editor(request: HttpRequest, flow_id: UUID) -> HttpResponse:
     flow = get_or_404(selectors.flows_for(principal(request)), flow_id)
     version = selectors.current_version(flow)
     text = json.dumps(version.definition, indent=2)
+    raw: object = version.definition
     errors: list[dict[str, object]] = []
     if request.method == "POST":
         text = request.POST.get("definition", "")
@@ -122,6 +127,7 @@ def flow_editor(request: HttpRequest, flow_id: UUID) -> HttpResponse:
             "version": version,
             "text": text,
             "errors": errors,
+            "warnings": _warnings(raw),
             "graph": render_graph(json.loads(text) if not errors else version.definition),
             "handlers": [(key, model.model_json_schema()) for key, model in handlers],
             "title": flow.name,
@@ -134,6 +140,11 @@ def _errors(text: str) -> tuple[object, list[dict[str, object]]]:
     raw, parse_errors = parse_definition_json(text)
     found = parse_errors or validate_definition(raw, registry.payload_models())
     return raw, [{"loc": list(e.loc), "path": _path(e.loc), "msg": e.msg} for e in found]
+
+
+def _warnings(raw: object) -> list[dict[str, object]]:
+    found = definition_warnings(raw, registry.payload_models())
+    return [{"loc": list(w.loc), "path": _path(w.loc), "msg": w.msg} for w in found]
 
 
 def _path(loc: tuple[str | int, ...]) -> str:
@@ -152,6 +163,7 @@ def flow_preview(request: HttpRequest) -> JsonResponse:
             "errors": errors,
             "graph": flowchart(raw),
             "summary": summary(raw),
+            "warnings": _warnings(raw),
         }
     )
 

@@ -10,7 +10,7 @@ from typing import Any
 import re2
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.utils.html import escape, strip_tags
+from django.utils.html import escape
 from standardwebhooks.webhooks import Webhook
 
 from fabflow.core import mailer, outbound
@@ -67,6 +67,20 @@ class TaskEffects:
                 ids.append(str(asset.id))
         return SafeHtml("<ul>" + "".join(items) + "</ul>" if items else ""), ids
 
+    def unfetched_assets(self, pattern: str) -> tuple[list[str], dict[str, str]]:
+        """Matching assets still being fetched (names), and those that failed (name: reason)."""
+        regex = re2.compile(pattern)
+        pending, failed = [], {}
+        rows = Asset.objects.filter(order=self.order).exclude(state=Asset.State.READY)
+        for name, state, error in rows.order_by("name").values_list("name", "state", "error"):
+            if not regex.search(name):
+                continue
+            if state == Asset.State.PENDING:
+                pending.append(name)
+            else:
+                failed[name] = error
+        return pending, failed
+
     # -- e-mail --
     def send_mail(
         self,
@@ -81,7 +95,7 @@ class TaskEffects:
         suffix = "" if self._sent == 1 else f".{self._sent}"
         message = EmailMultiAlternatives(
             subject=subject,
-            body=strip_tags(html),
+            body=mailer.plain_text(html),
             to=to,
             cc=cc or [],
             bcc=bcc or [],

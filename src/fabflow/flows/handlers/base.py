@@ -114,6 +114,8 @@ class Services(Protocol):
 
     def asset_overview(self, pattern: str) -> tuple[str, list[str]]: ...
 
+    def unfetched_assets(self, pattern: str) -> tuple[list[str], dict[str, str]]: ...
+
 
 @dataclass(frozen=True)
 class HandlerContext:

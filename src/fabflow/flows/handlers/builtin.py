@@ -81,16 +81,42 @@ class SendEmail(Handler):
 
     def run(self, ctx: HandlerContext) -> Outcome:
         payload = _payload(ctx, SendEmailPayload)
-        to = payload.recipients or ([payload.recipient] if payload.recipient else [])
         sent = _send(
             ctx.services,
-            to=to,
+            to=payload.recipient or payload.recipients or [],
             cc=payload.cc,
             bcc=payload.bcc,
             subject=payload.subject,
             body=payload.body,
         )
         return Succeeded(result={"recipients": sent}) if isinstance(sent, list) else sent
+
+
+# URL assets still being fetched are looked at again after 1 s, then doubling up to 30 s.
+ASSET_POLL_FIRST_S = 1.0
+ASSET_POLL_MAX_S = 30.0
+CONFIRM_BUTTON = (
+    '<p style="margin:24px 0"><a href="{confirmationUrl}" style="display:inline-block;'
+    "padding:10px 20px;background:#2563eb;color:#ffffff;border-radius:6px;"
+    'text-decoration:none">Confirm your order</a></p>'
+)
+
+
+def _unfetched(ctx: HandlerContext, pattern: str) -> Outcome | None:
+    """Failed, or Waiting, while a matching URL asset is not fetched; None once all are."""
+    pending, failed = ctx.services.unfetched_assets(pattern)
+    if failed:
+        return Failed("; ".join(f"asset {n} could not be fetched: {r}" for n, r in failed.items()))
+    if not pending:
+        return None
+    names = ", ".join(pending)
+    if ctx.timeout_at is not None and ctx.now >= ctx.timeout_at:
+        return Failed(f"assets not fetched within the task's timeout: {names}")
+    delay = min(ASSET_POLL_FIRST_S * 2 ** min(max(ctx.task.delivery - 1, 0), 10), ASSET_POLL_MAX_S)
+    until = ctx.now + timedelta(seconds=delay)
+    if ctx.timeout_at is not None:
+        until = min(until, ctx.timeout_at)
+    return Waiting(until=until, message=f"waiting for assets to be fetched: {names}")
 
 
 class AssetEmail(Handler):
@@ -101,6 +127,9 @@ class AssetEmail(Handler):
 
     def run(self, ctx: HandlerContext) -> Outcome:
         payload = _payload(ctx, AssetEmailPayload)
+        not_ready = _unfetched(ctx, payload.filter)
+        if not_ready is not None:
+            return not_ready
         overview, ids = ctx.services.asset_overview(payload.filter)
         context = getattr(ctx.services, "context", None)
         if isinstance(context, dict):
@@ -111,7 +140,7 @@ class AssetEmail(Handler):
             cc=[],
             bcc=[],
             subject=payload.subject,
-            body=payload.body,
+            body=payload.body + (CONFIRM_BUTTON if payload.confirmation_button else ""),
         )
         if not isinstance(sent, list):
             return sent

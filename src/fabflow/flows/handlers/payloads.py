@@ -12,11 +12,16 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationError,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError, PydanticUndefined
+
+from fabflow.core.templating import placeholders
 
 TEMPLATE_KIND_KEY = "x-fabflow-template"
 MAX_WAIT_MS = 366 * 24 * 3600 * 1000
@@ -110,6 +115,27 @@ Address = Annotated[
     str, StringConstraints(min_length=1, max_length=320), AfterValidator(_reject_line_breaks)
 ]
 Addresses = Annotated[list[Address], Field(max_length=100)]
+
+
+def _one_or_many(value: object, handler: ValidatorFunctionWrapHandler) -> object:
+    """One address as a list of it; its error stays at the field, not at an index."""
+    if not isinstance(value, str):
+        if not isinstance(value, list):
+            raise PydanticCustomError("addresses", "must be an address or a list of addresses")
+        return handler(value)
+    try:
+        return handler([value])
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise PydanticCustomError(error["type"], error["msg"]) from None
+
+
+# One address or a list, in either field: the seed documentation's own examples write both.
+Recipients = Annotated[
+    Addresses,
+    Field(min_length=1),
+    WrapValidator(_one_or_many, json_schema_input_type=Address | Addresses),
+]
 HtmlBody = Annotated[str, StringConstraints(max_length=200_000)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Regex = Annotated[
@@ -142,14 +168,16 @@ class PayloadModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
+    def warnings(self) -> dict[str, str]:
+        """Field: what is worth a look in a valid payload (shown beside errors, never refused)."""
+        return {}
+
 
 class SendEmailPayload(PayloadModel):
     """`send-email`: one e-mail to `recipient` or `recipients`."""
 
-    recipient: Address | None = template(TemplateKind.HEADER, None)
-    recipients: Annotated[Addresses, Field(min_length=1)] | None = template(
-        TemplateKind.HEADER, None
-    )
+    recipient: Recipients | None = template(TemplateKind.HEADER, None)
+    recipients: Recipients | None = template(TemplateKind.HEADER, None)
     subject: HeaderLine = template(TemplateKind.HEADER)
     body: HtmlBody = template(TemplateKind.HTML)
     cc: Addresses = template(TemplateKind.HEADER, default_factory=list)
@@ -165,10 +193,21 @@ class AssetEmailPayload(PayloadModel):
     """`asset-email`: download links of the assets whose name matches `filter`."""
 
     filter: Regex
-    recipients: Annotated[Addresses, Field(min_length=1)] = template(TemplateKind.HEADER)
+    recipients: Recipients = template(TemplateKind.HEADER)
     subject: HeaderLine = template(TemplateKind.HEADER)
     body: HtmlBody = template(TemplateKind.HTML)
     needConfirmation: bool = False
+
+    @property
+    def confirmation_button(self) -> bool:
+        """Whether the confirmation link goes under the body: it needs one and has no place."""
+        return self.needConfirmation and "confirmationUrl" not in placeholders(self.body)
+
+    def warnings(self) -> dict[str, str]:
+        if self.confirmation_button:
+            msg = "no {confirmationUrl}: the confirmation link is added as a button under the body"
+            return {"body": msg}
+        return {}
 
 
 class ConsumeRestApiPayload(PayloadModel):

@@ -6,10 +6,14 @@
   }
   function showResult(result) {
     const list = document.getElementById("errors");
-    list.innerHTML = result.errors.map(function (e) {
-      return '<li class="list-group-item list-group-item-danger"><code>' + escapeHtml(e.path) +
-        "</code> " + escapeHtml(e.msg) + "</li>";
-    }).join("");
+    function item(kind) {
+      return function (e) {
+        return '<li class="list-group-item list-group-item-' + kind + '"><code>' +
+          escapeHtml(e.path) + "</code> " + escapeHtml(e.msg) + "</li>";
+      };
+    }
+    list.innerHTML = result.errors.map(item("danger")).join("") +
+      (result.warnings || []).map(item("warning")).join("");
     const badge = document.getElementById("valid-badge");
     badge.className = "badge " + (result.valid ? "text-bg-success" : "text-bg-danger");
     badge.textContent = result.valid ? "valid" : result.errors.length + " error" + (result.errors.length === 1 ? "" : "s");
