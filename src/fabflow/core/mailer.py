@@ -1,16 +1,11 @@
-"""Sending e-mail over an SMTP session kept open per thread, across a worker's task runs.
+"""Sending e-mail over an SMTP session kept open per thread, and the plain-text part of HTML.
 
-Django's SMTP backend opens a session for every `send_messages` call: connect, EHLO (and
-STARTTLS and AUTH where configured), then QUIT. A worker sends one e-mail per `send-email`
-task run, so most of an e-mail's cost was the session around it, on both ends. Here each
-thread keeps its session open between e-mails and sends the next one over it. A session is
-replaced when the mail settings change, when it has been idle longer than
-`FABFLOW_SMTP_IDLE_SECONDS` (servers drop idle clients, RFC 5321 allows after 5 minutes), and
-once, at the next e-mail, when the server turns out to have dropped it meanwhile: the e-mail
-then goes over a new session. Any other error closes the session and goes to the caller.
-
-Only Django's SMTP backend is kept open: the console, file and memory backends write each
-call on its own as before (the file backend would otherwise put many e-mails in one file).
+Django's SMTP backend opens a session (connect, EHLO, STARTTLS, AUTH, QUIT) per call, most of
+the cost of one e-mail per task run. Each thread keeps its session open and replaces it when
+the mail settings change, after `FABFLOW_SMTP_IDLE_SECONDS` idle (servers drop idle clients),
+and once, at the next e-mail, when the server dropped it meanwhile; any other error closes it
+and goes to the caller. Only the SMTP backend is kept open (a file backend would otherwise put
+many e-mails in one file).
 """
 
 from __future__ import annotations

@@ -267,9 +267,7 @@ def parse_definition_json(text: str) -> tuple[Any, list[DefinitionError]]:
     """
     try:
         value = json.loads(text, object_pairs_hook=_json_object, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        return None, [DefinitionError((), f"invalid JSON: {exc}")]
-    except ValueError as exc:
+    except ValueError as exc:  # JSONDecodeError among them
         return None, [DefinitionError((), f"invalid JSON: {exc}")]
     except RecursionError:
         return None, [DefinitionError((), "invalid JSON: nested too deeply")]

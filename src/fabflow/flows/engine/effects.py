@@ -56,8 +56,9 @@ class TaskEffects:
         self.missing += [m for m in missing if m not in self.missing]
         return rendered
 
-    def asset_overview(self, pattern: str) -> tuple[str, list[str]]:
-        """An HTML list of expiring download links of the order's assets matching `pattern`."""
+    def asset_overview(self, pattern: str) -> list[str]:
+        """Set {assetOverview}, an HTML list of expiring download links of the order's assets
+        matching `pattern`; returns their ids."""
         regex = re2.compile(pattern)
         items, ids = [], []
         for asset in Asset.objects.filter(order=self.order, state=Asset.State.READY):
@@ -65,7 +66,8 @@ class TaskEffects:
                 url = assets.signed_download_url(asset)
                 items.append(f'<li><a href="{escape(url)}">{escape(asset.name)}</a></li>')
                 ids.append(str(asset.id))
-        return SafeHtml("<ul>" + "".join(items) + "</ul>" if items else ""), ids
+        self.context["assetOverview"] = SafeHtml(f"<ul>{''.join(items)}</ul>" if items else "")
+        return ids
 
     def unfetched_assets(self, pattern: str) -> tuple[list[str], dict[str, str]]:
         """Matching assets still being fetched (names), and those that failed (name: reason)."""

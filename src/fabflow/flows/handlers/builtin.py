@@ -130,10 +130,7 @@ class AssetEmail(Handler):
         not_ready = _unfetched(ctx, payload.filter)
         if not_ready is not None:
             return not_ready
-        overview, ids = ctx.services.asset_overview(payload.filter)
-        context = getattr(ctx.services, "context", None)
-        if isinstance(context, dict):
-            context["assetOverview"] = overview
+        ids = ctx.services.asset_overview(payload.filter)
         sent = _send(
             ctx.services,
             to=payload.recipients,
