@@ -8,6 +8,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -536,7 +537,7 @@ def test_allow_listed_cidr_does_not_cover_other_private_addresses() -> None:
 def test_policy_from_strings_splits_the_allow_list(
     raw: str | list[str], expected: tuple[str, ...]
 ) -> None:
-    assert OutboundPolicy.from_strings(raw, read_timeout="2.5") == OutboundPolicy(
+    assert OutboundPolicy.from_strings(raw, read_timeout=2.5) == OutboundPolicy(
         allowlist=expected, read_timeout=2.5
     )
 
@@ -580,8 +581,11 @@ NOW = datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC)
         ({}, None),
     ],
 )
-def test_retry_after_seconds(headers: dict[str, str], expected: float | None) -> None:
-    assert retry_after_seconds(headers, now=NOW) == expected
+def test_retry_after_seconds(
+    headers: dict[str, str], expected: float | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(time, "time", NOW.timestamp)  # what urllib3 measures an HTTP-date from
+    assert retry_after_seconds(headers) == expected
 
 
 @pytest.mark.parametrize(

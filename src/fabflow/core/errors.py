@@ -1,11 +1,4 @@
-"""Domain errors: what services raise when a request cannot be done, with no HTTP in them.
-
-The API (`fabflow.api`) answers each with a problem document (RFC 9457) and the status of its
-class; the web views show the message. `field` names the input that is wrong, as a path
-(`("body", "flowKey")`, `("body", "products", 0, "parts")`), so the answer can name it;
-`reason` is the short word for that field when it differs from the message; `problems` lists
-several fields at once (path, reason).
-"""
+"""Domain errors: what services raise when a request cannot be done, with no HTTP in them."""
 
 from __future__ import annotations
 
@@ -13,7 +6,12 @@ from collections.abc import Sequence
 
 
 class DomainError(Exception):
-    """A request the domain refuses; `message` is written for the person who sent it."""
+    """A request the domain refuses; `message` is written for the person who sent it.
+
+    `field` names the wrong input as a path (`("body", "products", 0, "parts")`) and `reason`
+    is the short word for it when it differs from the message; `problems` lists several
+    (path, reason) at once. The API answers with the status of the class (see `fabflow.api`).
+    """
 
     def __init__(
         self,
@@ -22,12 +20,14 @@ class DomainError(Exception):
         field: Sequence[str | int] | None = None,
         reason: str | None = None,
         problems: Sequence[tuple[Sequence[str | int], str]] = (),
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.problems = [(tuple(path), text) for path, text in problems]
         if field is not None:
             self.problems.insert(0, (tuple(field), reason or message))
+        self.retry_after = retry_after  # seconds, for a Conflict that will pass
 
 
 class Invalid(DomainError):
@@ -36,17 +36,6 @@ class Invalid(DomainError):
 
 class Conflict(DomainError):
     """The input is valid, but the current state does not allow it (409)."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        field: Sequence[str | int] | None = None,
-        reason: str | None = None,
-        retry_after: int | None = None,
-    ) -> None:
-        super().__init__(message, field=field, reason=reason)
-        self.retry_after = retry_after
 
 
 class NotFound(DomainError):

@@ -21,33 +21,25 @@ _RULES_ATTR = "_fabflow_body_rules"
 
 @dataclass(frozen=True)
 class BodyRules:
-    """What one endpoint asks of its body beyond the API's rules."""
+    """For ninja's `decorate_view`: the operation's body has its own size limit (413 before it
+    is parsed), may not repeat a key in an object (422 at the key's path), or is `optional`:
+    then a form post (what clients send for "no body") that holds no JSON object is none."""
 
     max_bytes: int | None = None
     unique_keys: bool = False
     optional: bool = False
 
-
-_FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
-
-
-def body_rules(
-    *, max_bytes: int | None = None, unique_keys: bool = False, optional: bool = False
-) -> Callable[..., Any]:
-    """For ninja's `decorate_view`: the operation's body has its own size limit (413 before it
-    is parsed), may not repeat a key in an object (422 at the key's path), or is `optional`:
-    then a form post (what clients send for "no body") that holds no JSON object is none."""
-    rules = BodyRules(max_bytes, unique_keys, optional)
-
-    def decorator(run: Callable[..., Any]) -> Callable[..., Any]:
+    def __call__(self, run: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(run)
         def with_rules(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            setattr(request, _RULES_ATTR, rules)
+            setattr(request, _RULES_ATTR, self)
             return run(request, *args, **kwargs)
 
         return with_rules
 
-    return decorator
+
+body_rules = BodyRules
+_FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 class BodyInvalid(ApiError):
@@ -65,29 +57,21 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def loads(data: bytes | str) -> Any:
-    """json.loads without NaN/Infinity and without numbers that overflow to infinity."""
-    return json.loads(data, parse_constant=_reject_constant, parse_float=_finite_float)
-
-
-def loads_noting_duplicates(data: bytes | str) -> tuple[Any, dict[int, list[str]]]:
-    """`loads`, and the keys each object repeated (by the object's id; later values win)."""
-    repeated: dict[int, list[str]] = {}
+def _loads(data: bytes | str, repeated: dict[int, list[str]] | None) -> Any:
+    """json.loads without NaN/Infinity and without numbers that overflow to infinity; with
+    `repeated`, the keys each object repeats go there (by the object's id; later values win)."""
 
     def new_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         result = dict(pairs)
-        if len(result) < len(pairs):
+        if repeated is not None and len(result) < len(pairs):
             counts = Counter(key for key, _ in pairs)
             repeated[id(result)] = [key for key, count in counts.items() if count > 1]
         return result
 
-    value = json.loads(
-        data,
-        object_pairs_hook=new_object,
-        parse_constant=_reject_constant,
-        parse_float=_finite_float,
+    hook = None if repeated is None else new_object  # the default builds objects faster
+    return json.loads(
+        data, object_pairs_hook=hook, parse_constant=_reject_constant, parse_float=_finite_float
     )
-    return value, repeated
 
 
 def _string_problem(text: str) -> str | None:
@@ -104,7 +88,7 @@ def check_values(
     value: Any, loc: tuple[str | int, ...] = (), repeated: dict[int, list[str]] | None = None
 ) -> list[dict[str, Any]]:
     """Every place in a parsed document holding text or nesting the database cannot store,
-    and the keys `repeated` (from loads_noting_duplicates) says an object had twice."""
+    and the keys `repeated` says an object had twice."""
     if len(loc) > MAX_DEPTH:
         return [field_error(loc, f"nesting deeper than {MAX_DEPTH} levels")]
     errors: list[dict[str, Any]] = []
@@ -127,10 +111,6 @@ def check_values(
     return errors
 
 
-def _is_form_without_json(request: HttpRequest) -> bool:
-    return request.content_type in _FORMS and not request.body.lstrip().startswith(b"{")
-
-
 class StrictJSONParser(Parser):
     """The API's body parser; its errors are turned into 400/413/422 problems by api.py."""
 
@@ -141,13 +121,11 @@ class StrictJSONParser(Parser):
             raise BodyInvalid(
                 413, f"The request body is too large: {msg}.", errors=[field_error(["body"], msg)]
             )
-        if rules.optional and _is_form_without_json(request):
+        form = request.content_type in _FORMS
+        if rules.optional and form and not request.body.lstrip().startswith(b"{"):
             return None
         repeated: dict[int, list[str]] = {}
-        if rules.unique_keys:
-            data, repeated = loads_noting_duplicates(request.body)
-        else:
-            data = loads(request.body)
+        data = _loads(request.body, repeated if rules.unique_keys else None)
         errors = check_values(data, ("body",), repeated)
         if errors:
             detail = (

@@ -1,6 +1,5 @@
 """Outgoing HTTP under one policy: https, global addresses, timeouts, size caps, no redirects."""
 
-import email.utils
 import hashlib
 import ipaddress
 import random
@@ -9,37 +8,16 @@ import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from functools import cached_property
-from typing import BinaryIO, NamedTuple
+from datetime import datetime, timedelta
+from typing import Any, BinaryIO, NamedTuple
 from urllib.parse import urlsplit
 
 import urllib3
 from urllib3 import BaseHTTPResponse, HTTPConnectionPool, HTTPHeaderDict, HTTPSConnectionPool
 from urllib3 import exceptions as u3
-
-__all__ = [
-    "Download",
-    "OutboundConnectionError",
-    "OutboundError",
-    "OutboundHTTPError",
-    "OutboundPolicy",
-    "OutboundResponse",
-    "OutboundTimeout",
-    "PolicyViolation",
-    "ResponseTooLarge",
-    "RetrySchedule",
-    "backoff_delay",
-    "check_destination",
-    "is_public_address",
-    "is_transient_status",
-    "request",
-    "retry_after_seconds",
-    "stream_download",
-]
+from urllib3.util import Retry
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 MAX_RETRY_AFTER = 3600.0
 CHUNK_SIZE = 64 * 1024
@@ -88,7 +66,7 @@ class OutboundHTTPError(OutboundError):
 class OutboundPolicy:
     """Where Fabflow may send requests, and how long and how much it will wait for."""
 
-    allowlist: tuple[str, ...] = ()
+    allowlist: tuple[str, ...] = ()  # host names, addresses and networks (CIDR)
     connect_timeout: float = 5
     read_timeout: float = 30
     max_response_bytes: int = 50 * 1024 * 1024
@@ -100,33 +78,21 @@ class OutboundPolicy:
             raise ValueError("timeouts and max_response_bytes must be positive")
 
     @classmethod
-    def from_strings(
-        cls,
-        allowlist: str | list[str],
-        *,
-        connect_timeout: float | str = 5,
-        read_timeout: float | str = 30,
-        max_response_bytes: int | str = 50 * 1024 * 1024,
-    ) -> "OutboundPolicy":
-        """Build a policy from settings, the allow-list being comma-separated."""
+    def from_strings(cls, allowlist: str | Sequence[str], **limits: Any) -> "OutboundPolicy":
+        """A policy from settings, whose allow-list entries may be comma-separated."""
         items = [allowlist] if isinstance(allowlist, str) else allowlist
-        entries = tuple(part for item in items for part in item.split(","))
-        return cls(entries, float(connect_timeout), float(read_timeout), int(max_response_bytes))
+        return cls(tuple(part for item in items for part in item.split(",")), **limits)
 
-    @cached_property
-    def _networks(self) -> tuple[IPNetwork, ...]:
-        return tuple(net for entry in self.allowlist if (net := _as_network(entry)) is not None)
+    def allows(self, host: str, ip: IPAddress) -> bool:
+        """Whether an entry names `host` or holds `ip` (or the IPv4 address it wraps)."""
+        return any(_entry_allows(entry, host.lower(), _unwrap(ip)) for entry in self.allowlist)
 
-    @cached_property
-    def _names(self) -> frozenset[str]:
-        return frozenset(e.lower() for e in self.allowlist if _as_network(e) is None)
 
-    def allows_name(self, host: str) -> bool:
-        return host.lower() in self._names
-
-    def allows_address(self, ip: IPAddress) -> bool:
-        unwrapped = _unwrap(ip)
-        return any(unwrapped in network for network in self._networks)
+def _entry_allows(entry: str, host: str, ip: IPAddress) -> bool:
+    try:
+        return ip in ipaddress.ip_network(entry.strip("[]"), strict=False)
+    except ValueError:  # not an address: a host name
+        return entry.lower() == host
 
 
 @dataclass(frozen=True)
@@ -151,13 +117,6 @@ class _Target(NamedTuple):
     host_header: str
 
 
-def _as_network(entry: str) -> IPNetwork | None:
-    try:
-        return ipaddress.ip_network(entry.strip("[]"), strict=False)
-    except ValueError:
-        return None
-
-
 def _unwrap(ip: IPAddress) -> IPAddress:
     # An IPv6 address can carry an IPv4 one that is where the packets really go.
     if isinstance(ip, ipaddress.IPv6Address):
@@ -167,16 +126,9 @@ def _unwrap(ip: IPAddress) -> IPAddress:
 
 def is_public_address(ip: str | IPAddress) -> bool:
     """True if `ip` is globally routable: not private, loopback, link-local, multicast, …"""
-    addr = _unwrap(ipaddress.ip_address(ip) if isinstance(ip, str) else ip)
-    special = (
-        addr.is_multicast
-        or addr.is_reserved
-        or addr.is_unspecified
-        or addr.is_loopback
-        or addr.is_link_local
-        or addr.is_private
-    )
-    return addr.is_global and not special
+    addr = _unwrap(ipaddress.ip_address(ip))
+    # is_global is false for the private, loopback, link-local and unspecified ranges.
+    return addr.is_global and not (addr.is_multicast or addr.is_reserved)
 
 
 def check_destination(
@@ -187,29 +139,33 @@ def check_destination(
         raise PolicyViolation(f"scheme {scheme!r} is not allowed")
     if not addresses:
         raise PolicyViolation(f"{host} resolved to no address")
-    ips = [ipaddress.ip_address(a) if isinstance(a, str) else a for a in addresses]
-    named = policy.allows_name(host)
-    if scheme == "http" and not (named or all(policy.allows_address(ip) for ip in ips)):
+    ips = [ipaddress.ip_address(a) for a in addresses]
+    allowed = [policy.allows(host, ip) for ip in ips]
+    if scheme == "http" and not all(allowed):
         raise PolicyViolation(f"plain http is only allowed to allow-listed hosts, not {host}")
-    for ip in ips:
-        if not (named or policy.allows_address(ip) or is_public_address(ip)):
+    for ip, ok in zip(ips, allowed, strict=True):
+        if not (ok or is_public_address(ip)):
             raise PolicyViolation(f"{host} resolves to {ip}, which is not a public address")
 
 
 def _parse_url(url: str) -> _Target:
+    # Messages never show the URL: URLs such as updateUrl may carry tokens in the query.
     if any(ch.isspace() or not ch.isprintable() for ch in url):
         raise PolicyViolation("URL contains whitespace or control characters")
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as exc:
+        host = parts.hostname or ""
+        host = (host if host.isascii() else host.encode("idna").decode("ascii")).lower()
+    except (ValueError, UnicodeError) as exc:
         raise PolicyViolation(f"malformed URL: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
         raise PolicyViolation(f"scheme {scheme!r} is not allowed")
     if "@" in parts.netloc:
         raise PolicyViolation("credentials in URLs are not allowed")
-    host = _ascii_host(parts.hostname or "")
+    if not _HOST_RE.fullmatch(host):
+        raise PolicyViolation(f"invalid host name {parts.hostname!r}")
     port = _DEFAULT_PORTS[scheme] if port is None else port
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     shown = f"[{host}]" if ":" in host else host
@@ -217,34 +173,17 @@ def _parse_url(url: str) -> _Target:
     return _Target(scheme, host, port, path, host_header)
 
 
-def _ascii_host(host: str) -> str:
-    try:
-        ascii_host = host if host.isascii() else host.encode("idna").decode("ascii")
-    except UnicodeError:
-        raise PolicyViolation(f"invalid host name {host!r}") from None
-    ascii_host = ascii_host.lower()
-    if not _HOST_RE.fullmatch(ascii_host):
-        raise PolicyViolation(f"invalid host name {host!r}")
-    return ascii_host
-
-
 def _resolve(target: _Target) -> list[IPAddress]:
     try:
         infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
         raise OutboundConnectionError(f"cannot resolve {target.host}: {exc}") from None
-    addresses: list[IPAddress] = []
-    for family, *_, sockaddr in infos:
-        if family in (socket.AF_INET, socket.AF_INET6):
-            ip = ipaddress.ip_address(str(sockaddr[0]))
-            if ip not in addresses:
-                addresses.append(ip)
-    return addresses
+    inet = (socket.AF_INET, socket.AF_INET6)
+    found = [ipaddress.ip_address(str(info[4][0])) for info in infos if info[0] in inet]
+    return list(dict.fromkeys(found))
 
 
-def _translate(exc: Exception, target: _Target) -> OutboundError:
-    # Messages name host and port only: URLs such as updateUrl may carry tokens in the query.
-    where = f"{target.host}:{target.port}"
+def _translate(exc: Exception, where: str) -> OutboundError:
     if isinstance(exc, u3.ReadTimeoutError):
         return OutboundTimeout(f"timed out reading from {where}")
     if isinstance(exc, u3.NewConnectionError):  # a subclass of ConnectTimeoutError
@@ -258,57 +197,17 @@ def _translate(exc: Exception, target: _Target) -> OutboundError:
 
 def _pool(policy: OutboundPolicy, target: _Target, ip: IPAddress) -> HTTPConnectionPool:
     timeout = urllib3.Timeout(connect=policy.connect_timeout, read=policy.read_timeout)
-    if target.scheme == "https":
-        return HTTPSConnectionPool(
-            str(ip),
-            target.port,
-            timeout=timeout,
-            retries=False,
-            maxsize=1,
-            cert_reqs="CERT_REQUIRED",
-            server_hostname=target.host,
-            assert_hostname=target.host,
-        )
-    return HTTPConnectionPool(str(ip), target.port, timeout=timeout, retries=False, maxsize=1)
-
-
-def _connect(
-    policy: OutboundPolicy,
-    target: _Target,
-    addresses: list[IPAddress],
-    method: str,
-    headers: HTTPHeaderDict,
-    body: bytes | None,
-) -> tuple[HTTPConnectionPool, BaseHTTPResponse]:
-    # Connect to the addresses already checked, never re-resolving the name (DNS rebinding).
-    last_error: Exception = OutboundConnectionError(f"no address for {target.host}")
-    for ip in addresses:
-        pool = _pool(policy, target, ip)
-        try:
-            response = pool.urlopen(
-                method,
-                target.path,
-                body=body,
-                headers=headers,
-                redirect=False,
-                retries=False,
-                preload_content=False,
-            )
-            return pool, response
-        except u3.ConnectTimeoutError as exc:  # nothing was sent: the next address is safe
-            pool.close()
-            last_error = exc
-        except (u3.HTTPError, OSError) as exc:
-            pool.close()
-            raise _translate(exc, target) from exc
-    raise _translate(last_error, target) from last_error
-
-
-def _request_headers(headers: Mapping[str, str] | None, target: _Target) -> HTTPHeaderDict:
-    merged = HTTPHeaderDict({"User-Agent": USER_AGENT})
-    merged.update(headers or {})
-    merged["Host"] = target.host_header  # replaces a caller's Host: it must match the URL
-    return merged
+    if target.scheme == "http":
+        return HTTPConnectionPool(str(ip), target.port, timeout=timeout, maxsize=1)
+    return HTTPSConnectionPool(
+        str(ip),
+        target.port,
+        timeout=timeout,
+        maxsize=1,
+        cert_reqs="CERT_REQUIRED",
+        server_hostname=target.host,
+        assert_hostname=target.host,
+    )
 
 
 @contextmanager
@@ -322,15 +221,37 @@ def _exchange(
     target = _parse_url(url)
     addresses = _resolve(target)
     check_destination(policy, scheme=target.scheme, host=target.host, addresses=addresses)
-    request_headers = _request_headers(headers, target)
-    pool, response = _connect(policy, target, addresses, method.upper(), request_headers, body)
-    try:
-        yield response
-    except u3.HTTPError as exc:
-        raise _translate(exc, target) from exc
-    finally:
-        response.close()
-        pool.close()
+    sent = HTTPHeaderDict({"User-Agent": USER_AGENT})
+    sent.update(headers or {})
+    sent["Host"] = target.host_header  # replaces a caller's Host: it must match the URL
+    where = f"{target.host}:{target.port}"
+    # Connect to the addresses just checked, never re-resolving the name (DNS rebinding).
+    for index, ip in enumerate(addresses, 1):
+        pool = _pool(policy, target, ip)
+        try:
+            response = pool.urlopen(
+                method.upper(),
+                target.path,
+                body=body,
+                headers=sent,
+                redirect=False,
+                retries=False,
+                preload_content=False,
+            )
+        except (u3.HTTPError, OSError) as exc:
+            pool.close()
+            # After a connect timeout nothing was sent: the next address is safe to try.
+            if isinstance(exc, u3.ConnectTimeoutError) and index < len(addresses):
+                continue
+            raise _translate(exc, where) from exc
+        try:
+            yield response
+            return
+        except u3.HTTPError as exc:
+            raise _translate(exc, where) from exc
+        finally:
+            response.close()
+            pool.close()
 
 
 def _read_capped(response: BaseHTTPResponse, cap: int, sink: Callable[[bytes], object]) -> int:
@@ -385,52 +306,24 @@ def is_transient_status(status: int) -> bool:
     return status in (408, 429) or 500 <= status <= 599
 
 
-def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), None if absent."""
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), None if absent
+    or invalid; urllib3's `Retry` reads it."""
     value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():
-        return float(value)
     try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        return None if value is None else float(Retry().parse_retry_after(value))
+    except (u3.InvalidHeader, ValueError, OverflowError):
         return None
-    now = now or datetime.now(UTC)
-    when = when if when.tzinfo else when.replace(tzinfo=UTC)
-    now = now if now.tzinfo else now.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
-
-
-def backoff_delay(
-    attempt: int,
-    *,
-    base: float = 1.0,
-    cap: float = 300.0,
-    retry_after: float | None = None,
-    rng: Callable[[], float] = random.random,
-) -> float:
-    """Seconds before retry number `attempt` (0 for the first): full jitter, Retry-After wins."""
-    ceiling = min(cap, base * 2.0 ** min(max(attempt, 0), 64))
-    delay = rng() * ceiling
-    if retry_after is None:
-        return delay
-    return max(delay, min(max(retry_after, 0.0), MAX_RETRY_AFTER))
 
 
 @dataclass(frozen=True)
 class RetrySchedule:
-    """When to try a transient failure again, and when to stop: exponential delays (`first`,
-    times `factor` each time, at most `cap` seconds, each shortened by up to `jitter` of itself
-    so that the retries of many orders spread out) for `budget` seconds after the first attempt.
-    The last retry falls on the end of the budget, so an outage shorter than the budget never
-    fails anything. `max_attempts` (0: none) stops earlier by count.
-
-    urllib3's `Retry` computes its backoff from a request history, fixes the factor at 2 and
-    has no time budget; the schedule is these few lines, and the waiting is always a timer of
-    the caller (a task run's `wake_at`, a job's `run_after`), never a sleep.
-    """
+    """When to try a transient failure again, and when to stop: delays from `first`, times
+    `factor` each time up to `cap`, each shortened by up to `jitter` of itself (the retries of
+    many orders spread out), for `budget` seconds; the last retry falls on the end of the
+    budget, so an outage shorter than it fails nothing. `max_attempts` (0: none) stops earlier.
+    The caller waits on a timer of its own (`wake_at`, `run_after`), never in a sleep;
+    urllib3's `Retry` has no time budget and a fixed factor."""
 
     first: float = 10.0
     factor: float = 2.0
@@ -483,3 +376,17 @@ class RetrySchedule:
             return None
         wait = self.delay(failures, retry_after=retry_after, rng=rng)
         return min(now + timedelta(seconds=wait), end)
+
+
+def backoff_delay(
+    attempt: int,
+    *,
+    base: float = 1.0,
+    cap: float = 300.0,
+    retry_after: float | None = None,
+    rng: Callable[[], float] = random.random,
+) -> float:
+    """Seconds before retry number `attempt` (0 for the first): doubling from `base` up to
+    `cap`, with full jitter; a Retry-After wins."""
+    full_jitter = RetrySchedule(first=base, cap=cap, jitter=1.0)
+    return full_jitter.delay(attempt + 1, retry_after=retry_after, rng=lambda: 1.0 - rng())

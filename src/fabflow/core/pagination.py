@@ -38,8 +38,6 @@ def _encode(value: Any) -> Any:
 def _decode(value: Any, kind: type) -> Any:
     if kind is datetime:
         return datetime.fromisoformat(value)
-    if kind is Decimal:
-        return Decimal(value)
     return kind(value) if value is not None else None
 
 
@@ -52,17 +50,10 @@ def paginate(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[Any], str | None]:
-    """One page of `qs` ordered by `ordering` (a key name, optionally with "-") and id.
-
-    The page's ids come from a subquery that walks the sort index (`LIMIT limit + 1`, after
-    the cursor); its rows are `qs` itself restricted to those ids, in the same statement
-    (`id IN (SELECT … LIMIT n)`). Finding a page may walk many index entries (a search whose
-    matches come late in the sort order), and asking only for ids lets the database walk a
-    covering index without reading the table; the rows are then read by primary key with
-    everything `qs` asks for: its annotations, `select_related`, `only`/`defer`, and its
-    `prefetch_related` lookups, which run after the page as they always do. Deep pages cost
-    what the first page costs.
-    """
+    """One page of `qs` ordered by `ordering` (a key name, optionally with "-") and id, and
+    the next page's URL. The page's ids come from a subquery that walks the sort index (a
+    covering one where it can: deep pages cost what the first costs), its rows are `qs` itself
+    restricted to them (`id IN (SELECT … LIMIT n)`), with all that `qs` asks for."""
     name = ordering.lstrip("-")
     if name not in keys:
         raise invalid(("query", "ordering"), f"ordering must be one of {', '.join(keys)}")

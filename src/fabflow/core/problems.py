@@ -41,31 +41,23 @@ def invalid(loc: Sequence[str | int], msg: str) -> ApiError:
     return ApiError(422, msg, errors=[field_error(loc, msg)])
 
 
-def problem_response(
-    status: int,
-    detail: str = "",
-    *,
-    errors: Sequence[dict[str, Any]] = (),
-    title: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> HttpResponse:
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": title or HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail or HTTPStatus(status).phrase,
-    }
-    if errors:
-        body["errors"] = list(errors)
-    response = HttpResponse(
-        json.dumps(body, ensure_ascii=True), status=status, content_type=PROBLEM_CONTENT_TYPE
-    )
-    for name, value in (headers or {}).items():
-        response[name] = value
-    return response
+def problem_response(status: int, detail: str = "", **more: Any) -> HttpResponse:
+    """The problem document of `ApiError(status, detail, **more)`."""
+    return from_api_error(ApiError(status, detail, **more))
 
 
 def from_api_error(exc: ApiError) -> HttpResponse:
-    return problem_response(
-        exc.status, exc.detail, errors=exc.errors, title=exc.title, headers=exc.headers
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": exc.title,
+        "status": exc.status,
+        "detail": str(exc),
+    }
+    if exc.errors:
+        body["errors"] = exc.errors
+    response = HttpResponse(
+        json.dumps(body, ensure_ascii=True), status=exc.status, content_type=PROBLEM_CONTENT_TYPE
     )
+    for name, value in exc.headers.items():
+        response[name] = value
+    return response

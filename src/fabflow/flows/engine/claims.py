@@ -1,11 +1,9 @@
 """Leases on flow runs: claiming due runs in batches, keeping the lease, giving it back.
 
-A flow run with something to do has `due_at <= now`. Workers claim such runs straight from
-their table (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so workers on many hosts never wait for
-each other; SQLite has a single writer and needs no row locks), several at a time. The lease
-(`lease_owner`, `lease_until`) makes the claimer the only advancer of the run until it gives
-the lease back or the lease expires: a killed worker's runs are claimed again after
-FABFLOW_LEASE_SECONDS. See docs/adr/0005-the-engine-claims-flow-runs.md.
+A flow run with something to do has `due_at <= now`; its lease (`lease_owner`, `lease_until`)
+makes the claimer its only advancer until it gives the lease back or the lease expires (a
+killed worker's runs are claimed again after FABFLOW_LEASE_SECONDS). See
+docs/adr/0005-the-engine-claims-flow-runs.md.
 """
 
 from __future__ import annotations

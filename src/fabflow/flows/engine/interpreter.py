@@ -54,7 +54,7 @@ class FlowState:
         return tuple(r for r in self.runs if r.generation == self.generation)
 
 
-# Events -------------------------------------------------------------------------------------
+# Events and commands --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -63,39 +63,33 @@ class Start:
 
 
 @dataclass(frozen=True)
-class TaskStarted:
-    run_id: str
+class Restart:
+    pass
 
 
 @dataclass(frozen=True)
-class TaskWaiting:
+class _AboutRun:
     run_id: str
+
+
+class TaskStarted(_AboutRun): ...
+
+
+class TaskWaiting(_AboutRun): ...
+
+
+class TaskSucceeded(_AboutRun): ...
 
 
 @dataclass(frozen=True)
-class TaskSucceeded:
-    run_id: str
-
-
-@dataclass(frozen=True)
-class TaskFailed:
-    run_id: str
+class TaskFailed(_AboutRun):
     reason: str = ""
 
 
-@dataclass(frozen=True)
-class TaskTimedOut:
-    run_id: str
+class TaskTimedOut(_AboutRun): ...
 
 
-@dataclass(frozen=True)
-class RetryTask:
-    run_id: str
-
-
-@dataclass(frozen=True)
-class Restart:
-    pass
+class RetryTask(_AboutRun): ...
 
 
 Event = (
@@ -110,25 +104,16 @@ Event = (
 )
 
 
-# Commands -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExecuteTask:
+class ExecuteTask(_AboutRun):
     """Run the handler of a pending run."""
 
-    run_id: str
+
+class CancelRun(_AboutRun): ...
 
 
 @dataclass(frozen=True)
-class ScheduleTimeout:
-    run_id: str
+class ScheduleTimeout(_AboutRun):
     after_ms: int
-
-
-@dataclass(frozen=True)
-class CancelRun:
-    run_id: str
 
 
 @dataclass(frozen=True)
@@ -219,9 +204,7 @@ def _live_run(step: _Step, run_id: str) -> Run | None:
     run = step.state.run(run_id)
     if run is None or run.generation != step.state.generation or not run.unfinished:
         return None
-    if step.state.status != "running":
-        return None
-    return run
+    return run if step.state.status == "running" else None
 
 
 def _on_start(step: _Step, event: Start) -> None:

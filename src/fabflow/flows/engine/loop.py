@@ -1,9 +1,7 @@
 """The engine's loop in `fabflow worker`: threads that claim due flow runs and advance them.
 
-Each thread claims a batch of due runs, advances each as far as it goes, and claims again;
-when nothing is due it sleeps until the poll interval passes or, on PostgreSQL, until a
-NOTIFY says that new work arrived. Several threads let one process overlap the waits of
-handlers (SMTP, connectors) and of the database.
+Idle threads sleep until the poll interval passes or, on PostgreSQL, a NOTIFY of new work.
+Several threads let one process overlap the waits of handlers (SMTP, connectors) and database.
 """
 
 from __future__ import annotations
@@ -80,17 +78,17 @@ class Engine:
             while not self.stop.is_set():
                 try:
                     batch = claims.claim(owner, self.batch_size)
-                except (OperationalError, InterfaceError) as exc:
-                    # A locked or unavailable database: expected during outages, so a line
-                    # per try (not a traceback), and waits that double while it lasts.
-                    log.warning("claiming flow runs failed (%s); retrying in %.1f s", exc, delay)
-                    connection.close()
-                    self.stop.wait(delay)
-                    delay = min(delay * 2, MAX_RETRY_DELAY)
-                    continue
-                except Exception:
-                    log.exception("claiming flow runs failed")
-                    close_old_connections()
+                except Exception as exc:
+                    if isinstance(exc, OperationalError | InterfaceError):
+                        # A locked or unavailable database: expected during outages, so a
+                        # line per try (not a traceback), and waits that double while it lasts.
+                        log.warning(
+                            "claiming flow runs failed (%s); retrying in %.1f s", exc, delay
+                        )
+                        connection.close()
+                    else:
+                        log.exception("claiming flow runs failed")
+                        close_old_connections()
                     self.stop.wait(delay)
                     delay = min(delay * 2, MAX_RETRY_DELAY)
                     continue

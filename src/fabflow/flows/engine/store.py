@@ -1,18 +1,11 @@
 """The engine's tables: every write to flow runs, task runs and their inbox, and the reads that
 load a leased flow run's rows. Nothing else writes these tables (actions post to the inbox here).
 
-A flow run's lease (`lease_owner`, `lease_until`) makes one worker its only advancer; outside
-events go to its inbox and bump `wake_seq` with `due_at = now`, so the holder gives the lease
-back only while `wake_seq` is unchanged (see docs/adr/0005-the-engine-claims-flow-runs.md).
-
-Its statements are hand-written, as only intake's multi-row insert (`orders/inserts.py`, which
-it uses for new rows) is besides (docs/adr/0007-orm-and-djangos-postgresql-options.md): a flow
-runs some 28 of them, and the ORM's building and compiling of each one doubled the engine's CPU
-time per flow. Two shapes, "set these columns of the row with this id if these columns still
-hold these values" and "read the rows whose column is one of these values (with their parent
-row)", are written once per model from its metadata, plus the claim. Values go in and come out
-converted by their fields as the ORM converts them, and every statement runs through Django's
-cursor (logged, wrapped and prepared like the ORM's own).
+Outside events go to a run's inbox and bump `wake_seq`, so the lease holder gives the lease
+back only while `wake_seq` is unchanged (docs/adr/0005-the-engine-claims-flow-runs.md). The
+statements are hand-written from model metadata, once per shape, and run through Django's cursor
+with values converted by the fields as the ORM does: the ORM doubled the engine's CPU time per
+flow (docs/adr/0007-orm-and-djangos-postgresql-options.md).
 """
 
 from __future__ import annotations

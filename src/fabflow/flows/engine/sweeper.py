@@ -1,8 +1,6 @@
 """Recovery of updateUrl deliveries whose job was lost (a killed worker): re-queue them.
 
-Flow runs need no sweeper: a run with work is due (`due_at`), and the engine's claim query
-picks it up as soon as nobody holds its lease. Deliveries are django-tasks jobs; the normal
-path enqueues each on commit, and this finds those pending long past their attempt time.
+Flow runs need no sweeper: a run with work is due (`due_at`) and claimed once nobody holds it.
 """
 
 from __future__ import annotations
@@ -18,16 +16,10 @@ GRACE = timedelta(seconds=30)
 BATCH = 500
 
 
-def stalled_deliveries() -> list[str]:
-    return timeline.stalled_deliveries(grace=GRACE, limit=BATCH)
-
-
 def queue_is_behind() -> bool:
-    """True while jobs that fell due more than GRACE ago still wait to be claimed.
-
-    Then the workers are busy, not dead: the "stalled" delivery most likely has its job
-    waiting in that backlog, and re-queuing it would only feed the backlog.
-    """
+    """True while jobs that fell due more than GRACE ago still wait to be claimed: then the
+    workers are busy, not dead, and a "stalled" delivery's job most likely waits in that
+    backlog, which re-queuing it would only feed."""
     from django_tasks_db.models import DBTaskResult, get_date_max
 
     overdue = timezone.now() - GRACE
@@ -36,12 +28,13 @@ def queue_is_behind() -> bool:
 
 
 def sweep() -> int:
-    """Re-enqueue stalled deliveries; duplicates are harmless (a delivered one is skipped)."""
+    """Re-enqueue deliveries pending long past their attempt time; duplicates are harmless (a
+    delivered one is skipped)."""
     from fabflow.orders.updates import deliver_update
 
     if queue_is_behind():
         return 0
-    deliveries = stalled_deliveries()
+    deliveries = timeline.stalled_deliveries(grace=GRACE, limit=BATCH)
     for pk in deliveries:
         deliver_update.enqueue(pk)
     return len(deliveries)
