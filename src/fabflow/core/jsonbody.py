@@ -42,10 +42,6 @@ body_rules = BodyRules
 _FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
-class BodyInvalid(ApiError):
-    """Raised for a body that parses but holds values we never store."""
-
-
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -118,7 +114,7 @@ class StrictJSONParser(Parser):
         rules: BodyRules = getattr(request, _RULES_ATTR, None) or BodyRules()
         if rules.max_bytes is not None and len(request.body) > rules.max_bytes:
             msg = f"this endpoint takes bodies of at most {rules.max_bytes} bytes"
-            raise BodyInvalid(
+            raise ApiError(
                 413, f"The request body is too large: {msg}.", errors=[field_error(["body"], msg)]
             )
         form = request.content_type in _FORMS
@@ -133,5 +129,5 @@ class StrictJSONParser(Parser):
                 if any(e["msg"] == "duplicate key" for e in errors)
                 else "The request body holds values that cannot be stored."
             )
-            raise BodyInvalid(422, detail, errors=errors[:50])
+            raise ApiError(422, detail, errors=errors[:50])
         return data

@@ -41,8 +41,7 @@ def table_page(
     saved_hidden: Iterable[str] | None,
     row_css: Callable[[Any], str] = lambda row: "",
 ) -> dict[str, Any]:
-    """Everything core/table.html needs: rows, columns, filters, ordering, pages.
-
+    """Everything core/table.html needs: rows, columns, filters, ordering, pages;
     `saved_hidden` is the columns the user has hidden in this table (None: never chosen)."""
     filters, bad = parse_filters(filter_model, request.GET)
     ordering = table.ordering(request)
@@ -76,13 +75,12 @@ def table_page(
         "hidden": hidden,
         # What the cached column menu varies on (see core/table.html).
         "hidden_key": ",".join(sorted(hidden)),
-        "first_url": _without(request, "cursor"),
+        "first_url": _without_cursor(request),
         "is_first_page": not request.GET.get("cursor"),
     }
 
 
-def _without(request: HttpRequest, *names: str) -> str:
+def _without_cursor(request: HttpRequest) -> str:
     params = request.GET.copy()
-    for name in names:
-        params.pop(name, None)
+    params.pop("cursor", None)
     return f"{request.path}?{params.urlencode()}" if params else request.path

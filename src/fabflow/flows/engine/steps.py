@@ -8,9 +8,9 @@ entries collected in the transaction's `Journal`.
 from __future__ import annotations
 
 import uuid
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from django.utils import timezone
@@ -26,20 +26,11 @@ RUN_FIELDS = ("state", "timed_out", "cancelled_by_failure", "reason")
 ENDED = ("succeeded", "failed", "cancelled")
 
 
-_PARSED: OrderedDict[Any, FlowDefinition] = OrderedDict()
-_PARSED_MAX = 512
-
-
+@lru_cache(maxsize=512)
 def definition_of(version: FlowVersion) -> FlowDefinition:
-    """The parsed definition of a version, cached by id: versions are immutable (a save makes
-    a new one), so a worker parses each version once, not on every step."""
-    parsed = _PARSED.get(version.id)
-    if parsed is None:
-        parsed = parse_flow(version.definition)
-        _PARSED[version.id] = parsed
-        if len(_PARSED) > _PARSED_MAX:
-            _PARSED.popitem(last=False)
-    return parsed
+    """The parsed definition of a version, cached by id (a model hashes by it): versions are
+    immutable (a save makes a new one), so a worker parses each once, not on every step."""
+    return parse_flow(version.definition)
 
 
 def load(flow_run: FlowRun, runs: Sequence[TaskRun]) -> ip.FlowState:
