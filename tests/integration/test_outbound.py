@@ -293,6 +293,28 @@ def test_server_that_never_answers_times_out_as_transient(
     assert caught.value.transient is True
 
 
+def test_a_refused_address_falls_back_to_the_next_one_the_name_resolved_to(
+    httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a name resolving to an address where nothing listens, then to the server's
+    real_getaddrinfo = socket.getaddrinfo
+    addresses = ("127.0.0.2", "127.0.0.1")
+
+    def getaddrinfo(host: str, port: int, *args: object, **kwargs: object) -> object:
+        if host != "two.test":
+            return real_getaddrinfo(host, port, *args, **kwargs)  # type: ignore[arg-type]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port)) for ip in addresses]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    httpserver.expect_request("/").respond_with_data(b"ok")
+    policy = OutboundPolicy(allowlist=("two.test",), connect_timeout=10, read_timeout=10)
+    # when
+    response = request(policy, "GET", f"http://two.test:{httpserver.port}/")
+    # then
+    assert (response.status, response.body) == (200, b"ok")
+    assert [req.headers["Host"] for req, _ in httpserver.log] == [f"two.test:{httpserver.port}"]
+
+
 def test_refused_connection_is_a_transient_connection_error(closed_port: int) -> None:
     with pytest.raises(OutboundConnectionError) as caught:
         request(LOOPBACK, "GET", f"http://127.0.0.1:{closed_port}/")

@@ -318,12 +318,9 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
 
 @dataclass(frozen=True)
 class RetrySchedule:
-    """When to try a transient failure again, and when to stop: delays from `first`, times
-    `factor` each time up to `cap`, each shortened by up to `jitter` of itself (the retries of
-    many orders spread out), for `budget` seconds; the last retry falls on the end of the
-    budget, so an outage shorter than it fails nothing. `max_attempts` (0: none) stops earlier.
-    The caller waits on a timer of its own (`wake_at`, `run_after`), never in a sleep;
-    urllib3's `Retry` has no time budget and a fixed factor."""
+    """When to retry a transient failure (docs/flows.md#retries): delays from `first`, times
+    `factor` up to `cap`, each shortened by up to `jitter` of itself, for `budget` seconds, the
+    last retry on the end of the budget; `max_attempts` (0: none) stops earlier by count."""
 
     first: float = 10.0
     factor: float = 2.0
