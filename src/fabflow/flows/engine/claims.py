@@ -146,4 +146,4 @@ def release(held: Held, due: datetime | None, *, also: Mapping[str, Any] | None 
 
 def give_back(held: Held, *, due: datetime) -> None:
     """Give the lease back with the run due at `due`, whatever arrived meanwhile."""
-    store.give_back(held.flow_run, held.owner, due)
+    store.release_lease(held.flow_run, held.owner, None, due)

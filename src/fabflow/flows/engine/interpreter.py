@@ -169,17 +169,15 @@ class _Step:
         return bool(targets)
 
     def enter_stage(self, index: int) -> None:
-        stages = self.definition.root
-        while index < len(stages):
-            self.state = replace(self.state, stage=index)
-            self.commands.append(
-                Note(EventKind.STAGE_STARTED, f"Stage {stages[index].name} started")
-            )
-            for key in entry_tasks(stages[index]):
-                self.start(key)
+        if index >= len(self.definition.root):
+            self.state = replace(self.state, status="succeeded")
+            self.commands.append(Note(EventKind.FLOW_SUCCEEDED, "Flow finished successfully"))
             return
-        self.state = replace(self.state, status="succeeded")
-        self.commands.append(Note(EventKind.FLOW_SUCCEEDED, "Flow finished successfully"))
+        stage = self.definition.root[index]
+        self.state = replace(self.state, stage=index)
+        self.commands.append(Note(EventKind.STAGE_STARTED, f"Stage {stage.name} started"))
+        for key in entry_tasks(stage):
+            self.start(key)
 
     def maybe_advance(self) -> None:
         if self.state.status != "running":
@@ -313,14 +311,13 @@ def step(
     return work.state, work.commands
 
 
+_ORDER_STATUS = {"created": "created", "failed": "failure", "succeeded": "success"}
+
+
 def order_status(state: FlowState) -> str:
     """The order status FLOWS.md derives from a flow's state."""
-    if state.status == "created":
-        return "created"
-    if state.status == "failed":
-        return "failure"
-    if state.status == "succeeded":
-        return "success"
+    if state.status in _ORDER_STATUS:
+        return _ORDER_STATUS[state.status]
     if any(r.timed_out and r.unfinished for r in state.current()):
         return "unhealthy"
     return "in_progress"

@@ -165,18 +165,17 @@ def renew_lease(flow_run: FlowRun, owner: str, until: datetime) -> bool:
 
 
 def release_lease(
-    flow_run: FlowRun, owner: str, seq: int, due: datetime | None, also: Mapping[str, Any]
+    flow_run: FlowRun,
+    owner: str,
+    seq: int | None,
+    due: datetime | None,
+    also: Mapping[str, Any] | None = None,
 ) -> bool:
     """Give the lease back, due again at `due`, with the other columns `also`, unless an
-    outside event bumped `wake_seq` past `seq` (then nothing is written)."""
-    values = {"lease_owner": "", "lease_until": None, "due_at": due, **also}
-    return bool(_update(FlowRun, flow_run.pk, values, lease_owner=owner, wake_seq=seq))
-
-
-def give_back(flow_run: FlowRun, owner: str, due: datetime) -> None:
-    """Give the lease back with the run due at `due`, whatever arrived meanwhile."""
-    values = {"lease_owner": "", "lease_until": None, "due_at": due}
-    _update(FlowRun, flow_run.pk, values, lease_owner=owner)
+    outside event bumped `wake_seq` past `seq` (then nothing is written; None: whatever came)."""
+    values = {"lease_owner": "", "lease_until": None, "due_at": due, **(also or {})}
+    where = {"lease_owner": owner} if seq is None else {"lease_owner": owner, "wake_seq": seq}
+    return bool(_update(FlowRun, flow_run.pk, values, **where))
 
 
 def lease_state(flow_run: FlowRun) -> tuple[str, int] | None:
