@@ -186,15 +186,13 @@ class _Step:
             return
         self.enter_stage(self.state.stage + 1)
 
-    def fail_flow(self, run: Run) -> None:
-        for other in self.state.current():
-            if other.unfinished:
-                self.put(replace(other, state="cancelled", cancelled_by_failure=True))
-                self.commands.append(CancelRun(other.id))
-        self.state = replace(self.state, status="failed")
-        self.commands.append(
-            Note(EventKind.FLOW_FAILED, f"Task {run.key} failed: {run.reason}", run.id)
-        )
+    def cancel_unfinished(self, *, by_failure: bool) -> None:
+        """Cancel the current runs still at work (`by_failure`: retrying the failed task that
+        cancelled them starts them again)."""
+        for run in self.state.current():
+            if run.unfinished:
+                self.put(replace(run, state="cancelled", cancelled_by_failure=by_failure))
+                self.commands.append(CancelRun(run.id))
 
 
 def _live_run(step: _Step, run_id: str) -> Run | None:
@@ -241,8 +239,12 @@ def _on_failed(step: _Step, event: TaskFailed) -> None:
     )
     if step.follow(run, "failure"):
         step.maybe_advance()
-    else:
-        step.fail_flow(run)
+        return
+    step.cancel_unfinished(by_failure=True)
+    step.state = replace(step.state, status="failed")
+    step.commands.append(
+        Note(EventKind.FLOW_FAILED, f"Task {run.key} failed: {run.reason}", run.id)
+    )
 
 
 def _on_timed_out(step: _Step, event: TaskTimedOut) -> None:
@@ -281,10 +283,7 @@ def _on_retry(step: _Step, event: RetryTask) -> None:
 def _on_restart(step: _Step, event: Restart) -> None:
     if step.state.status == "created":
         raise InvalidTransition("the flow has not started")
-    for run in step.state.current():
-        if run.unfinished:
-            step.put(replace(run, state="cancelled"))
-            step.commands.append(CancelRun(run.id))
+    step.cancel_unfinished(by_failure=False)
     step.state = replace(step.state, status="running", generation=step.state.generation + 1)
     step.commands.append(Note(EventKind.FLOW_RESTARTED, "Flow restarted"))
     step.enter_stage(0)
