@@ -478,6 +478,7 @@ def test_stream_download_refuses_loopback_without_allow_list(httpserver: HTTPSer
         ("fc00::1", False),
         ("fd12:3456::1", False),
         ("fe80::1", False),
+        ("fec0::1", False),  # deprecated site-local
         ("ff02::1", False),
         ("::ffff:127.0.0.1", False),
         ("::ffff:10.0.0.1", False),

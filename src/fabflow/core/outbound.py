@@ -127,8 +127,10 @@ def _unwrap(ip: IPAddress) -> IPAddress:
 def is_public_address(ip: str | IPAddress) -> bool:
     """True if `ip` is globally routable: not private, loopback, link-local, multicast, …"""
     addr = _unwrap(ipaddress.ip_address(ip))
-    # is_global is false for the private, loopback, link-local and unspecified ranges.
-    return addr.is_global and not (addr.is_multicast or addr.is_reserved)
+    # is_global is false for the private, loopback, link-local and unspecified ranges; the
+    # deprecated IPv6 site-local range (fec0::/10) still counts as global there.
+    site_local = isinstance(addr, ipaddress.IPv6Address) and addr.is_site_local
+    return addr.is_global and not (addr.is_multicast or addr.is_reserved or site_local)
 
 
 def check_destination(
