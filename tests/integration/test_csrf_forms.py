@@ -41,6 +41,7 @@ class World:
     failed_order: str  # its manual task failed
     failed_task: str
     confirm_path: str  # an asset-email task's confirmation page
+    confirm_task: str  # another one's, that staff skip
     product: str
     part: str
     asset: str
@@ -84,7 +85,8 @@ def world(api: ApiClient, tenant: Tenant) -> World:
     mail_stage = {"key": "s", "name": "Stage", "taskDefinitions": [mail]}
     create_flow(space=tenant.space, name="confirm-flow", definition=[mail_stage])
     _confirm_order, confirm_task = _flow_order(api, "C-1", "confirm-flow")
-    assert confirm_task.state == "waiting"
+    _skip_order, skip_task = _flow_order(api, "C-2", "confirm-flow")
+    assert confirm_task.state == skip_task.state == "waiting"
     admin = create_user(
         organization=tenant.org, email="boss@acme.test", password="x-pass-1234", admin=True
     )
@@ -96,6 +98,7 @@ def world(api: ApiClient, tenant: Tenant) -> World:
         failed_order=failed["id"],
         failed_task=str(failed_task.id),
         confirm_path=f"/confirm/{confirmation_token(str(confirm_task.id))}",
+        confirm_task=str(skip_task.id),
         product=waiting["products"][0]["id"],
         part=waiting["products"][0]["parts"][0]["id"],
         asset=waiting["products"][0]["assets"][0]["id"],
@@ -173,6 +176,11 @@ FORMS: dict[str, Posts | str] = {
                             writes=SecretKey)],
     "keys/<uuid:key_id>/revoke": lambda w: [Post(f"/keys/{w.key}/revoke", writes=SecretKey)],
     "confirm/<str:token>": lambda w: [Post(w.confirm_path, writes=FlowInbox)],
+    "tasks": lambda w: [Post("/tasks")],
+    "tasks/count": lambda w: [Post("/tasks/count")],
+    "tasks/<uuid:task_id>/<str:action>": lambda w: [
+        Post(f"/tasks/{w.confirm_task}/skip", {"reason": "phoned"}, writes=FlowInbox),
+    ],
     # Not authenticated by the session cookie: exempt from CSRF by design (EXEMPT), or
     # checked by the API itself.
     "demo/connector": "signed with the space's webhook secret (Standard Webhooks), no cookie",

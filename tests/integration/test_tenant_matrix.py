@@ -186,6 +186,12 @@ API: dict[tuple[str, str], Calls | str] = {
     ("POST", "/api/v1/tasks/{task_id}/retry"): lambda v: [
         Call("POST", f"/api/v1/tasks/{v.task}/retry", json={}),
     ],
+    ("POST", "/api/v1/tasks/{task_id}/confirm"): lambda v: [
+        Call("POST", f"/api/v1/tasks/{v.task}/confirm", json={"reason": "stolen"}),
+    ],
+    ("POST", "/api/v1/tasks/{task_id}/skip"): lambda v: [
+        Call("POST", f"/api/v1/tasks/{v.task}/skip", json={"reason": "stolen"}),
+    ],
 }  # fmt: skip
 
 
@@ -223,6 +229,15 @@ WEB: dict[str, Calls | str] = {
         Call("POST", f"/orders/{v.order}/complete", form={"task": v.task, "outcome": "done"}),
         Call("POST", f"/orders/{v.order}/retry", form={"task": v.task}),
         Call("POST", f"/orders/{v.order}/restart", form={}),
+    ],
+    "tasks": lambda v: [
+        Call("GET", "/tasks", status=200),
+        Call("GET", "/tasks", query={"mine": "1"}, status=200),
+    ],
+    "tasks/count": lambda v: [Call("GET", "/tasks/count", status=200)],
+    "tasks/<uuid:task_id>/<str:action>": lambda v: [
+        Call("POST", f"/tasks/{v.task}/complete", form={"outcome": "done"}),
+        Call("POST", f"/tasks/{v.task}/skip", form={"reason": "stolen"}),
     ],
     "products": lambda v: [Call("GET", "/products", status=200)],
     "products/<uuid:product_id>": lambda v: [Call("GET", f"/products/{v.product}")],

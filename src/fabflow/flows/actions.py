@@ -79,18 +79,26 @@ def complete_task(*, run: TaskRun, outcome: str, comment: str, actor: str) -> Fl
         )
 
 
-def confirm_task(*, run: TaskRun, actor: str) -> FlowInbox:
+def confirm_task(*, run: TaskRun, actor: str, reason: str = "", skip: bool = False) -> FlowInbox:
+    """End a waiting `asset-email` confirmation: confirmed (by the customer's link, or staff on
+    their behalf), or skipped by staff; the task succeeds either way and the flow goes on."""
+    if run.handler_key != "asset-email":
+        raise Conflict("Only asset-email tasks wait for a confirmation.")
     with transaction.atomic():
         run = TaskRun.objects.select_for_update().select_related("flow_run").get(pk=run.pk)
         _waiting(run)
+        if run.state != TaskRun.State.WAITING:
+            raise Conflict("The task does not wait for a confirmation yet.")
+        outcome = "skipped" if skip else "confirmed"
         timeline.record(
             run.order,
-            EventKind.TASK_CONFIRMED,
-            f"Task {run.key} confirmed",
+            EventKind.TASK_COMPLETED if skip else EventKind.TASK_CONFIRMED,
+            f"Confirmation {run.key} {outcome}" + (f": {reason}" if reason else ""),
             actor=actor,
-            data={"taskRunId": str(run.id)},
+            data={"taskRunId": str(run.id), "outcome": outcome, "reason": reason},
         )
-        return store.post(run.flow_run_id, InboxKind.CONFIRM, task_run=run, actor=actor)
+        data = {"outcome": outcome, "reason": reason}
+        return store.post(run.flow_run_id, InboxKind.CONFIRM, task_run=run, actor=actor, data=data)
 
 
 def accept_feedback(*, run_id: str, feedback: dict[str, Any], actor: str) -> None:

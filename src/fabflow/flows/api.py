@@ -34,6 +34,7 @@ from fabflow.flows.schemas import (
     FlowOut,
     FlowPage,
     FlowUpdateIn,
+    ReasonIn,
     TaskPage,
     TaskState,
     ValidateIn,
@@ -145,6 +146,25 @@ def complete_task(request: HttpRequest, task_id: UUID, payload: CompleteIn) -> A
     actions.complete_task(
         run=run, outcome=payload.outcome, comment=payload.comment, actor=who.actor
     )
+    return Status(202, {"accepted": True, "taskId": run.id})
+
+
+@router.post("/tasks/{task_id}/confirm", response={202: AcceptedOut}, operation_id="confirm_task")
+def confirm_task(request: HttpRequest, task_id: UUID, payload: ReasonIn) -> Any:
+    """Confirm a waiting `asset-email` confirmation on the customer's behalf."""
+    return _confirm(request, task_id, payload.reason, skip=False)
+
+
+@router.post("/tasks/{task_id}/skip", response={202: AcceptedOut}, operation_id="skip_task")
+def skip_task(request: HttpRequest, task_id: UUID, payload: ReasonIn) -> Any:
+    """Skip a waiting `asset-email` confirmation: the task succeeds with outcome `skipped`."""
+    return _confirm(request, task_id, payload.reason, skip=True)
+
+
+def _confirm(request: HttpRequest, task_id: UUID, reason: str, *, skip: bool) -> Any:
+    who = principal(request)
+    run = selectors.get_or_404(task_selectors.tasks_for(who), task_id)
+    actions.confirm_task(run=run, actor=who.actor, reason=reason, skip=skip)
     return Status(202, {"accepted": True, "taskId": run.id})
 
 

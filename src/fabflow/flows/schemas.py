@@ -86,6 +86,12 @@ class CompleteIn(_In):
     comment: Annotated[str, StringConstraints(max_length=5000)] = ""
 
 
+class ReasonIn(_In):
+    """Why staff confirm a confirmation on the customer's behalf, or skip it."""
+
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True)]
+
+
 class FeedbackAssetIn(AssetIn):
     """A file the connector produced; attached to a part or product of the order if named."""
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from fabflow.core.templating import render
 from fabflow.flows.models import Flow, FlowVersion, TaskRun
+from fabflow.flows.task_selectors import task_payload
 
 
 def flow_json(flow: Flow, version: FlowVersion | None = None) -> dict[str, Any]:
@@ -30,7 +31,7 @@ def is_retrying(run: TaskRun) -> bool:
 
 
 def task_json(run: TaskRun) -> dict[str, Any]:
-    payload = _payload(run)
+    payload = task_payload(run)
     retrying = is_retrying(run)
     return {
         "id": run.id,
@@ -58,14 +59,6 @@ def task_json(run: TaskRun) -> dict[str, Any]:
         "nextAttemptAt": run.wake_at if retrying else None,
         "lastError": run.reason if retrying else "",
     }
-
-
-def _payload(run: TaskRun) -> dict[str, Any]:
-    definition = run.flow_run.flow_version.definition
-    for task in definition[run.stage]["taskDefinitions"]:
-        if task["key"] == run.key:
-            return dict(task.get("payload") or {})
-    return {}
 
 
 def _title(run: TaskRun, payload: dict[str, Any]) -> str:

@@ -5,11 +5,18 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from fabflow.accounts.auth import Principal
+from fabflow.accounts.models import Organization
 from fabflow.flows.models import FlowRun, TaskRun
 from fabflow.orders.models import Order
+
+# What the Tasks page lists: a waiting asset-email waits for its confirmation only.
+PEOPLE_TASKS = ("manual-task", "asset-email")
+# Handlers whose side effects a restart repeats (e-mails and connector calls).
+SIDE_EFFECTS = ("send-email", "asset-email", "consume-rest-api")
+MAX_WORKLIST = 500
 
 
 def tasks_for(who: Principal) -> QuerySet[TaskRun]:
@@ -29,6 +36,47 @@ def task_list(
     if state:
         qs = qs.filter(state=state)
     return list(qs.order_by("-created_at")[:limit])
+
+
+def task_payload(run: TaskRun) -> dict[str, Any]:
+    """The payload of the run's task definition in its flow version (no query once loaded)."""
+    for task in run.flow_run.flow_version.definition[run.stage]["taskDefinitions"]:
+        if task["key"] == run.key:
+            return dict(task.get("payload") or {})
+    return {}
+
+
+def _waiting_for_people(qs: QuerySet[TaskRun]) -> QuerySet[TaskRun]:
+    return qs.filter(state=TaskRun.State.WAITING, handler_key__in=PEOPLE_TASKS)
+
+
+def worklist(who: Principal, *, tags: list[str] | None = None) -> list[TaskRun]:
+    """Waiting manual tasks and confirmations `who` may see, oldest order deadline first (no
+    deadline last). With `tags`: only manual tasks whose `assigneeTags` share one of them."""
+    qs = _waiting_for_people(tasks_for(who)).order_by(
+        F("order__deadline").asc(nulls_last=True), "created_at"
+    )
+    runs = list(qs[:MAX_WORKLIST])
+    if tags is None:
+        return runs
+    return [r for r in runs if set(task_payload(r).get("assigneeTags") or ()) & set(tags)]
+
+
+def waiting_count(organization: Organization) -> int:
+    """How many manual tasks and confirmations of the organization's orders wait."""
+    return _waiting_for_people(TaskRun.objects.filter(order__organization=organization)).count()
+
+
+def repeated_side_effects(order: Order) -> list[TaskRun]:
+    """The runs of the (already scoped) order's current flow generation that sent e-mail or
+    called a connector: a restart does these again. One per task key."""
+    runs = TaskRun.objects.filter(
+        order=order,
+        flow_run__generation=F("generation"),
+        handler_key__in=SIDE_EFFECTS,
+        started_at__isnull=False,
+    ).select_related("flow_run__flow_version", "order")
+    return list({r.key: r for r in runs.order_by("stage", "created_at")}.values())
 
 
 def confirmation_task(run_id: Any) -> TaskRun | None:

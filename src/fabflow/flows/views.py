@@ -11,12 +11,13 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_http_methods, require_POST
 
 from fabflow.accounts import selectors as account_selectors
-from fabflow.accounts.web import member_required, principal
-from fabflow.core.errors import DomainError
+from fabflow.accounts.web import member_required, principal, user
+from fabflow.core.errors import DomainError, Invalid
 from fabflow.flows import actions, selectors, task_selectors
 from fabflow.flows import services as flow_services
 from fabflow.flows.definition import (
@@ -183,50 +184,105 @@ def order_panel(request: HttpRequest, order: Order) -> SafeString:
             states={r.key: r.state for r in current},
             timed_out={r.key for r in current if r.timed_out and r.unfinished},
         )
-    manual = [r for r in runs if r.handler_key == "manual-task"]
     context = {
         "order": order,
         "flow_run": flow_run,
         "version": flow_run.flow_version if flow_run else None,
-        "manual_tasks": manual,
+        "manual_tasks": [_row(r) for r in runs if r.handler_key == "manual-task"],
+        "confirmations": [_row(r) for r in runs if _confirming(r)],
         "failed_tasks": [r for r in runs if r.state == TaskRun.State.FAILED],
         "retrying_tasks": [r for r in runs if is_retrying(r)],
+        "repeats": [_row(r) for r in task_selectors.repeated_side_effects(order)],
         "graph": graph,
-        "outcomes": {str(r.id): list(task_json(r)["outcomes"]) for r in manual},
     }
     return render_to_string("flows/order_panel.html", context, request=request)
+
+
+def _confirming(run: TaskRun) -> bool:
+    return run.handler_key == "asset-email" and run.state == TaskRun.State.WAITING
+
+
+def _row(run: TaskRun) -> dict[str, object]:
+    """A task run with what its card shows: title, description, outcomes, assignee tags."""
+    payload = task_selectors.task_payload(run)
+    return {
+        **task_json(run),
+        "run": run,
+        "description": payload.get("description", ""),
+        "assigneeTags": payload.get("assigneeTags", []),
+    }
 
 
 @member_required
 @require_POST
 def order_action(request: HttpRequest, order_id: UUID, action: str) -> HttpResponse:
-    """Staff actions on an order's flow: complete a manual task, retry a task, restart."""
+    """Staff actions on an order's flow: a task's (complete, confirm, skip, retry), restart."""
     who = principal(request)
     order = get_or_404(orders_for(who), order_id)
     try:
-        if action == "complete":
-            run = task_selectors.order_task(order=order, task_id=_task_id(request))
-            actions.complete_task(
-                run=run,
-                outcome=request.POST.get("outcome", ""),
-                comment=request.POST.get("comment", "")[:5000],
-                actor=who.actor,
-            )
-            messages.success(request, f"Task {run.key} completed.")
-        elif action == "retry":
-            run = task_selectors.order_task(order=order, task_id=_task_id(request))
-            actions.retry_task(run=run, actor=who.actor)
-            messages.success(request, f"Task {run.key} will run again.")
-        elif action == "restart":
+        if action == "restart":
             actions.restart_flow(order=order, actor=who.actor)
             messages.success(request, "The flow restarts from its first stage.")
         else:
-            raise Http404
+            run = task_selectors.order_task(order=order, task_id=UUID(request.POST.get("task", "")))
+            messages.success(request, _task_action(request, run, action))
     except (TaskRun.DoesNotExist, ValueError, DomainError) as exc:
         detail = exc.message if isinstance(exc, DomainError) else ""
         messages.error(request, detail or "That action is not possible.")
     return HttpResponseRedirect(f"/orders/{order.id}")
 
 
-def _task_id(request: HttpRequest) -> UUID:
-    return UUID(request.POST.get("task", ""))
+def _task_action(request: HttpRequest, run: TaskRun, action: str) -> str:
+    """Apply a staff action to a task run of the user's organization; what to tell them."""
+    actor = principal(request).actor
+    if action == "complete":
+        outcome = request.POST.get("outcome", "")
+        comment = request.POST.get("comment", "")[:5000]
+        actions.complete_task(run=run, outcome=outcome, comment=comment, actor=actor)
+        return f"Task {run.key} completed: {outcome}."
+    if action in ("confirm", "skip"):
+        reason = request.POST.get("reason", "").strip()[:2000]
+        if not reason:
+            raise Invalid("Say why (the reason goes on the timeline).", field=("form", "reason"))
+        actions.confirm_task(run=run, actor=actor, reason=reason, skip=action == "skip")
+        return f"Confirmation {run.key} {'skipped' if action == 'skip' else 'confirmed'}."
+    if action == "retry":
+        actions.retry_task(run=run, actor=actor)
+        return f"Task {run.key} will run again."
+    raise Http404
+
+
+# The Tasks page: what waits for a person across the organization's orders -------------------
+
+
+@member_required
+def tasks(request: HttpRequest) -> HttpResponse:
+    mine = request.GET.get("mine") == "1"
+    tags = list(user(request).tags) if mine else None
+    runs = task_selectors.worklist(principal(request), tags=tags)
+    context = {"rows": [_row(r) for r in runs], "mine": mine, "title": "Tasks"}
+    return render(request, "flows/tasks.html", context)
+
+
+@member_required
+def tasks_count(request: HttpRequest) -> HttpResponse:
+    """The sidebar's badge, fetched by htmx: the sidebar is cached for every organization."""
+    count = task_selectors.waiting_count(principal(request).organization)
+    badge = format_html('<span class="badge text-bg-warning ms-1">{}</span>', count)
+    return HttpResponse(badge if count else "")
+
+
+@member_required
+@require_POST
+def task_action(request: HttpRequest, task_id: UUID, action: str) -> HttpResponse:
+    """Complete, confirm or skip a task from the Tasks page: its row comes back (htmx)."""
+    run = get_or_404(task_selectors.tasks_for(principal(request)), task_id)
+    try:
+        done, error = _task_action(request, run, action), ""
+    except DomainError as exc:
+        done, error = "", exc.message
+    if not request.headers.get("HX-Request"):
+        (messages.success if done else messages.error)(request, done or error)
+        return HttpResponseRedirect("/tasks")
+    context = {"row": _row(run), "done": done, "error": error}
+    return render(request, "flows/tasks_row.html", context)  # htmx swaps 2xx answers only

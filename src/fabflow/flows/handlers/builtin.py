@@ -146,6 +146,8 @@ class AssetEmail(Handler):
         return Succeeded(result={"assets": ids})
 
     def on_event(self, ctx: HandlerContext, event: Mapping[str, Any]) -> Outcome | None:
+        if event.get("kind") == "confirm" and event.get("outcome") == "skipped":
+            return Succeeded(result={"outcome": "skipped", "reason": event.get("reason", "")})
         if event.get("kind") == "confirm":
             return Succeeded(result={"confirmed": True})
         return None
