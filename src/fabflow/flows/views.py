@@ -239,7 +239,7 @@ def _task_action(request: HttpRequest, run: TaskRun, action: str) -> str:
         outcome = request.POST.get("outcome", "")
         comment = request.POST.get("comment", "")[:5000]
         actions.complete_task(run=run, outcome=outcome, comment=comment, actor=actor)
-        return f"Task {run.key} completed: {outcome}."
+        return f"Task {run.key} completed."
     if action in ("confirm", "skip"):
         reason = request.POST.get("reason", "").strip()[:2000]
         if not reason:
