@@ -8,11 +8,11 @@ from django.db import transaction
 
 from fabflow.core.errors import Conflict, Invalid, NotFound
 from fabflow.flows.engine import store
-from fabflow.flows.engine.steps import definition_of
 from fabflow.flows.engine.store import InboxKind
 from fabflow.flows.handlers import registry
 from fabflow.flows.models import FlowInbox, FlowRun, TaskRun
 from fabflow.flows.selectors import active_version, named_version
+from fabflow.flows.task_selectors import task_payload
 from fabflow.orders import timeline
 from fabflow.orders.models import Order, OrderStatus
 from fabflow.orders.services import (
@@ -163,7 +163,6 @@ def restart_flow(*, order: Order, actor: str) -> FlowInbox:
 
 
 def _payload(run: TaskRun) -> Any:
-    definition = definition_of(run.flow_run.flow_version)
-    task = definition.task(run.stage, run.key)
     handler = registry.get(run.handler_key)
-    return handler.payload_model.model_validate(task.payload) if handler else task.payload
+    payload = task_payload(run)
+    return handler.payload_model.model_validate(payload) if handler else payload

@@ -26,6 +26,7 @@ from fabflow.flows.definition import (
 )
 from fabflow.flows.engine.context import FEEDBACK_SALT, run_id_from
 from fabflow.flows.handlers import registry
+from fabflow.flows.models import TaskRun
 from fabflow.flows.schemas import (
     AcceptedOut,
     CompleteIn,
@@ -138,42 +139,41 @@ def list_tasks(
     return {"items": [task_json(t) for t in rows], "next": None}
 
 
+def _task(request: HttpRequest, task_id: UUID) -> tuple[str, TaskRun]:
+    """The caller's actor name and the task run, if theirs to see (404 otherwise)."""
+    who = principal(request)
+    return who.actor, selectors.get_or_404(task_selectors.tasks_for(who), task_id)
+
+
 @router.post("/tasks/{task_id}/complete", response={202: AcceptedOut}, operation_id="complete_task")
 def complete_task(request: HttpRequest, task_id: UUID, payload: CompleteIn) -> Any:
     """Complete a waiting manual task with one of its outcomes."""
-    who = principal(request)
-    run = selectors.get_or_404(task_selectors.tasks_for(who), task_id)
-    actions.complete_task(
-        run=run, outcome=payload.outcome, comment=payload.comment, actor=who.actor
-    )
+    actor, run = _task(request, task_id)
+    actions.complete_task(run=run, outcome=payload.outcome, comment=payload.comment, actor=actor)
     return Status(202, {"accepted": True, "taskId": run.id})
 
 
 @router.post("/tasks/{task_id}/confirm", response={202: AcceptedOut}, operation_id="confirm_task")
 def confirm_task(request: HttpRequest, task_id: UUID, payload: ReasonIn) -> Any:
     """Confirm a waiting `asset-email` confirmation on the customer's behalf."""
-    return _confirm(request, task_id, payload.reason, skip=False)
+    actor, run = _task(request, task_id)
+    actions.confirm_task(run=run, actor=actor, reason=payload.reason)
+    return Status(202, {"accepted": True, "taskId": run.id})
 
 
 @router.post("/tasks/{task_id}/skip", response={202: AcceptedOut}, operation_id="skip_task")
 def skip_task(request: HttpRequest, task_id: UUID, payload: ReasonIn) -> Any:
     """Skip a waiting `asset-email` confirmation: the task succeeds with outcome `skipped`."""
-    return _confirm(request, task_id, payload.reason, skip=True)
-
-
-def _confirm(request: HttpRequest, task_id: UUID, reason: str, *, skip: bool) -> Any:
-    who = principal(request)
-    run = selectors.get_or_404(task_selectors.tasks_for(who), task_id)
-    actions.confirm_task(run=run, actor=who.actor, reason=reason, skip=skip)
+    actor, run = _task(request, task_id)
+    actions.confirm_task(run=run, actor=actor, reason=payload.reason, skip=True)
     return Status(202, {"accepted": True, "taskId": run.id})
 
 
 @router.post("/tasks/{task_id}/retry", response={202: AcceptedOut}, operation_id="retry_task")
 def retry_task(request: HttpRequest, task_id: UUID) -> Any:
     """Run a failed task again (staff action); a failed flow resumes."""
-    who = principal(request)
-    run = selectors.get_or_404(task_selectors.tasks_for(who), task_id)
-    actions.retry_task(run=run, actor=who.actor)
+    actor, run = _task(request, task_id)
+    actions.retry_task(run=run, actor=actor)
     return Status(202, {"accepted": True, "taskId": run.id})
 
 
