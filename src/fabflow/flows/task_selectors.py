@@ -87,11 +87,6 @@ def confirmation_task(run_id: Any) -> TaskRun | None:
     return TaskRun.objects.select_related("order").filter(pk=run_id).first()
 
 
-def order_task(*, order: Order, task_id: UUID) -> TaskRun:
-    """One task run of the (already scoped) order; `TaskRun.DoesNotExist` otherwise."""
-    return TaskRun.objects.get(order=order, pk=task_id)
-
-
 def order_task_runs(order: Order) -> list[TaskRun]:
     """All task runs of the (already scoped) order, oldest first, with their flow."""
     return list(

@@ -189,17 +189,15 @@ def order_panel(request: HttpRequest, order: Order) -> SafeString:
         "flow_run": flow_run,
         "version": flow_run.flow_version if flow_run else None,
         "manual_tasks": [_row(r) for r in runs if r.handler_key == "manual-task"],
-        "confirmations": [_row(r) for r in runs if _confirming(r)],
+        "confirmations": [
+            _row(r) for r in runs if r.handler_key == "asset-email" and r.state == "waiting"
+        ],
         "failed_tasks": [r for r in runs if r.state == TaskRun.State.FAILED],
         "retrying_tasks": [r for r in runs if is_retrying(r)],
         "repeats": [_row(r) for r in task_selectors.repeated_side_effects(order)],
         "graph": graph,
     }
     return render_to_string("flows/order_panel.html", context, request=request)
-
-
-def _confirming(run: TaskRun) -> bool:
-    return run.handler_key == "asset-email" and run.state == TaskRun.State.WAITING
 
 
 def _row(run: TaskRun) -> dict[str, object]:
@@ -224,7 +222,8 @@ def order_action(request: HttpRequest, order_id: UUID, action: str) -> HttpRespo
             actions.restart_flow(order=order, actor=who.actor)
             messages.success(request, "The flow restarts from its first stage.")
         else:
-            run = task_selectors.order_task(order=order, task_id=UUID(request.POST.get("task", "")))
+            task_id = UUID(request.POST.get("task", ""))
+            run = task_selectors.tasks_for(who).get(order=order, pk=task_id)
             messages.success(request, _task_action(request, run, action))
     except (TaskRun.DoesNotExist, ValueError, DomainError) as exc:
         detail = exc.message if isinstance(exc, DomainError) else ""
