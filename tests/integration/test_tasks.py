@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from pytest_httpserver import HTTPServer
 
 from fabflow.accounts.auth import Principal
 from fabflow.flows import task_selectors
@@ -320,6 +321,27 @@ def test_a_confirmation_is_skipped_from_the_tasks_page(
     assert [(m, a) for m, a, _ in events(order, "task.completed")] == [
         ("Confirmation files skipped: no answer", "user:mia@acme.test")
     ]
+
+
+def test_an_asset_email_still_waiting_for_its_files_is_not_a_confirmation(
+    api: ApiClient, tenant: Tenant, staff: Client, settings: Any, httpserver: HTTPServer
+) -> None:
+    # given an asset-email whose zip is still to be fetched from a URL (no e-mail sent yet)
+    settings.OUTBOUND_ALLOWLIST = ["127.0.0.1"]
+    assets = [{"name": "print.zip", "url": httpserver.url_for("/print.zip")}]
+    order = start(api, tenant, flow(CONFIRM_MAIL | {"next": []}),
+                  products=[{"name": "Ring", "assets": assets}])  # fmt: skip
+    files = run(order, "files")
+    assert (files.state, files.wake_at is not None) == ("waiting", True)
+    # when staff look for work and try to skip it
+    listed = task_selectors.worklist(who(tenant))
+    page = staff.get(f"/orders/{order.id}").content.decode()
+    answer = api.post(f"/api/v1/tasks/{files.id}/skip", {"reason": "no time"})
+    # then it is not listed nor offered, and skipping it is refused: the e-mail must go first
+    assert listed == []
+    assert 'data-confirmation="files"' not in page
+    assert answer.status_code == 409
+    assert FlowInbox.objects.filter(task_run=files).count() == 0
 
 
 # --- The order page ------------------------------------------------------------------------

@@ -87,7 +87,7 @@ def confirm_task(*, run: TaskRun, actor: str, reason: str = "", skip: bool = Fal
     with transaction.atomic():
         run = TaskRun.objects.select_for_update().select_related("flow_run").get(pk=run.pk)
         _waiting(run)
-        if run.state != TaskRun.State.WAITING:
+        if run.state != TaskRun.State.WAITING or run.wake_at is not None:  # not yet sent
             raise Conflict("The task does not wait for a confirmation yet.")
         outcome = "skipped" if skip else "confirmed"
         timeline.record(

@@ -12,7 +12,7 @@ from fabflow.accounts.models import Organization
 from fabflow.flows.models import FlowRun, TaskRun
 from fabflow.orders.models import Order
 
-# What the Tasks page lists: a waiting asset-email waits for its confirmation only.
+# What the Tasks page lists (an asset-email waits for a person when it waits for its confirmation).
 PEOPLE_TASKS = ("manual-task", "asset-email")
 # Handlers whose side effects a restart repeats (e-mails and connector calls).
 SIDE_EFFECTS = ("send-email", "asset-email", "consume-rest-api")
@@ -47,7 +47,15 @@ def task_payload(run: TaskRun) -> dict[str, Any]:
 
 
 def _waiting_for_people(qs: QuerySet[TaskRun]) -> QuerySet[TaskRun]:
-    return qs.filter(state=TaskRun.State.WAITING, handler_key__in=PEOPLE_TASKS)
+    # A timer (`wake_at`) means the task waits for itself: an asset-email for its URL assets.
+    return qs.filter(state=TaskRun.State.WAITING, handler_key__in=PEOPLE_TASKS, wake_at=None)
+
+
+def confirmations(runs: list[TaskRun]) -> list[TaskRun]:
+    """Those of `runs` that wait for their customer's confirmation (e-mail sent, no timer)."""
+    return [
+        r for r in runs if r.handler_key == "asset-email" and r.state == "waiting" and not r.wake_at
+    ]
 
 
 def worklist(who: Principal, *, tags: list[str] | None = None) -> list[TaskRun]:

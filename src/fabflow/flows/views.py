@@ -189,9 +189,7 @@ def order_panel(request: HttpRequest, order: Order) -> SafeString:
         "flow_run": flow_run,
         "version": flow_run.flow_version if flow_run else None,
         "manual_tasks": [_row(r) for r in runs if r.handler_key == "manual-task"],
-        "confirmations": [
-            _row(r) for r in runs if r.handler_key == "asset-email" and r.state == "waiting"
-        ],
+        "confirmations": [_row(r) for r in task_selectors.confirmations(runs)],
         "failed_tasks": [r for r in runs if r.state == TaskRun.State.FAILED],
         "retrying_tasks": [r for r in runs if is_retrying(r)],
         "repeats": [_row(r) for r in task_selectors.repeated_side_effects(order)],
