@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime
+from functools import wraps
 from typing import Any
 
 from django.core.exceptions import BadRequest, RequestDataTooBig
 from django.db import connection
 from django.db.utils import InterfaceError, OperationalError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.http.multipartparser import MultiPartParserError
+from django.urls import URLPattern
 from django.utils import timezone
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -45,6 +48,28 @@ class FabflowAPI(NinjaAPI):
         document.clear()
         document.update(published)
         return document
+
+    def _get_urls(self) -> Any:
+        urls = super()._get_urls()
+        for url in urls:
+            if isinstance(url, URLPattern):
+                url.callback = _problem_405(url.callback)
+        return urls
+
+
+def _problem_405(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Ninja answers a method a path lacks in plain text: here a problem document."""
+
+    @wraps(view)  # keeps the view's csrf_exempt
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        response = view(request, *args, **kwargs)
+        if isinstance(response, HttpResponseNotAllowed):
+            allow = response["Allow"]
+            detail = f"{request.method} is not allowed here; allowed: {allow}."
+            return problem_response(405, detail, headers={"Allow": allow})
+        return response
+
+    return wrapped
 
 
 api = FabflowAPI(

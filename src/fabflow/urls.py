@@ -3,7 +3,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.templatetags.static import static
 from django.urls import path
+from django.views.generic import RedirectView
 
 from fabflow.accounts import views as accounts
 from fabflow.api import api
@@ -18,6 +20,8 @@ def home(request: HttpRequest) -> HttpResponse:
 
 urlpatterns = [
     path("", home, name="home"),
+    # Browsers and tools ask for /favicon.ico whatever the pages link.
+    path("favicon.ico", RedirectView.as_view(url=static("fabflow/favicon.svg"), permanent=True)),
     path("login", accounts.LoginView.as_view(), name="login"),
     path("logout", auth_views.LogoutView.as_view(), name="logout"),
     path(

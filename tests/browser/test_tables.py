@@ -119,7 +119,7 @@ def test_export_selected_orders_as_csv(app: Page, live_server: Any, shop: Shop) 
     shop.order("WEB-N", value="7.00")
     shop.order("WEB-X")
     app.reload()
-    export = app.locator("button:has-text('Export selected')")
+    export = app.locator("button:has-text('Export selected orders (CSV)')")
     expect(export).to_be_disabled()
     # when two rows are ticked and exported
     for order in Order.objects.filter(third_party_order_id__in=["WEB-F", "WEB-N"]):
@@ -168,7 +168,7 @@ def test_export_parts_with_assets_as_zip(app: Page, live_server: Any, shop: Shop
     for name in ("band", "stone"):
         app.check(f"#table-parts tbody tr[data-id='{parts[name].id}'] input[name=ids]")
     with app.expect_download() as info:
-        app.click("button:has-text('Export selected with assets')")
+        app.click("button:has-text('Export selected parts with files (zip)')")
     download = info.value
     assert download.suggested_filename == "parts.zip"
     # then the zip holds the CSVs and the two parts' files, each in its part's folder

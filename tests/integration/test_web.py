@@ -397,12 +397,12 @@ def test_a_table_page_reads_session_user_organization_preferences_and_its_page(
     browser: Client, admin: User, order: dict[str, Any]
 ) -> None:
     # given an order, and a user who has hidden a column of the orders table
-    save_hidden_columns(user=admin, table="orders", hidden=["status"])
+    save_hidden_columns(user=admin, table="orders", hidden=["status", "step", "customer"])
     # when the orders page is shown
     with CaptureQueriesContext(connection) as queries:
         response = browser.get("/orders")
-    # then it reads the session, its user, their organization and table preferences, and the
-    # page's ids and rows in one statement
+    # then it reads the session, its user, their organization and table preferences, the
+    # page's ids and rows in one statement, and the flows its order in Created can start
     html = response.content.decode()
     assert order["id"] in html and 'data-column="status"' not in html
     sql = [q["sql"] for q in queries.captured_queries]
@@ -413,8 +413,9 @@ def test_a_table_page_reads_session_user_organization_preferences_and_its_page(
         '"accounts_organization"',
         '"accounts_tablepreference"',
         '"orders_order"',
+        '"flows_flow"',
     ]
-    assert '"orders_order"."id" IN (SELECT' in sql[-1]
+    assert '"orders_order"."id" IN (SELECT' in sql[-2]
 
 
 def test_saved_columns_drop_unknown_keys_and_other_tables_keep_their_defaults(

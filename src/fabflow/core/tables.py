@@ -18,15 +18,17 @@ _ID = "00000000-0000-0000-0000-000000000000"
 
 @dataclass(frozen=True)
 class Link:
-    """A link from each cell to the page `name` of the row's id `attr` (an id or foreign key)."""
+    """A link from each cell to the URL `name` of the row's id `attr` (an id or foreign key)
+    and any further `args`."""
 
     name: str
     attr: str
+    args: tuple[str, ...] = ()
 
     def for_page(self) -> Callable[[Any], str]:
         """The cells' URLs, reversed once a page and then the id put in: reverse() took 13 µs
         a link, and a parts page has 150 links."""
-        url, attr = reverse(self.name, args=[_ID]), self.attr
+        url, attr = reverse(self.name, args=[_ID, *self.args]), self.attr
         return lambda row: url.replace(_ID, str(getattr(row, attr)))
 
 
@@ -38,8 +40,17 @@ class Column:
     sort: str | None = None  # the public ordering name (a key of the list's SortKey map)
     hidden: bool = False  # hidden by default (the ids)
     link: Link | None = None
-    kind: str = "text"  # text | money | date | status | number | id
+    kind: str = "text"  # text | money | date | status | number | id | start (not exported)
     badge: Callable[[Any], str] | None = None  # the CSS modifier of a status badge
+    # Sets what `value` reads on a page's (or an export's) rows, when the column is shown:
+    # a lookup per page instead of a join every page pays for.
+    load: Callable[[Sequence[Any]], None] | None = None
+
+
+def load(columns: Iterable[Column], rows: Sequence[Any]) -> None:
+    for column in columns:
+        if column.load is not None and rows:
+            column.load(rows)
 
 
 @dataclass(frozen=True)
@@ -105,9 +116,11 @@ def body(
 ) -> list[dict[str, Any]]:
     """The rows as core/table_rows.html shows them: each row's id and CSS class, and its
     cells, as dictionaries (the template's fastest lookups): the text, and the link, badge,
-    time or muted style around it. Values are formatted here, once a column's way is chosen,
-    and escaped by the template; a template filter per value (`date`, `floatformat`) took
-    longer than the rest of the cell."""
+    time or muted style around it (a `start` cell: the flows its link starts). Values are
+    formatted here, once a column's way is chosen, and escaped by the template; a template
+    filter per value (`date`, `floatformat`) took longer than the rest of the cell."""
+    rows = list(rows)
+    load(columns, rows)
     makers = [_cell(c) for c in columns]
     return [
         {"id": row.pk, "css": css(row), "cells": [make(row) for make in makers]} for row in rows

@@ -11,7 +11,7 @@ from django.db.models import Prefetch, QuerySet
 from django.http import HttpResponse
 from django.http.response import HttpResponseBase
 
-from fabflow.core.tables import Column, Table
+from fabflow.core.tables import Column, Table, load
 from fabflow.exports import csvfile
 from fabflow.exports.archive import Archive, segment
 from fabflow.exports.downloads import attach
@@ -68,8 +68,11 @@ class TableExport:
         return archive.response(name)
 
 
-def table_csv(columns: Sequence[Column], rows: Iterable[Any]) -> str:
-    """The CSV of a table: its columns' titles, then each row's values of those columns."""
+def table_csv(columns: Sequence[Column], rows: Sequence[Any]) -> str:
+    """The CSV of a table: its columns' titles, then each row's values of those columns (not
+    the buttons of `start` columns)."""
+    columns = [c for c in columns if c.kind != "start"]
+    load(columns, rows)
     return csvfile.render(
         [c.title for c in columns], ([c.value(row) for c in columns] for row in rows)
     )

@@ -1,8 +1,10 @@
 """What the flows app plugs into orders (`orders/hooks.py`): flow keys at intake, starting a
-new order's flow, the task runs of the order's JSON, and the order page's flow section."""
+new order's flow, the task runs of the order's JSON, the orders table's current steps and
+startable flows, and the order page's flow section."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from fabflow.accounts.models import Space
@@ -28,3 +30,41 @@ class FlowsForOrders:
 
         runs = TaskRun.objects.filter(order=order).select_related("flow_run__flow_version")
         return [task_json(run) for run in runs.order_by("created_at", "id")]
+
+    def current_steps(self, order_ids: Iterable[Any]) -> dict[Any, str]:
+        from fabflow.flows.models import FlowRun, TaskRun
+        from fabflow.flows.selectors import version
+
+        ids = list(order_ids)
+        # The tasks not done yet, by order, stage and generation (a failed one is where a
+        # failed flow stopped; a retried one is listed once).
+        tasks: dict[tuple[Any, int, int], dict[str, None]] = {}
+        open_ = ("pending", "running", "waiting", "failed")
+        rows = TaskRun.objects.filter(order_id__in=ids, state__in=open_)
+        for order_id, key, stage, generation in rows.values_list(
+            "order_id", "key", "stage", "generation"
+        ):
+            tasks.setdefault((order_id, stage, generation), {})[key] = None
+        runs = FlowRun.objects.filter(order_id__in=ids).values_list(
+            "order_id", "status", "stage", "generation", "flow_version_id"
+        )
+        steps = {}
+        for order_id, status, stage, generation, version_id in runs:
+            if status == FlowRun.Status.SUCCEEDED:
+                steps[order_id] = "Done"
+                continue
+            stages = version(version_id).definition
+            step = stages[stage]["name"] if stage < len(stages) else ""
+            if keys := tasks.get((order_id, stage, generation)):
+                step = f"{step} › {', '.join(keys)}"  # noqa: RUF001
+            steps[order_id] = f"Failed: {step}" if status == FlowRun.Status.FAILED else step
+        return steps
+
+    def flow_names(self, space_ids: Iterable[Any]) -> dict[Any, list[str]]:
+        from fabflow.flows.models import Flow
+
+        names: dict[Any, list[str]] = {}
+        active = Flow.objects.filter(space_id__in=list(space_ids), archived=False)
+        for space_id, name in active.order_by("name").values_list("space_id", "name"):
+            names.setdefault(space_id, []).append(name)
+        return names

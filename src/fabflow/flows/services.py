@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from fabflow.accounts.models import Space
 from fabflow.core.errors import Conflict, Invalid
@@ -43,7 +44,10 @@ def save_version(*, flow: Flow, definition: Any, actor: str = "") -> FlowVersion
     """Store a new version; running orders keep the version they started with."""
     _check(definition)
     with transaction.atomic():
-        Flow.objects.filter(pk=flow.pk).update(current_version=F("current_version") + 1)
+        # update() skips auto_now: the list's "last edited" is set here.
+        Flow.objects.filter(pk=flow.pk).update(
+            current_version=F("current_version") + 1, updated_at=timezone.now()
+        )
         flow.refresh_from_db(fields=["current_version", "updated_at"])
         return FlowVersion.objects.create(
             flow=flow, number=flow.current_version, definition=definition, created_by=actor

@@ -212,11 +212,15 @@ def _row(run: TaskRun) -> dict[str, object]:
 @member_required
 @require_POST
 def order_action(request: HttpRequest, order_id: UUID, action: str) -> HttpResponse:
-    """Staff actions on an order's flow: a task's (complete, confirm, skip, retry), restart."""
+    """Staff actions on an order's flow: start, a task's (complete, confirm, skip, retry), restart."""
     who = principal(request)
     order = get_or_404(orders_for(who), order_id)
     try:
-        if action == "restart":
+        if action == "start":
+            flow = request.POST.get("flow") or None
+            actions.start_order_flow(order=order, flow_key=flow, actor=who.actor)
+            messages.success(request, "The flow has started.")
+        elif action == "restart":
             actions.restart_flow(order=order, actor=who.actor)
             messages.success(request, "The flow restarts from its first stage.")
         else:

@@ -3,13 +3,14 @@
 Dependencies run one way (`flows` imports `orders`, never the reverse). The flows app
 registers its `FlowHooks` in `FlowsConfig.ready()`: intake asks it to check an order's
 `flowKey` before anything is written and to start the flow inside the order's transaction; the
-order's JSON asks it for the task runs; the order page asks registered sections for their
-HTML. Without a registered app, a `flowKey` is refused and an order has no tasks.
+order's JSON asks it for the task runs, the orders table for a page's current steps and
+startable flows; the order page asks registered sections for their HTML. Without a registered
+app, a `flowKey` is refused and an order has no tasks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -42,6 +43,12 @@ class FlowHooks(Protocol):
     def tasks_json(self, order: Order) -> list[dict[str, Any]]:
         """The order's task runs, as the API's order object shows them."""
 
+    def current_steps(self, order_ids: Iterable[Any]) -> dict[Any, str]:
+        """Where each order's flow is now (stage and open tasks), by id; none without a flow."""
+
+    def flow_names(self, space_ids: Iterable[Any]) -> dict[Any, list[str]]:
+        """The names of the flows an order of each space can start, by space id."""
+
 
 class NoFlows:
     """What orders do when no app runs flows."""
@@ -54,6 +61,12 @@ class NoFlows:
 
     def tasks_json(self, order: Order) -> list[dict[str, Any]]:
         return []
+
+    def current_steps(self, order_ids: Iterable[Any]) -> dict[Any, str]:
+        return {}
+
+    def flow_names(self, space_ids: Iterable[Any]) -> dict[Any, list[str]]:
+        return {}
 
 
 PageSection = Callable[["HttpRequest", "Order"], "SafeString"]

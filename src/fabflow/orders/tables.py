@@ -8,21 +8,49 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import Prefetch
+from django.db.models.fields.json import KT
 
 from fabflow.core.tables import Column, Link, Table
 from fabflow.exports import csvfile
 from fabflow.exports.tables import TableExport
 from fabflow.orders.filters import ORDER_SORT, PART_SORT, PRODUCT_SORT
-from fabflow.orders.models import Asset, OrderStatus, Part
+from fabflow.orders.hooks import flows
+from fabflow.orders.models import Asset, Order, OrderStatus, Part
 
 _STATUS = dict(OrderStatus.choices)  # get_status_display() rebuilds this for every call
+
+
+def _load_steps(orders: Sequence[Order]) -> None:
+    steps = flows().current_steps(o.id for o in orders)
+    for o in orders:
+        o.current_step = steps.get(o.id, "")  # type: ignore[attr-defined]
+
+
+def _load_flows(orders: Sequence[Order]) -> None:
+    """The flows each order in Created can start (those of its space)."""
+    created = [o for o in orders if o.status == OrderStatus.CREATED]
+    names = flows().flow_names({o.space_id for o in created}) if created else {}
+    for o in orders:
+        startable = o.status == OrderStatus.CREATED
+        o.flows = names.get(o.space_id, []) if startable else []  # type: ignore[attr-defined]
+
+
+def _load_customers(orders: Sequence[Order]) -> None:
+    """Each order's customer, "name · e-mail": the name read from its JSON document only
+    when the column is shown (a page otherwise reads no JSON document)."""
+    rows = Order.objects.filter(pk__in=[o.pk for o in orders])
+    found = rows.values_list("pk", KT("customer_info__name"), "customer_email")
+    customers = {pk: " · ".join(v for v in (name, email) if v) for pk, name, email in found}
+    for o in orders:
+        o.customer = customers.get(o.pk, "")  # type: ignore[attr-defined]
 
 
 ORDERS = Table(
     name="orders",
     search_placeholder="Search order, shop id or e-mail",
     sort_keys=ORDER_SORT,
-    fields=("name", "status", "value", "created_at", "deadline", "tags"),  # tags: highlighting
+    # tags: the rows' highlighting; space: the flows a row can start
+    fields=("name", "status", "value", "created_at", "deadline", "tags", "space"),
     columns=[
         Column("order", "Order", lambda o: o.name, sort="name", link=Link("order", "id")),
         Column(
@@ -33,10 +61,20 @@ ORDERS = Table(
             kind="status",
             badge=lambda o: o.status,
         ),
+        Column("step", "Current step", lambda o: o.current_step, hidden=True, load=_load_steps),
+        Column("customer", "Customer", lambda o: o.customer, hidden=True, load=_load_customers),
         Column("value", "Value (€)", lambda o: o.value, sort="value", kind="money"),
         Column("created", "Created at", lambda o: o.created_at, sort="createdAt", kind="date"),
         Column("deadline", "Deadline", lambda o: o.deadline, sort="deadline", kind="date"),
         Column("order_id", "Order ID", lambda o: o.id, hidden=True, kind="id"),
+        Column(
+            "start",
+            "Start flow",
+            lambda o: o.flows,
+            link=Link("order_action", "id", args=("start",)),
+            kind="start",
+            load=_load_flows,
+        ),
     ],
 )
 
