@@ -130,11 +130,12 @@ def test_export_selected_orders_as_csv(app: Page, live_server: Any, shop: Shop) 
     download = info.value
     assert download.suggested_filename == "orders.csv"
     rows = list(csv.reader(io.StringIO(Path(download.path()).read_text("utf-8"))))
-    # then the header is exactly the visible column titles, and the two rows follow
+    # then the header is exactly the visible column titles (not the Start button's), and the
+    # two rows follow
     headers = app.locator("#table-orders thead th[data-column]").all_text_contents()
     titles = [t.strip().removesuffix(" ▼").removesuffix(" ▲") for t in headers]
-    assert titles == ["Order", "Status", "Value (€)", "Created at", "Deadline"]
-    assert rows[0] == titles
+    assert titles == ["Order", "Status", "Value (€)", "Created at", "Deadline", "Start flow"]
+    assert rows[0] == titles[:-1]
     assert len(rows) == 3
     by_value = {r[2]: r for r in rows[1:]}
     assert set(by_value) == {"12.50", "7.00"}
@@ -230,3 +231,24 @@ def test_orders_page_on_a_phone(app: Page, live_server: Any, shop: Shop) -> None
     app.wait_for_timeout(400)  # the slide-in animation, for the screenshot only
     app.screenshot(path=str(ARTIFACTS / "orders-375-menu.png"))
     assert app.evaluate("document.documentElement.scrollWidth") <= 375
+
+
+def test_start_a_flow_from_the_orders_table(app: Page, live_server: Any, shop: Shop) -> None:
+    # given a flow of the space and an order in Created
+    from fabflow.flows.models import FlowRun
+    from fabflow.flows.services import create_flow
+
+    manual = {"key": "check", "handlerKey": "manual-task", "payload": {"title": "Check"}}
+    definition = [{"key": "s", "name": "Confirm", "taskDefinitions": [manual]}]
+    create_flow(space=shop.space, name="table-flow", definition=definition)
+    order = shop.order("WEB-S")
+    app.reload()
+    # when the row's Start menu is opened and the flow chosen
+    row = app.locator(f"{ROWS}[data-id='{order.id}']")
+    row.locator("td[data-column=start] button:has-text('Start')").click()
+    with app.expect_navigation():
+        row.locator("button.dropdown-item:has-text('table-flow')").click()
+    # then the order's page opens and its flow has started
+    assert app.url == f"{live_server.url}/orders/{order.id}"
+    expect(app.locator(".alert-success")).to_have_text("The flow has started.")
+    assert FlowRun.objects.get(order=order).flow_version.flow.name == "table-flow"

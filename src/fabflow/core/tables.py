@@ -66,9 +66,6 @@ class Table:
     fields: Sequence[str] = ()
     related: Sequence[str] = ()  # the joined rows its columns read (`select_related`)
 
-    def column(self, key: str) -> Column | None:
-        return next((c for c in self.columns if c.key == key), None)
-
     def rows(self, qs: QuerySet[Any]) -> QuerySet[Any]:
         """`qs` with the joins and only the columns that the table's page reads."""
         qs = qs.select_related(*self.related) if self.related else qs
@@ -78,15 +75,10 @@ class Table:
         """The hidden columns: as saved for a user (unknown keys dropped), or the defaults."""
         if saved is None:
             return {c.key for c in self.columns if c.hidden}
-        return {key for key in saved if self.column(key)}
+        return set(saved) & {c.key for c in self.columns}
 
     def visible(self, hidden: set[str]) -> list[Column]:
         return [c for c in self.columns if c.key not in hidden]
-
-    def keys_in_order(self, keys: Iterable[str]) -> list[str]:
-        """The known ones of `keys`, in the table's column order."""
-        wanted = set(keys)
-        return [c.key for c in self.columns if c.key in wanted]
 
     def ordering(self, request: HttpRequest) -> str:
         value = request.GET.get("ordering", self.default_ordering)

@@ -104,18 +104,13 @@ class Archive:
     def add_text(self, name: str, text: str) -> None:
         self.stream.add(text.encode("utf-8"), self.names.claim(safe_entry(name)))
 
-    def add_file(self, name: str, storage: Storage, stored_name: str) -> None:
-        self.stream.add(_chunks(storage, stored_name), self.names.claim(safe_entry(name)))
-
     def add_stored(self, name: str, file: FieldFile) -> None:
         """A model's file (a FileField's value), read while the archive streams."""
-        self.add_file(name, file.storage, file.name or "")
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self.stream)
+        entry = self.names.claim(safe_entry(name))
+        self.stream.add(_chunks(file.storage, file.name or ""), entry)
 
     def response(self, name: str) -> StreamingHttpResponse:
         """The archive as a download named `name` + `.zip`, streamed while its files are read."""
-        response = StreamingHttpResponse(iter(self), content_type="application/zip")
+        response = StreamingHttpResponse(iter(self.stream), content_type="application/zip")
         attach(response, name, suffix=".zip")
         return response

@@ -11,13 +11,8 @@ from django.utils.http import content_disposition_header
 
 # Types a browser shows as a picture and never runs; every other file is served as opaque bytes
 # to save, whatever type it was uploaded with (text/html, image/svg+xml, text/javascript, ...).
-INLINE_IMAGES = {
-    "image/png": "image/png",
-    "image/jpeg": "image/jpeg",
-    "image/jpg": "image/jpeg",  # not registered, but sent by some clients
-    "image/gif": "image/gif",
-    "image/webp": "image/webp",
-}
+INLINE_IMAGES = {f"image/{t}": f"image/{t}" for t in ("png", "jpeg", "gif", "webp")}
+INLINE_IMAGES["image/jpg"] = "image/jpeg"  # not registered, but sent by some clients
 NEUTRAL_TYPE = "application/octet-stream"
 # On a file response: scripts, styles, frames and plugins are off, and the document is in a
 # unique origin even if a browser were to render it.
