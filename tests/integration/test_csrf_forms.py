@@ -124,6 +124,7 @@ Posts = Callable[[World], list[Post]]
 FORMS: dict[str, Posts | str] = {
     # Pages: no form posts here, but a post without the token is refused all the same.
     "": lambda w: [Post("/")],
+    "favicon.ico": lambda w: [Post("/favicon.ico")],
     "password/done": lambda w: [Post("/password/done")],
     "orders": lambda w: [Post("/orders")],
     "orders/<uuid:order_id>": lambda w: [Post(f"/orders/{w.waiting_order}")],

@@ -211,6 +211,7 @@ def _exports(v: Victim) -> list[Call]:
 
 WEB: dict[str, Calls | str] = {
     "": NO_TENANT_IDS,
+    "favicon.ico": NO_TENANT_IDS,
     "login": NO_TENANT_IDS,
     "logout": NO_TENANT_IDS,
     "password": NO_TENANT_IDS,
@@ -229,6 +230,7 @@ WEB: dict[str, Calls | str] = {
         Call("POST", f"/orders/{v.order}/complete", form={"task": v.task, "outcome": "done"}),
         Call("POST", f"/orders/{v.order}/retry", form={"task": v.task}),
         Call("POST", f"/orders/{v.order}/restart", form={}),
+        Call("POST", f"/orders/{v.created_order}/start", form={"flow": f"{SECRET}-flow"}),
     ],
     "tasks": lambda v: [
         Call("GET", "/tasks", status=200),
