@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db.models import DateTimeField, F, Q, QuerySet, Value
+from django.db.models import DateTimeField, F, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from ninja import Schema
@@ -16,7 +16,7 @@ from pydantic import ConfigDict, Field, field_validator
 
 from fabflow.core.pagination import SortKey
 from fabflow.core.types import UtcDatetime
-from fabflow.orders.models import FAR_FUTURE, Order, OrderStatus, Part, Product
+from fabflow.orders.models import FAR_FUTURE, OrderStatus
 
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -52,13 +52,20 @@ class ListFilter(Schema):
     _q = field_validator("q")(_clean_text)
     _dates = field_validator("createdAfter", "createdBefore", mode="before")(_date_starts_the_day)
 
-    def created_q(self, prefix: str = "") -> Q:
-        cond = Q()
+    def apply(self, qs: QuerySet[Any]) -> QuerySet[Any]:
+        """`qs` filtered: created range, the list's own fields, then the text search (each
+        list's model declares its `search`)."""
+        given = {k: v for k, v in self.exact().items() if v}
         if self.createdAfter:
-            cond &= Q(**{f"{prefix}created_at__gte": self.createdAfter})
+            given["created_at__gte"] = self.createdAfter
         if self.createdBefore:
-            cond &= Q(**{f"{prefix}created_at__lt": self.createdBefore})
-        return cond
+            given["created_at__lt"] = self.createdBefore
+        qs = qs.filter(**given)
+        return qs.model.search.filter(qs, self.q) if self.q else qs
+
+    def exact(self) -> dict[str, Any]:
+        """The list's own filters by lookup (those not given are left out)."""
+        return {}
 
 
 class OrderFilter(ListFilter):
@@ -67,42 +74,24 @@ class OrderFilter(ListFilter):
 
     _tag = field_validator("tag")(_clean_text)
 
-    def apply(self, qs: QuerySet[Any]) -> QuerySet[Any]:
-        qs = qs.filter(self.created_q())
-        if self.status:
-            qs = qs.filter(status__in=self.status)
-        if self.tag:
-            qs = qs.filter(tag_index__contains=f"|{self.tag.lower()}|")
-        if self.q:
-            qs = Order.search.filter(qs, self.q)
-        return qs
+    def exact(self) -> dict[str, Any]:
+        tag = f"|{self.tag.lower()}|" if self.tag else None
+        return {"status__in": self.status, "tag_index__contains": tag}
 
 
 class ProductFilter(ListFilter):
     orderId: UUID | None = None
 
-    def apply(self, qs: QuerySet[Any]) -> QuerySet[Any]:
-        qs = qs.filter(self.created_q())
-        if self.orderId:
-            qs = qs.filter(order_id=self.orderId)
-        if self.q:
-            qs = Product.search.filter(qs, self.q)
-        return qs
+    def exact(self) -> dict[str, Any]:
+        return {"order_id": self.orderId}
 
 
 class PartFilter(ListFilter):
     orderId: UUID | None = None
     productId: UUID | None = None
 
-    def apply(self, qs: QuerySet[Any]) -> QuerySet[Any]:
-        qs = qs.filter(self.created_q())
-        if self.orderId:
-            qs = qs.filter(order_id=self.orderId)
-        if self.productId:
-            qs = qs.filter(product_id=self.productId)
-        if self.q:
-            qs = Part.search.filter(qs, self.q)
-        return qs
+    def exact(self) -> dict[str, Any]:
+        return {"order_id": self.orderId, "product_id": self.productId}
 
 
 class _FarFuture(Value):
