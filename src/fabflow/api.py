@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
 from typing import Any
@@ -57,17 +56,16 @@ class FabflowAPI(NinjaAPI):
         return urls
 
 
-def _problem_405(view: Callable[..., Any]) -> Callable[..., Any]:
+def _problem_405(view: Any) -> Any:
     """Ninja answers a method a path lacks in plain text: here a problem document."""
 
     @wraps(view)  # keeps the view's csrf_exempt
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         response = view(request, *args, **kwargs)
-        if isinstance(response, HttpResponseNotAllowed):
-            allow = response["Allow"]
-            detail = f"{request.method} is not allowed here; allowed: {allow}."
-            return problem_response(405, detail, headers={"Allow": allow})
-        return response
+        if not isinstance(response, HttpResponseNotAllowed):
+            return response
+        detail = f"{request.method} is not allowed here; allowed: {response['Allow']}."
+        return problem_response(405, detail, headers={"Allow": response["Allow"]})
 
     return wrapped
 

@@ -125,12 +125,12 @@ def _cell(column: Column) -> Callable[[Any], dict[str, Any]]:
         return _date_cell(column, timezone.get_current_timezone())
     value, link, badge = column.value, column.link, column.badge
     href = link.for_page() if link is not None else None
-    money = column.kind == "money"
+    is_money = column.kind == "money"
     muted = "muted-id" if column.kind == "id" else None
     return lambda row: {
         "kind": column.kind,
         "key": column.key,
-        "text": _money(value(row)) if money else value(row),
+        "text": money(value(row)) if is_money else value(row),
         "href": href(row) if href is not None else None,
         "badge": badge(row) if badge is not None else None,
         "time": None,
@@ -138,7 +138,8 @@ def _cell(column: Column) -> Callable[[Any], dict[str, Any]]:
     }
 
 
-def _money(value: Any) -> str:
+def money(value: Any) -> str:
+    """An amount with two places and thousands commas ("" for none)."""
     return "" if value is None else f"{value:,.2f}"
 
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from django import template
 from django.urls import get_script_prefix
 
+from fabflow.core.tables import money
+
 register = template.Library()
 
 
-@register.filter
-def money(value: Decimal | None) -> str:
-    return "" if value is None else f"{value:,.2f}"
+register.filter("money", money)
 
 
 @register.filter
