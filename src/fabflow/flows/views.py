@@ -212,7 +212,7 @@ def _row(run: TaskRun) -> dict[str, object]:
 @member_required
 @require_POST
 def order_action(request: HttpRequest, order_id: UUID, action: str) -> HttpResponse:
-    """Staff actions on an order's flow: start, restart, a task's (complete, confirm, skip, retry)."""
+    """Staff actions on an order's flow: start, restart, or one task's."""
     who = principal(request)
     order = get_or_404(orders_for(who), order_id)
     try:
