@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import template
 from django.urls import get_script_prefix
 
@@ -13,11 +11,6 @@ register = template.Library()
 
 
 register.filter("money", money)
-
-
-@register.filter
-def index_key(mapping: dict[str, Any], key: Any) -> Any:
-    return mapping.get(str(key), [])
 
 
 @register.simple_tag
