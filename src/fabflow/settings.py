@@ -61,6 +61,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "fabflow.core.middleware.UserTimeZone",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "fabflow.core.middleware.ContentSecurityPolicy",
@@ -197,6 +198,10 @@ FABFLOW_MAX_FETCH_BYTES = env.int("FABFLOW_MAX_FETCH_BYTES", default=512 * 1024 
 FABFLOW_FETCH_ATTEMPTS = env.int("FABFLOW_FETCH_ATTEMPTS", default=5)
 FABFLOW_SIGNED_URL_MAX_AGE = env.int("FABFLOW_SIGNED_URL_MAX_AGE", default=7 * 24 * 3600)
 OUTBOUND_ALLOWLIST = env.list("OUTBOUND_ALLOWLIST", default=[])
+# After a space's signing secret is rotated, the old one keeps signing beside it this long.
+FABFLOW_SIGNING_SECRET_GRACE_SECONDS = env.int(
+    "FABFLOW_SIGNING_SECRET_GRACE_SECONDS", default=24 * 3600
+)
 
 # E-mail: EMAIL_URL=smtp://user:pass@host:port (smtp+tls:// for STARTTLS); the default writes
 # messages as files under the data directory so the demo needs no mail server.
@@ -244,13 +249,24 @@ CONTENT_SECURITY_POLICY = (
     "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
 )
 
+# The tokens of one-time links never reach a log: the request loggers (4xx/5xx, runserver's
+# requests) redact them before any handler, the console handler redacts the rest (gunicorn's
+# access log: core/logs.py).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "fabflow.core.logs.RedactTokens"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+        "django.request": {"filters": ["redact"]},
+        "django.server": {"filters": ["redact"], "handlers": ["console"], "propagate": False},
+    },
 }
 
 # Flow engine

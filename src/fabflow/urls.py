@@ -24,13 +24,7 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=static("fabflow/favicon.svg"), permanent=True)),
     path("login", accounts.LoginView.as_view(), name="login"),
     path("logout", auth_views.LogoutView.as_view(), name="logout"),
-    path(
-        "password",
-        auth_views.PasswordChangeView.as_view(
-            template_name="accounts/password_change.html", success_url="/password/done"
-        ),
-        name="password_change",
-    ),
+    path("password", accounts.PasswordView.as_view(), name="password_change"),
     path(
         "password/done",
         auth_views.PasswordChangeDoneView.as_view(
@@ -60,6 +54,13 @@ urlpatterns = [
     path("users/<int:user_id>/active", accounts.user_active, name="user_active"),
     path("keys", accounts.keys, name="keys"),
     path("keys/<uuid:key_id>/revoke", accounts.key_revoke, name="key_revoke"),
+    path("time-zone", accounts.time_zone, name="time_zone"),
+    path("spaces/<uuid:space_id>/signing-secret", accounts.signing_secret, name="signing_secret"),
+    path(
+        "spaces/<uuid:space_id>/signing-secret/rotate",
+        accounts.signing_secret_rotate,
+        name="signing_secret_rotate",
+    ),
     path("confirm/<str:token>", flows.confirm_task, name="confirm_task"),
     path("demo/connector", demo_connector, name="demo_connector"),
     path("api/", api.urls),

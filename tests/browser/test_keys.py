@@ -34,12 +34,16 @@ def test_create_use_and_revoke_a_key(app: Page, live_server: Any, shop: Shop) ->
     app.goto(f"{live_server.url}/keys")
     expect(app.locator("#new-key")).to_have_count(0)
     expect(app.locator("body")).not_to_contain_text(secret)
-    # when it is revoked
+    # when it is revoked, which asks first
     with app.expect_navigation():
-        row.locator("button:has-text('Revoke')").click()
+        row.locator("a:has-text('Revoke')").click()
+    expect(app.locator("#question")).to_contain_text(f"Revoke key {prefix}")
+    assert ApiClient(secret).get("/api/v1/orders").status_code == 200
+    with app.expect_navigation():
+        app.click("button:has-text('Revoke')")
     # then its row says so, the other key stays active, and the API refuses it
     expect(row.locator(".badge")).to_have_text("revoked")
-    expect(row.locator("button")).to_have_count(0)
+    expect(row.locator("a:has-text('Revoke')")).to_have_count(0)
     other = app.locator("#keys tr[data-prefix]").filter(has_not_text="web shop")
     expect(other.locator(".badge")).to_have_text("active")
     assert ApiClient(secret).get("/api/v1/orders").status_code == 401

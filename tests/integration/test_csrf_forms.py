@@ -19,7 +19,7 @@ from django.db.models import Model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from fabflow.accounts.models import SecretKey, TablePreference, User
+from fabflow.accounts.models import SecretKey, Space, TablePreference, User
 from fabflow.accounts.services import create_user
 from fabflow.flows.engine.context import confirmation_token
 from fabflow.flows.engine.runner import advance
@@ -176,6 +176,11 @@ FORMS: dict[str, Posts | str] = {
     "keys": lambda w: [Post("/keys", {"space": w.space, "name": "forged key"},
                             writes=SecretKey)],
     "keys/<uuid:key_id>/revoke": lambda w: [Post(f"/keys/{w.key}/revoke", writes=SecretKey)],
+    "time-zone": lambda w: [Post("/time-zone", {"time_zone": "Europe/Berlin"}, writes=User)],
+    "spaces/<uuid:space_id>/signing-secret": lambda w: [Post(f"/spaces/{w.space}/signing-secret")],
+    "spaces/<uuid:space_id>/signing-secret/rotate": lambda w: [
+        Post(f"/spaces/{w.space}/signing-secret/rotate", writes=Space),
+    ],
     "confirm/<str:token>": lambda w: [Post(w.confirm_path, writes=FlowInbox)],
     "tasks": lambda w: [Post("/tasks")],
     "tasks/count": lambda w: [Post("/tasks/count")],

@@ -20,7 +20,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from fabflow.accounts.models import SecretKey, User
+from fabflow.accounts.models import SecretKey, Space, User
 from fabflow.accounts.services import create_secret_key, create_space, create_user
 from fabflow.flows.engine.runner import advance
 from fabflow.flows.models import Flow, FlowInbox, FlowRun, FlowVersion, TaskRun
@@ -46,6 +46,7 @@ class Victim:
     user: int
     key: str
     space_key: str
+    space: str
 
 
 @pytest.fixture
@@ -76,6 +77,7 @@ def victim(api: ApiClient, tenant: Tenant) -> Victim:
         user=boss.pk,
         key=str(tenant.key.id),
         space_key=tenant.space.key,
+        space=str(tenant.space.id),
     )
 
 
@@ -85,7 +87,7 @@ WATCHED: list[tuple[type[Any], tuple[str, ...]]] = [
     (Order, ()), (Product, ()), (Part, ()), (Asset, ()), (OrderEvent, ()), (Flow, ()),
     (FlowVersion, ()), (FlowRun, ()), (TaskRun, ()), (FlowInbox, ()),
     (SecretKey, ("last_used_at",)),  # the caller's own key records its use
-    (User, ("last_login",)),
+    (User, ("last_login",)), (Space, ()),
 ]  # fmt: skip
 
 
@@ -261,10 +263,22 @@ WEB: dict[str, Calls | str] = {
         Call("POST", f"/users/{v.user}", form={"role": "member", "tags": "x"}),
     ],
     "users/<int:user_id>/active": lambda v: [
+        Call("GET", f"/users/{v.user}/active"),
         Call("POST", f"/users/{v.user}/active", form={"active": "0"}),
     ],
+    "time-zone": "the caller's own time zone, or their organization's",
     "keys": lambda v: [Call("GET", "/keys", status=200)],
-    "keys/<uuid:key_id>/revoke": lambda v: [Call("POST", f"/keys/{v.key}/revoke", form={})],
+    "keys/<uuid:key_id>/revoke": lambda v: [
+        Call("GET", f"/keys/{v.key}/revoke"),
+        Call("POST", f"/keys/{v.key}/revoke", form={}),
+    ],
+    "spaces/<uuid:space_id>/signing-secret": lambda v: [
+        Call("POST", f"/spaces/{v.space}/signing-secret", form={}),
+    ],
+    "spaces/<uuid:space_id>/signing-secret/rotate": lambda v: [
+        Call("GET", f"/spaces/{v.space}/signing-secret/rotate"),
+        Call("POST", f"/spaces/{v.space}/signing-secret/rotate", form={}),
+    ],
 }  # fmt: skip
 
 
@@ -356,7 +370,7 @@ def walk(
 
 @pytest.fixture
 def never_shown(victim: Victim, tenant: Tenant) -> list[str]:
-    return [SECRET, "boss@acme.test", tenant.key.prefix]
+    return [SECRET, "boss@acme.test", tenant.key.prefix, tenant.space.signing_secret.lower()]
 
 
 @pytest.mark.parametrize("caller", ["other-organization-key", "sibling-space-key", "other-user"])

@@ -30,7 +30,7 @@ class UserAdmin(BaseUserAdmin):
 class SpaceAdmin(admin.ModelAdmin):
     list_display = ["key", "name", "organization", "created_at"]
     search_fields = ["key", "name"]
-    exclude = ["signing_secret"]
+    exclude = ["signing_secret", "previous_signing_secret"]
 
 
 @admin.register(SecretKey)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
+import zoneinfo
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
@@ -12,11 +14,16 @@ from django.utils import timezone
 
 from fabflow.core.models import UUIDModel
 
+# IANA zone names (`Europe/Berlin`) this system's zone data knows.
+TIME_ZONES = sorted(zoneinfo.available_timezones())
+
 
 class Organization(UUIDModel):
     """A customer company; every object belongs to exactly one."""
 
     name = models.CharField(max_length=200, unique=True)
+    # Its people's times are shown in this zone unless they chose their own.
+    time_zone = models.CharField(max_length=64, default="UTC")
 
     def __str__(self) -> str:
         return self.name
@@ -66,6 +73,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
+    # Empty: the organization's zone.
+    time_zone = models.CharField(max_length=64, blank=True)
 
     objects = UserManager()
 
@@ -89,11 +98,14 @@ class User(AbstractBaseUser, PermissionsMixin):
     def is_org_admin(self) -> bool:
         return self.role == self.Role.ADMIN
 
+    @property
+    def time_zone_name(self) -> str:
+        """The zone the web app shows this person's times in."""
+        return self.time_zone or (self.organization.time_zone if self.organization else "UTC")
+
 
 def new_signing_secret() -> str:
     """A Standard Webhooks signing secret: `whsec_` and 32 random bytes in base64."""
-    import base64
-
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
@@ -104,6 +116,9 @@ class Space(UUIDModel):
     key = models.SlugField(max_length=100, unique=True)
     name = models.CharField(max_length=200)
     signing_secret = models.CharField(max_length=100, default=new_signing_secret)
+    # The secret before the last rotation; it signs too until the grace period ends.
+    previous_signing_secret = models.CharField(max_length=100, blank=True)
+    signing_secret_rotated_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.key

@@ -49,6 +49,10 @@ def organization_spaces(organization: Organization) -> QuerySet[Space]:
     return Space.objects.filter(organization=organization).order_by("key")
 
 
+def organization_space_or_404(*, organization: Organization, space_id: UUID) -> Space:
+    return get_object_or_404(Space, pk=space_id, organization=organization)
+
+
 def space_by_key(*, organization: Organization | None, key: str) -> Space | None:
     """The organization's space called `key`, or None."""
     return Space.objects.filter(organization=organization, key=key).first()

@@ -1,20 +1,24 @@
-"""Middleware: refuse oversized API requests before anything reads them."""
+"""Middleware: request size limit, Content-Security-Policy, and the person's time zone."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
 from fabflow.core.problems import problem_response
 
 
-class RequestSizeLimit:
-    """413 for API requests whose Content-Length is over the upload limit."""
-
+class _Middleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+
+
+class RequestSizeLimit(_Middleware):
+    """413 for API requests whose Content-Length is over the upload limit."""
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path.startswith("/api/"):
@@ -28,11 +32,8 @@ class RequestSizeLimit:
         return self.get_response(request)
 
 
-class ContentSecurityPolicy:
+class ContentSecurityPolicy(_Middleware):
     """Sets the Content-Security-Policy header on HTML responses that have none."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
@@ -41,3 +42,18 @@ class ContentSecurityPolicy:
         ).startswith("text/html"):
             response["Content-Security-Policy"] = settings.CONTENT_SECURITY_POLICY
         return response
+
+
+class UserTimeZone(_Middleware):
+    """Pages show times in the logged-in person's zone (`time_zone_name`, accounts' User)."""
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        # The API speaks UTC: only pages (and their exports) use the zone.
+        api = request.path.startswith("/api/")
+        name = "" if api else getattr(getattr(request, "user", None), "time_zone_name", "")
+        if name:
+            timezone.activate(ZoneInfo(name))
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

@@ -11,28 +11,14 @@ import logging
 import time
 
 from django.conf import settings
-from django.utils import timezone
 from django_tasks import task
-from standardwebhooks.webhooks import Webhook
 
+from fabflow.accounts.signing import webhook_headers
 from fabflow.core import outbound
 from fabflow.orders import timeline
 from fabflow.orders.models import UpdateDelivery
 
 log = logging.getLogger(__name__)
-
-
-def _signed_headers(delivery: UpdateDelivery, body: bytes) -> dict[str, str]:
-    now = timezone.now()
-    signature = Webhook(delivery.order.space.signing_secret).sign(
-        str(delivery.id), now, body.decode()
-    )
-    return {
-        "Content-Type": "application/json",
-        "webhook-id": str(delivery.id),
-        "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": signature,
-    }
 
 
 @task()
@@ -48,9 +34,9 @@ def deliver_update(delivery_id: str) -> str:
         policy = outbound.OutboundPolicy.from_strings(
             settings.OUTBOUND_ALLOWLIST, read_timeout=10, max_response_bytes=65536
         )
-        response = outbound.request(
-            policy, "POST", delivery.url, body=body, headers=_signed_headers(delivery, body)
-        )
+        signed = webhook_headers(delivery.order.space, str(delivery.id), body)
+        headers = {"Content-Type": "application/json", **signed}
+        response = outbound.request(policy, "POST", delivery.url, body=body, headers=headers)
         status = response.status
         if not 200 <= status < 300:
             error = f"HTTP {status}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import smtplib
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -11,8 +10,8 @@ import re2
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.utils.html import escape
-from standardwebhooks.webhooks import Webhook
 
+from fabflow.accounts.signing import webhook_headers
 from fabflow.core import mailer, outbound
 from fabflow.core.templating import SafeHtml, render
 from fabflow.flows.handlers.base import PermanentError, TransientError
@@ -142,15 +141,7 @@ class TaskEffects:
             raise PermanentError(str(exc)) from exc
 
     def sign_webhook(self, message_id: str, body: bytes) -> dict[str, str]:
-        timestamp = int(time.time())
-        signature = Webhook(self.order.space.signing_secret).sign(
-            message_id, _utc(timestamp), body.decode()
-        )
-        return {
-            "webhook-id": message_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": signature,
-        }
+        return webhook_headers(self.order.space, message_id, body)
 
     # -- assets --
     def store_asset(
@@ -176,9 +167,3 @@ class TaskEffects:
 
 def _text(reply: bytes | str) -> str:
     return reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
-
-
-def _utc(timestamp: int) -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(timestamp, tz=UTC)

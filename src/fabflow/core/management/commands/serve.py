@@ -54,6 +54,8 @@ class Command(BaseCommand):
             "gthread",
             "--access-logfile",
             "-",
+            "--logger-class",
+            "fabflow.core.logs.GunicornLogger",
             "--graceful-timeout",
             "10",
         ]
