@@ -103,6 +103,7 @@ def test_gunicorns_access_log_has_no_token(server: Serve) -> None:
         f"{base}/api/v1/feedback/{FEEDBACK}", data=b'{"status": "success"}', method="POST"
     )
     request.add_header("Content-Type", "application/json")
+    request.add_header("Referer", f"{base}/confirm/{CONFIRM}")  # the access log shows it
     assert status(request) == 404
     wait_until(lambda: "POST /api/v1/feedback/" in server.log, 10, "the access log line")
     # then both requests are in the access log, neither token is
