@@ -69,18 +69,9 @@ def users(request: HttpRequest) -> HttpResponse:
             f" (shown once): {password}",
         )
         return HttpResponseRedirect("/users")
-    people = selectors.organization_users(org)
-    return render(
-        request,
-        "accounts/users.html",
-        {
-            "people": people,
-            "invite": invite,
-            "roles": User.Role.choices,
-            "time_zones": TIME_ZONES,
-            "title": "Users",
-        },
-    )
+    context = {"people": selectors.organization_users(org), "invite": invite, "title": "Users"}
+    context |= {"roles": User.Role.choices, "time_zones": TIME_ZONES}
+    return render(request, "accounts/users.html", context)
 
 
 @admin_required
