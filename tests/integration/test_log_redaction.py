@@ -73,6 +73,8 @@ def test_runservers_request_log_has_no_token(runserver: int) -> None:
     try:
         # when a confirmation link is opened
         answer = status(f"http://127.0.0.1:{runserver}/confirm/{CONFIRM}?from=mail")
+        # The server logs the request after it has sent the response.
+        wait_until(lambda: any("/confirm/" in r for r in records), 10, "the request line")
     finally:
         logger.removeHandler(handler)
     # then the request line is logged, its token redacted
