@@ -21,7 +21,13 @@ from pytest_httpserver import HTTPServer
 from standardwebhooks.webhooks import Webhook
 from werkzeug import Request, Response
 
-from fabflow.flows.engine.context import confirmation_url, feedback_url, template_context
+from fabflow.flows.engine.context import (
+    FEEDBACK_SALT,
+    confirmation_url,
+    feedback_url,
+    run_id_from,
+    template_context,
+)
 from fabflow.flows.engine.effects import TaskEffects
 from fabflow.flows.handlers.base import (
     Failed,
@@ -478,6 +484,10 @@ def test_connector_gets_the_signed_task_started_message(
     assert request.headers["X-Order"] == "WEB-1001"
     assert request.headers["webhook-id"] == RUN_ID
     sent = Webhook(tenant.space.signing_secret).verify(request.get_data(), dict(request.headers))
+    # the token inside the feedback URL carries its signing second: compare what it names
+    feedback = sent.pop("feedbackUrl")
+    assert feedback.startswith(feedback_url(RUN_ID).rsplit("/", 1)[0] + "/")
+    assert run_id_from(feedback.rsplit("/", 1)[1], FEEDBACK_SALT) == RUN_ID
     assert sent == {
         "event": "task.started",
         "order": api.get(f"/api/v1/orders/{order.id}").json(),
@@ -488,7 +498,6 @@ def test_connector_gets_the_signed_task_started_message(
             "payload": {**payload, "sendsFeedback": False},
             "attempt": 1,
         },
-        "feedbackUrl": feedback_url(RUN_ID),
         "updateUrl": "https://shop.example/u",
     }
 
