@@ -8,20 +8,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
-RENAMES = {"FlowStage": "IFlowStage"}
 REF = "#/components/schemas/"
 
 
 def publish(document: dict[str, Any], payloads: Mapping[str, type[BaseModel]]) -> dict[str, Any]:
-    """Rename schemas to the contract's names and add each handler's payload schema."""
-    text = json.dumps(document)
-    for old, new in RENAMES.items():
-        text = text.replace(f'"{REF}{old}"', f'"{REF}{new}"')
+    """Name `FlowStage` `IFlowStage` as the contract does; add each handler's payload schema."""
+    text = json.dumps(document).replace(f'"{REF}FlowStage"', f'"{REF}IFlowStage"')
     result: dict[str, Any] = json.loads(text)
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
-    for old, new in RENAMES.items():
-        if old in schemas:
-            schemas[new] = schemas.pop(old)
+    if "FlowStage" in schemas:
+        schemas["IFlowStage"] = schemas.pop("FlowStage")
     for handler_key, model in sorted(payloads.items()):
         schema = model.model_json_schema(ref_template=REF + "{model}")
         schemas.update(schema.pop("$defs", {}))

@@ -11,33 +11,14 @@ own, and a related row's through a foreign key (`"order__name"`, which must be s
         class Meta:
             indexes = [*PRODUCT_SEARCH.indexes]
 
-From that declaration come:
-
-- on PostgreSQL, one pg_trgm GIN index on `UPPER(column::text)` of the own columns, the
-  expression `icontains` compiles to (TrigramIndex, in `Meta.indexes`, so migrations see it);
-- on SQLite, where `LIKE '%…%'` has no index, an FTS5 trigram table `<table>_search` beside
-  the table, kept by triggers, made after every `migrate` (`repair_fts`, a post_migrate
-  step: SQLite drops a table's triggers when Django rebuilds it) and watched by a system
-  check (`check_fts`);
-- the filter's condition (`TextSearch.filter`), the same on both databases.
-
-The condition looks, for each searched table (the model's own columns, then each related
-model's), at how many of its rows contain the term: SQLite's FTS table counts them (it stops
-at LIST_MAX + 1), PostgreSQL's planner estimates them from its statistics (a GIN index finds
-every match before a LIMIT can stop it, so counting a common term would cost more than the
-page). Then:
-
-- none: that table is left out;
-- up to LIST_MAX: its index lists their ids, which go into the query (`id IN (…)`,
-  `order_id IN (…)`): the database reads them by primary or foreign key;
-- more, or a term that the index cannot find (shorter than MIN_CHARS; on PostgreSQL, without
-  a letter or digit, as pg_trgm takes its trigrams from words): the list's sort index is
-  walked and each row is tested with `icontains` (a related row by its primary key); a term
-  that common fills a page after a few rows.
-
-Every row found is checked with `icontains` (the FTS5 trigram tokenizer folds non-ASCII case,
-SQLite's LIKE does not), so a search finds exactly what `icontains` finds. The plan depends
-only on the data (and, on PostgreSQL, its statistics): no process keeps a verdict.
+On PostgreSQL that makes a pg_trgm GIN index on the expression `icontains` compiles to
+(`TrigramIndex`, in `Meta.indexes`, so migrations see it); on SQLite, where `LIKE '%…%'` has no
+index, an FTS5 trigram table `<table>_search` kept by triggers, made after every `migrate`
+(`repair_fts`) and watched by a system check (`check_fts`). The filter asks each searched
+table's index how many rows contain the term: few, and their ids go into the query; many (or a
+term the index cannot find), and the list's sort index is walked, testing each row. Every row
+found is checked with `icontains`, so a search finds exactly what `icontains` finds.
+docs/search.md explains the plan, its limits and its figures.
 """
 
 from __future__ import annotations
@@ -66,12 +47,6 @@ class TrigramIndex(GinIndex):
     """A pg_trgm GIN index, made on PostgreSQL only: elsewhere its SQL is a comment, so that
     one `Meta.indexes` migrates on every database."""
 
-    @classmethod
-    def on(cls, columns: Iterable[str], *, name: str) -> TrigramIndex:
-        """The index that serves `column__icontains` (`UPPER(column::text) LIKE …`)."""
-        uppers = (Upper(Cast(c, output_field=TextField())) for c in columns)
-        return cls(*(OpClass(u, name="gin_trgm_ops") for u in uppers), name=name)
-
     def create_sql(self, model: Any, schema_editor: Any, using: str = "", **kwargs: Any) -> Any:
         if schema_editor.connection.vendor != "postgresql":
             return f"-- {self.name}: a PostgreSQL index"
@@ -99,7 +74,10 @@ class TextSearch:
 
     @property
     def indexes(self) -> list[TrigramIndex]:
-        return [TrigramIndex.on(self.own, name=f"{self.name}_search")]
+        """The index that serves `column__icontains` (`UPPER(column::text) LIKE …`)."""
+        uppers = (Upper(Cast(c, output_field=TextField())) for c in self.own)
+        ops = (OpClass(u, name="gin_trgm_ops") for u in uppers)
+        return [TrigramIndex(*ops, name=f"{self.name}_search")]
 
     def contribute_to_class(self, cls: type[Model], name: str) -> None:
         """Binds the declaration to its model (Django calls this for a class attribute)."""
@@ -151,7 +129,12 @@ def _listed(
         # SQLite reads a subquery whole before it tests a row against it, so the matches
         # are counted first (the FTS table yields them one by one, and the count stops).
         fts, match = fts_table(model), _fts_match(columns, term)
-        count = _fts_count(using, fts, match)
+        with connections[using].cursor() as cursor:  # the table's name comes from the model
+            cursor.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM {fts} WHERE {fts} MATCH %s LIMIT %s)",  # noqa: S608
+                [match, LIST_MAX + 1],
+            )
+            count = cursor.fetchone()[0]
         if count == 0:
             return []
         if count > LIST_MAX:
@@ -177,25 +160,13 @@ def _fts_match(columns: tuple[str, ...], term: str) -> str:
     return f'{{{" ".join(columns)}}} : "{term.replace(chr(34), chr(34) * 2)}"'
 
 
-def _fts_count(using: str, fts: str, match: str) -> int:
-    with connections[using].cursor() as cursor:  # the table's name comes from the model
-        cursor.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM {fts} WHERE {fts} MATCH %s LIMIT %s)",  # noqa: S608
-            [match, LIST_MAX + 1],
-        )
-        return int(cursor.fetchone()[0])
-
-
 def fts_table(model: Any) -> str:
     return f"{model._meta.db_table}_search"
 
 
 def fts_statements(search: TextSearch) -> dict[str, str]:
-    """The FTS5 table of a declaration and its triggers, by name, as SQLite keeps their SQL.
-
-    The table is "external content": it holds only the index, and names rows by the rowid of
-    the searched table, kept in step by the triggers. VACUUM and `.backup` keep rowids; a
-    table that Django rebuilds loses its triggers and renumbers its rows (see repair_fts)."""
+    """The FTS5 table of a declaration and its triggers, by name, as SQLite keeps their SQL:
+    an "external content" table (only the index), naming rows by the searched table's rowid."""
     assert search.model is not None
     table, fts, columns = search.model._meta.db_table, fts_table(search.model), search.own
     names = ", ".join(columns)
@@ -236,12 +207,9 @@ def fts_faults(using: str, search: TextSearch) -> list[str] | None:
 
 def repair_fts(sender: AppConfig, using: str, verbosity: int = 1, **kwargs: Any) -> None:
     """After `migrate` (post_migrate): makes the FTS objects of `sender`'s searched models
-    that are missing or not as declared, and rebuilds their index from the table.
-
-    SQLite rebuilds a table for many schema changes (adding a field with a default, for one):
-    its triggers are dropped and its rows renumbered, so the index no longer names the right
-    rows. A missing FTS table is made only once its app is migrated: a migration that made
-    it would fail on one that exists."""
+    that are missing or not as declared, and rebuilds their index from the table (a table
+    that SQLite rebuilds loses its triggers and its rowids). A missing FTS table is made only
+    once its app is migrated: a migration that made it would fail on one that exists."""
     connection = connections[using]
     if connection.vendor != "sqlite":
         return

@@ -8,12 +8,13 @@ from uuid import UUID
 from django.conf import settings
 from django.db import transaction
 from django.http import FileResponse, HttpRequest
-from ninja import File, Form, Query, Router, Status
+from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from fabflow.accounts import selectors as account_selectors
 from fabflow.accounts.auth import Principal, authenticate, principal
 from fabflow.accounts.models import Space
+from fabflow.core.errors import TooLarge
 from fabflow.core.pagination import MAX_LIMIT, paginate
 from fabflow.core.problems import ApiError, invalid
 from fabflow.exports import downloads
@@ -41,7 +42,12 @@ from fabflow.orders.schemas import (
 )
 
 router = Router(tags=["orders"])
-Limit = Query(50, ge=1, le=MAX_LIMIT)  # type: ignore[type-arg]
+
+
+class PageParams(Schema):
+    limit: int = Field(50, ge=1, le=MAX_LIMIT)
+    ordering: str = "-createdAt"
+    cursor: str | None = None
 
 
 def _space_for_create(who: Principal, space_key: str | None) -> Space:
@@ -62,8 +68,7 @@ def _space_for_create(who: Principal, space_key: str | None) -> Space:
 
 
 def _new_order_body(new: services.NewOrder) -> dict[str, Any]:
-    """The created order as JSON, from the rows just written (no second read); its flow, if
-    any, has not run a task yet."""
+    # From the rows just written (no second read); its flow, if any, has not run a task yet.
     body = serializers.order_json(new.order, new.products, new.parts, new.asset_rows, [])
     return OrderOut.model_validate(body).model_dump(mode="json")
 
@@ -73,15 +78,14 @@ def create_order(request: HttpRequest, payload: OrderIn) -> Any:
     """Create an order; with `Idempotency-Key` a retry replays the first response."""
     who = principal(request)
     space = _space_for_create(who, payload.spaceKey)
-    key = request.headers.get("Idempotency-Key")
     claim = None
-    if key is not None:
+    if (key := request.headers.get("Idempotency-Key")) is not None:
         digest = idempotency.request_hash(payload.model_dump(mode="json"))
         claim = idempotency.Claim(space, idempotency.check_key(key), digest)
     with transaction.atomic():
         replay = idempotency.begin(claim) if claim is not None else None
         if replay is not None:
-            return Status(replay.status, replay.body)
+            return Status(*replay)
         new = services.intake_order(space=space, payload=payload, actor=who.actor)
         if claim is not None:  # the replay must be this very response: stored with the order
             body = _new_order_body(new)
@@ -95,14 +99,10 @@ def create_order(request: HttpRequest, payload: OrderIn) -> Any:
 def list_orders(
     request: HttpRequest,
     filters: Query[OrderFilter],
-    limit: int = Limit,
-    ordering: str = "-createdAt",
-    cursor: str | None = None,
+    page: Query[PageParams],
 ) -> dict[str, Any]:
     qs = filters.apply(selectors.order_list(principal(request)))
-    rows, next_url = paginate(
-        request, qs, keys=ORDER_SORT, ordering=ordering, limit=limit, cursor=cursor
-    )
+    rows, next_url = paginate(request, qs, keys=ORDER_SORT, **page.model_dump())
     return {"items": [serializers.order_summary_json(o) for o in rows], "next": next_url}
 
 
@@ -116,7 +116,7 @@ def get_order(request: HttpRequest, order_id: UUID) -> dict[str, Any]:
 def list_events(
     request: HttpRequest,
     order_id: UUID,
-    limit: int = Limit,
+    limit: int = Query(50, ge=1, le=MAX_LIMIT),  # type: ignore[type-arg]
     after: int = Query(0, ge=0),  # type: ignore[type-arg]
 ) -> dict[str, Any]:
     order = selectors.get_or_404(selectors.orders_for(principal(request)), order_id)
@@ -139,11 +139,10 @@ def upload_asset(
     """Attach a file (multipart `file`) to an order, or to one of its products or parts."""
     who = principal(request)
     order = selectors.get_or_404(selectors.orders_for(who), order_id)
-    if file.size is not None and file.size > settings.FABFLOW_MAX_UPLOAD_BYTES:
-        raise ApiError(
-            413,
-            f"Files are limited to {settings.FABFLOW_MAX_UPLOAD_BYTES} bytes.",
-            errors=[{"loc": ["form", "file"], "msg": "too large"}],
+    if (file.size or 0) > settings.FABFLOW_MAX_UPLOAD_BYTES:
+        limit = settings.FABFLOW_MAX_UPLOAD_BYTES
+        raise TooLarge(
+            f"Files are limited to {limit} bytes.", field=("form", "file"), reason="too large"
         )
     product = part = None
     if partId is not None:
@@ -174,14 +173,10 @@ def upload_asset(
 def list_products(
     request: HttpRequest,
     filters: Query[ProductFilter],
-    limit: int = Limit,
-    ordering: str = "-createdAt",
-    cursor: str | None = None,
+    page: Query[PageParams],
 ) -> dict[str, Any]:
     qs = filters.apply(selectors.products_for(principal(request)))
-    rows, next_url = paginate(
-        request, qs, keys=PRODUCT_SORT, ordering=ordering, limit=limit, cursor=cursor
-    )
+    rows, next_url = paginate(request, qs, keys=PRODUCT_SORT, **page.model_dump())
     parts = selectors.parts_by_product(principal(request), rows)
     return {
         "items": [serializers.product_json(p, parts.get(p.id, [])) for p in rows],
@@ -203,14 +198,10 @@ def get_product(request: HttpRequest, product_id: UUID) -> dict[str, Any]:
 def list_parts(
     request: HttpRequest,
     filters: Query[PartFilter],
-    limit: int = Limit,
-    ordering: str = "-createdAt",
-    cursor: str | None = None,
+    page: Query[PageParams],
 ) -> dict[str, Any]:
     qs = filters.apply(selectors.parts_for(principal(request)))
-    rows, next_url = paginate(
-        request, qs, keys=PART_SORT, ordering=ordering, limit=limit, cursor=cursor
-    )
+    rows, next_url = paginate(request, qs, keys=PART_SORT, **page.model_dump())
     assets = selectors.assets_by_part(rows)
     return {
         "items": [serializers.part_json(p, assets.get(p.id, [])) for p in rows],
@@ -242,7 +233,8 @@ def download_asset(request: HttpRequest, asset_id: UUID, token: str | None = Non
 
 
 def _file_response(asset: Asset) -> FileResponse:
-    """The asset's file: safe images inline, anything else as opaque bytes to save."""
+    """The asset's file (also the web download's): safe images inline, anything else as
+    opaque bytes to save."""
     return downloads.file_response(
         asset.file.open("rb"), name=safe_filename(asset.name), content_type=asset.content_type
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import io
 import mimetypes
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -15,7 +16,6 @@ from typing import IO, Any
 from django.conf import settings
 from django.core import signing
 from django.core.files import File
-from django.core.files.base import ContentFile
 from django.db import transaction
 from django.urls import reverse
 from django.utils.text import get_valid_filename
@@ -59,7 +59,9 @@ def create_assets(
             product_id=spec.product_id,
             part_id=spec.part_id,
             name=spec.name,
-            content_type=guess_content_type(spec.name, spec.content_type),
+            content_type=spec.content_type
+            or mimetypes.guess_type(spec.name)[0]
+            or "application/octet-stream",
             source=spec.source,
             state=Asset.State.PENDING if spec.source == Asset.Source.URL else Asset.State.READY,
             source_url=spec.url,
@@ -69,9 +71,9 @@ def create_assets(
     try:
         for asset, spec in zip(made, new, strict=True):
             if spec.content is not None:
-                store_bytes(asset, spec.content)
+                _store(asset, io.BytesIO(spec.content))
             elif spec.upload is not None:
-                _store_upload(asset, spec.upload)
+                _store(asset, spec.upload)
         with transaction.atomic(savepoint=False):
             insert_rows(made)
             if announce is not None:
@@ -95,12 +97,17 @@ def _enqueue_fetches(asset_ids: list[str]) -> None:
         fetch_asset.enqueue(asset_id)
 
 
-def _store_upload(asset: Asset, handle: IO[bytes]) -> None:
-    # The size and checksum of what is stored, not what the client announced.
-    handle.seek(0)
-    size, digest = hash_stream(iter(lambda: handle.read(64 * 1024), b""))
-    handle.seek(0)
-    store_file(asset, handle, size=size, sha256=digest)
+def _store(asset: Asset, handle: IO[bytes], size: int | None = None, sha256: str = "") -> None:
+    """Write `handle` as the asset's file (not saved) with its size and checksum: those of
+    what is stored (not what a client announced), measured here unless given."""
+    if size is None:
+        handle.seek(0)
+        # Django's File objects proxy readinto, which the stubs of IO lack.
+        sha256 = hashlib.file_digest(handle, "sha256").hexdigest()  # type: ignore[arg-type]
+        size = handle.seek(0, io.SEEK_END)
+        handle.seek(0)
+    asset.size, asset.sha256 = size, sha256
+    asset.file.save(safe_filename(asset.name), File(handle), save=False)
 
 
 def count_fetch_attempt(asset: Asset) -> None:
@@ -110,7 +117,7 @@ def count_fetch_attempt(asset: Asset) -> None:
 
 def fetched(asset: Asset, handle: IO[bytes], *, size: int, sha256: str) -> None:
     """Store a downloaded URL asset's file and mark it ready, on its order's timeline."""
-    store_file(asset, handle, size=size, sha256=sha256)
+    _store(asset, handle, size, sha256)
     with transaction.atomic():
         asset.state, asset.error = Asset.State.READY, ""
         asset.save(update_fields=["file", "size", "sha256", "state", "error"])
@@ -146,52 +153,23 @@ def safe_filename(name: str) -> str:
     return name[:150] or "file"
 
 
-def guess_content_type(name: str, given: str | None = None) -> str:
-    return given or mimetypes.guess_type(name)[0] or "application/octet-stream"
-
-
 def decode_inline(content: str, loc: tuple[str | int, ...]) -> bytes:
     """Decode base64 content, enforcing the inline size limit before decoding."""
     limit = settings.FABFLOW_MAX_INLINE_ASSET_BYTES
+    too_large = TooLarge(
+        f"Inline asset larger than {limit} bytes; upload it instead.",
+        field=loc,
+        reason=f"larger than {limit} bytes",
+    )
     if len(content) > (limit * 4) // 3 + 4:
-        raise TooLarge(
-            f"Inline asset larger than {limit} bytes; upload it instead.",
-            field=loc,
-            reason=f"larger than {limit} bytes",
-        )
+        raise too_large
     try:
         data = base64.b64decode(content, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise Invalid("Invalid base64 content.", field=loc, reason="not valid base64") from exc
     if len(data) > limit:
-        raise TooLarge(
-            f"Inline asset larger than {limit} bytes; upload it instead.",
-            field=loc,
-            reason=f"larger than {limit} bytes",
-        )
+        raise too_large
     return data
-
-
-def store_bytes(asset: Asset, data: bytes) -> None:
-    """Write `data` as the asset's file and fill in its size and checksum (not saved)."""
-    asset.size = len(data)
-    asset.sha256 = hashlib.sha256(data).hexdigest()
-    asset.file.save(safe_filename(asset.name), ContentFile(data), save=False)
-
-
-def store_file(asset: Asset, handle: IO[bytes], *, size: int, sha256: str) -> None:
-    asset.size = size
-    asset.sha256 = sha256
-    asset.file.save(safe_filename(asset.name), File(handle), save=False)
-
-
-def hash_stream(chunks: Iterable[bytes]) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
-    for chunk in chunks:
-        digest.update(chunk)
-        size += len(chunk)
-    return size, digest.hexdigest()
 
 
 def delete_files(assets: Iterable[Asset]) -> None:

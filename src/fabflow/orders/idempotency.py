@@ -1,12 +1,9 @@
 """Idempotency-Key handling for POST /orders: replay, conflict, or record with the order.
 
-The key's row is written in the order's own transaction, with the response (ADR 0008): one
-write transaction per order, and nothing is left behind by a request that fails or a process
-that dies. A concurrent duplicate is told apart before anything is written: on PostgreSQL
-the first request holds a transaction-scoped advisory lock on the key, so a second one gets
-409 at once instead of waiting for the first to commit; on SQLite, write transactions run one
-after the other (`BEGIN IMMEDIATE`), so the second one starts after the first committed and
-replays its response.
+The key's row is written in the order's own transaction, with the response (ADR 0008). A
+concurrent duplicate is told apart before anything is written: on PostgreSQL the first request
+holds a transaction-scoped advisory lock on the key, so a second one gets 409 at once; on
+SQLite, write transactions run one after the other, so the second replays the first's response.
 """
 
 from __future__ import annotations
@@ -24,12 +21,6 @@ from fabflow.core.errors import Conflict, Invalid
 from fabflow.orders.models import IdempotencyKey, Order
 
 MAX_KEY_LENGTH = 255
-
-
-@dataclass(frozen=True)
-class Replay:
-    status: int
-    body: Any
 
 
 @dataclass(frozen=True)
@@ -55,8 +46,8 @@ def check_key(key: str) -> str:
     return key
 
 
-def begin(claim: Claim) -> Replay | None:
-    """Inside the order's transaction: the earlier response to replay, or None to go on.
+def begin(claim: Claim) -> tuple[int, Any] | None:
+    """Inside the order's transaction: the earlier response (status, body), or None to go on.
 
     Raises 409 while another request with the key is in its transaction (PostgreSQL) and 422
     when the key was used with another body."""
@@ -75,7 +66,7 @@ def begin(claim: Claim) -> Replay | None:
         # Left by a version that committed claims first (ADR 0001) and then crashed.
         record.delete()
         return None
-    return Replay(record.response_status or 200, record.response_body)
+    return record.response_status or 200, record.response_body
 
 
 def record(claim: Claim, *, status: int, body: Any, order: Order) -> None:

@@ -17,10 +17,6 @@ from fabflow.orders.models import Asset
 log = logging.getLogger(__name__)
 
 
-def outbound_policy() -> outbound.OutboundPolicy:
-    return outbound.OutboundPolicy.from_strings(settings.OUTBOUND_ALLOWLIST)
-
-
 @task()
 def fetch_asset(asset_id: str) -> str:
     """Download one URL asset into storage; transient failures are retried with backoff."""
@@ -31,7 +27,7 @@ def fetch_asset(asset_id: str) -> str:
     try:
         with tempfile.TemporaryFile() as handle:
             _status, _headers, size, digest = outbound.stream_download(
-                outbound_policy(),
+                outbound.OutboundPolicy.from_strings(settings.OUTBOUND_ALLOWLIST),
                 asset.source_url,
                 handle,
                 max_bytes=settings.FABFLOW_MAX_FETCH_BYTES,
@@ -39,12 +35,9 @@ def fetch_asset(asset_id: str) -> str:
             handle.seek(0)
             assets.fetched(asset, handle, size=size, sha256=digest)
     except outbound.OutboundError as exc:
-        return _failed(asset, exc)
-    return "ready"
-
-
-def _failed(asset: Asset, exc: outbound.OutboundError) -> str:
-    if exc.transient and asset.attempts < settings.FABFLOW_FETCH_ATTEMPTS:
+        if not exc.transient or asset.attempts >= settings.FABFLOW_FETCH_ATTEMPTS:
+            assets.fetch_failed(asset, str(exc))
+            return "failed"
         delay = outbound.backoff_delay(asset.attempts, base=2.0, cap=600.0)
         log.info(
             "asset %s fetch attempt %s failed (%s); retry in %.1fs",
@@ -53,9 +46,7 @@ def _failed(asset: Asset, exc: outbound.OutboundError) -> str:
             exc,
             delay,
         )
-        fetch_asset.using(run_after=timezone.now() + timedelta(seconds=delay)).enqueue(
-            str(asset.id)
-        )
+        retry_at = timezone.now() + timedelta(seconds=delay)
+        fetch_asset.using(run_after=retry_at).enqueue(str(asset.id))
         return "retrying"
-    assets.fetch_failed(asset, str(exc))
-    return "failed"
+    return "ready"

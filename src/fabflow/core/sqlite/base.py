@@ -1,18 +1,12 @@
 """Django's SQLite backend, with writers that queue for the write lock instead of sleeping.
 
-Every write transaction starts with `BEGIN IMMEDIATE` (settings: `transaction_mode`), so the
-only place a writer waits is that BEGIN. SQLite's own busy handler waits there with sleeps
-that grow to 25, 50 and 100 ms while the lock is usually free again within a millisecond, so
-under concurrent intake writers spend most of their time asleep next to a free database.
-This backend waits differently, in the one place where it is safe to retry (nothing of the
-transaction has run yet):
-
-- threads of one process queue on a lock of the process (woken as soon as the holder
-  commits or rolls back), so at most one thread per process asks SQLite for the lock;
-- that thread asks SQLite with its busy handler off and retries every `POLL_SECONDS` until
-  the configured `timeout`, then fails with "database is locked" as SQLite would.
-
-Statements outside a transaction (autocommit) keep SQLite's busy handler and the timeout.
+Every write transaction starts with `BEGIN IMMEDIATE` (settings: `transaction_mode`), where
+SQLite's busy handler sleeps up to 100 ms although the lock is usually free again within a
+millisecond (ADR 0008). This backend waits at that BEGIN, the one place where a retry is safe
+(nothing of the transaction has run yet): threads of one process queue on a lock of the process
+(woken as soon as the holder commits or rolls back), and the one at the head asks SQLite with
+its busy handler off, every `POLL_SECONDS` until the `timeout`, then fails with "database is
+locked" as SQLite would. Statements outside a transaction keep SQLite's busy handler.
 """
 
 from __future__ import annotations
@@ -28,22 +22,13 @@ from django.db.backends.sqlite3 import base
 
 POLL_SECONDS = 0.0005
 _locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
-
-
-def _reset_after_fork() -> None:
-    # A child starts with no transaction: locks copied from the parent must not stay taken.
-    global _locks_guard
-    _locks.clear()
-    _locks_guard = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_reset_after_fork)
+# A child starts with no transaction: locks copied from the parent must not stay taken.
+os.register_at_fork(after_in_child=_locks.clear)
 
 
 def _process_lock(name: str) -> threading.Lock:
-    with _locks_guard:
-        return _locks.setdefault(name, threading.Lock())
+    # setdefault is atomic: threads that race for a new name all get the lock it keeps.
+    return _locks.setdefault(name, threading.Lock())
 
 
 class DatabaseWrapper(base.DatabaseWrapper):

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections, connections
 from django.db.utils import InterfaceError, OperationalError
 
@@ -59,8 +59,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **options: Any) -> None:
         if options["threads"] < 1 or options["claim_batch"] < 1:
-            self.stderr.write("--threads and --claim-batch must be at least 1")
-            raise SystemExit(2)
+            raise CommandError("--threads and --claim-batch must be at least 1", returncode=2)
         if options["batch"]:
             sweep()
             drain(options["claim_batch"])
@@ -72,12 +71,8 @@ class Command(BaseCommand):
             interval=options["interval"],
         )
         engine.start()
-        sweeper = threading.Thread(
-            target=self._sweep_forever,
-            daemon=True,
-            args=(engine.stop, float(options["sweep_interval"])),
-        )
-        sweeper.start()
+        args = (engine.stop, options["sweep_interval"])
+        threading.Thread(target=self._sweep_forever, args=args, daemon=True).start()
         try:
             self._jobs_forever(options)
         finally:
