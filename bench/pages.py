@@ -133,6 +133,9 @@ def scenarios(space: Any) -> list[tuple[str, str, bool]]:
         ("orders: deep page", f"/orders?cursor={q_orders}", False),
         ("products: first page", "/products", False),
         ("products: search + sort by units", "/products?q=ring&ordering=-units", False),
+        # A configuration value: common ("silver") and rare (a finish of one catalogue item).
+        ("products: search a configuration value", "/products?q=silver", False),
+        ("products: search a rare configuration value", "/products?q=hammered", False),
         ("products: deep page", f"/products?cursor={q_products}", False),
         ("parts: first page", "/parts", False),
         ("parts: search + sort by name", "/parts?q=band&ordering=name", False),

@@ -87,7 +87,8 @@ MODES = {
 
 @pytest.fixture
 def catalog(tenant: Tenant) -> None:
-    """One order per name, with a product and a part named after it (and a plain one)."""
+    """One order per name, with a product and a part named after it, and a plain product whose
+    configuration has the name as a value."""
     for i, name in enumerate(NAMES):
         order = Order.objects.create(
             organization=tenant.org,
@@ -103,6 +104,7 @@ def catalog(tenant: Tenant) -> None:
                 position=j,
                 name=product_name,
                 configuration_id=f"cfg-{name}",
+                configuration={"finish": name} if product_name == "plain" else {},
             )
             Part.objects.create(
                 organization=tenant.org, order=order, product=product, name=f"part {name}"
@@ -135,7 +137,7 @@ def test_search_finds_exactly_what_icontains_finds(catalog: None, mode: str, q: 
     q = q.strip()  # the filters strip the term
     orders = icontains(q, "name", "third_party_order_id", "customer_email")
     assert ids(OrderFilter(q=q).apply(Order.objects.all())) == ids(Order.objects.filter(orders))
-    products = icontains(q, "name", "configuration_id", "order__name")
+    products = icontains(q, "name", "configuration_id", "configuration", "order__name")
     assert ids(ProductFilter(q=q).apply(Product.objects.all())) == ids(
         Product.objects.filter(products)
     )

@@ -96,6 +96,7 @@ def test_create_order_returns_products_and_parts_in_order(api: ApiClient) -> Non
         "configuration",
         "units",
         "value",
+        "deadline",
         "createdAt",
         "assets",
         "parts",

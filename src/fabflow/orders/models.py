@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.db import models
 from django.db.models import Value
@@ -93,7 +95,19 @@ class Order(UUIDModel):
         return self.name
 
 
-PRODUCT_SEARCH = TextSearch("product", "name", "configuration_id", "order__name")
+# The configuration is searched as its JSON text (a value like "silver", or a parameter's name).
+PRODUCT_SEARCH = TextSearch("product", "name", "configuration_id", "configuration", "order__name")
+# What the sort indexes cover: the searched columns but the configuration, whose size has no
+# bound (a B-tree entry takes at most 2,704 bytes on PostgreSQL).
+PRODUCT_COVERED = [c for c in PRODUCT_SEARCH.columns if c != "configuration"]
+
+
+class UnescapedJSON(json.JSONEncoder):
+    """JSON text with non-ASCII characters as they are (PostgreSQL's jsonb keeps them so), so
+    that SQLite's text search finds "Weißgold" in a configuration."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**{**kwargs, "ensure_ascii": False})
 
 
 class Product(UUIDModel):
@@ -105,9 +119,10 @@ class Product(UUIDModel):
     position = models.PositiveIntegerField(default=0)
     name = models.CharField(max_length=200)
     configuration_id = models.CharField(max_length=200, blank=True)
-    configuration = models.JSONField(default=dict, blank=True)
+    configuration = models.JSONField(default=dict, blank=True, encoder=UnescapedJSON)
     units = models.PositiveIntegerField(default=1)
     unit_value = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
+    deadline = models.DateTimeField(null=True, blank=True)
 
     search = PRODUCT_SEARCH
 
@@ -119,22 +134,22 @@ class Product(UUIDModel):
             models.Index(
                 fields=["organization", "-created_at", "-id"],
                 name="product_org_created",
-                include=PRODUCT_SEARCH.columns,
+                include=PRODUCT_COVERED,
             ),
             models.Index(
                 fields=["organization", "name", "id"],
                 name="product_org_name",
-                include=[c for c in PRODUCT_SEARCH.columns if c != "name"],
+                include=[c for c in PRODUCT_COVERED if c != "name"],
             ),
             models.Index(
                 fields=["organization", "units", "id"],
                 name="product_org_units",
-                include=PRODUCT_SEARCH.columns,
+                include=PRODUCT_COVERED,
             ),
             models.Index(
                 fields=["organization", "unit_value", "id"],
                 name="product_org_value",
-                include=PRODUCT_SEARCH.columns,
+                include=PRODUCT_COVERED,
             ),
             *PRODUCT_SEARCH.indexes,
         ]

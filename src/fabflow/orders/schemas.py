@@ -95,6 +95,7 @@ class ProductIn(InputSchema):
     configuration: dict[str, Any] = Field(default_factory=dict)
     units: int = Field(default=1, ge=1, le=1_000_000)
     value: Money = Decimal("0.00")
+    deadline: UtcDatetime | None = None
     assets: list[AssetIn] = Field(default_factory=list, max_length=MAX_ASSETS)
     parts: list[PartIn] = Field(default_factory=list, max_length=MAX_PARTS)
 
@@ -202,6 +203,7 @@ class ProductOut(Schema):
     configuration: dict[str, Any]
     units: int
     value: str = Field(description="Value of one unit, EUR, two decimals")
+    deadline: datetime | None
     createdAt: datetime
     assets: list[AssetOut]
     parts: list[PartOut]

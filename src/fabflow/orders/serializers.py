@@ -59,6 +59,7 @@ def product_json(
         "configuration": product.configuration,
         "units": product.units,
         "value": money(product.unit_value),
+        "deadline": product.deadline,
         "createdAt": product.created_at,
         "assets": [asset_json(a) for a in assets],
         "parts": [part_json(p, by_part.get(p.id, ())) for p in parts],

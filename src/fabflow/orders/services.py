@@ -95,6 +95,7 @@ def _build(space: Space, payload: OrderIn, flow: FlowChoice | None) -> NewOrder:
             configuration=p.configuration,
             units=p.units,
             unit_value=p.value.quantize(CENT),
+            deadline=p.deadline,
         )
         intake.products.append(product)
         for i, spec in enumerate(p.assets):
