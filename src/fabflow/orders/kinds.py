@@ -34,3 +34,7 @@ class EventKind(StrEnum):
     CONNECTOR_FEEDBACK = "connector.feedback"
     TEMPLATE_MISSING = "template.missing"
     ACTION_REJECTED = "action.rejected"
+
+
+# What the order page calls each kind ("Task retry scheduled"): never the stored value.
+LABELS = {kind.value: kind.name.replace("_", " ").capitalize() for kind in EventKind}

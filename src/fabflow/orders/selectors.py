@@ -10,6 +10,7 @@ from django.http import Http404
 
 from fabflow.accounts.auth import Principal
 from fabflow.orders import hooks
+from fabflow.orders.kinds import LABELS
 from fabflow.orders.models import Asset, Order, OrderEvent, Part, Product
 
 
@@ -82,6 +83,25 @@ def signed_asset(asset_id: UUID) -> Asset | None:
 def recent_events(order: Order, *, limit: int = 200) -> QuerySet[OrderEvent]:
     """The (already scoped) order's newest events first, for its page."""
     return OrderEvent.objects.filter(order=order).order_by("-id")[:limit]
+
+
+def timeline(order: Order, *, limit: int = 200) -> list[dict[str, Any]]:
+    """The (already scoped) order's newest events first, each with its label; the events of
+    one task run as one group (oldest first, where the run's newest event is) with its task."""
+    tasks = {str(task["id"]): task for task in hooks.flows().tasks_json(order)}
+    items: list[dict[str, Any]] = []
+    runs: dict[str, dict[str, Any]] = {}
+    for event in recent_events(order, limit=limit):
+        entry = {"event": event, "label": LABELS.get(event.kind, "Event")}
+        run_id = None if event.kind.startswith("flow.") else event.data.get("taskRunId")
+        if run_id is None:
+            items.append(entry)
+        else:
+            if run_id not in runs:
+                runs[run_id] = {"task": tasks.get(run_id), "events": []}
+                items.append(runs[run_id])
+            runs[run_id]["events"].insert(0, entry)
+    return items
 
 
 def events_after(*, order: Order, after: int, limit: int) -> list[OrderEvent]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from django.http import (
@@ -27,7 +28,7 @@ from fabflow.exports.tables import LIMIT as EXPORT_LIMIT
 from fabflow.orders import selectors
 from fabflow.orders.filters import OrderFilter, PartFilter, ProductFilter
 from fabflow.orders.hooks import page_sections
-from fabflow.orders.models import Asset, OrderStatus
+from fabflow.orders.models import Asset, OrderStatus, Part, Product
 from fabflow.orders.tables import EXPORTS, ORDERS, PARTS, PRODUCTS, TABLES
 
 
@@ -91,28 +92,42 @@ def table_columns(request: HttpRequest, name: str) -> HttpResponse:
 def order(request: HttpRequest, order_id: UUID) -> HttpResponse:
     obj = selectors.get_or_404(selectors.orders_for(principal(request)), order_id)
     products_, parts_, assets = selectors.order_items(obj)
+    parts_by_product = selectors.grouped(parts_, "product_id")
     return render(
         request,
         "orders/order.html",
         {
             "order": obj,
-            "products": products_,
-            "parts": parts_,
-            "assets": assets,
+            "products": [(p, parts_by_product.get(p.id, [])) for p in products_],
+            "assets": [a for a in assets if not a.product_id],
+            "files": _files(products_, parts_by_product, assets),
+            "images": _images(assets),
             # What other apps show of the order (the flows app: tasks, graph, actions).
             "sections": [render_section(request, obj) for render_section in page_sections()],
-            "events": selectors.recent_events(obj),
-            "thumbnail": _thumbnail(assets),
+            "timeline": selectors.timeline(obj),
             "title": obj.name,
         },
     )
 
 
-def _thumbnail(assets: list[Asset]) -> Asset | None:
-    """The first ready image the browser is allowed to show inline (never an SVG)."""
-    return next(
-        (a for a in assets if a.state == Asset.State.READY and served_type(a.content_type)), None
-    )
+def _files(
+    products: list[Product], parts: dict[Any, list[Part]], assets: list[Asset]
+) -> list[tuple[Product, list[Asset], list[tuple[Part, list[Asset]]]]]:
+    """The files of each product that has some: its own, then each of its parts' (those with
+    files), as production reads them."""
+    own = selectors.grouped([a for a in assets if not a.part_id], "product_id")
+    by_part = selectors.grouped(assets, "part_id")
+    files = []
+    for product in products:
+        of_parts = [(p, by_part[p.id]) for p in parts.get(product.id, []) if p.id in by_part]
+        if product.id in own or of_parts:
+            files.append((product, own.get(product.id, []), of_parts))
+    return files
+
+
+def _images(assets: list[Asset]) -> list[Asset]:
+    """The ready images the browser is allowed to show inline (never an SVG): thumbnails."""
+    return [a for a in assets if a.state == Asset.State.READY and served_type(a.content_type)]
 
 
 @member_required
@@ -128,7 +143,7 @@ def product(request: HttpRequest, product_id: UUID) -> HttpResponse:
             "product": obj,
             "parts": selectors.product_parts(obj),
             "assets": assets,
-            "thumbnail": _thumbnail(assets),
+            "images": _images(assets),
             "title": obj.name,
         },
     )
@@ -139,10 +154,11 @@ def part(request: HttpRequest, part_id: UUID) -> HttpResponse:
     obj = selectors.get_or_404(
         selectors.parts_for(principal(request)).select_related("order", "product"), part_id
     )
+    assets = list(selectors.part_assets(obj))
     return render(
         request,
         "orders/part.html",
-        {"part": obj, "assets": selectors.part_assets(obj), "title": obj.name},
+        {"part": obj, "assets": assets, "images": _images(assets), "title": obj.name},
     )
 
 
