@@ -44,12 +44,20 @@ _email = EmailValidator()
 _url = URLValidator(schemes=["http", "https"])
 
 
-def _check_email(value: str) -> str:
+def _check(validator: Any, value: str, message: str) -> str:
     try:
-        _email(value)
+        validator(value)
     except DjangoValidationError as exc:
-        raise ValueError("not a valid e-mail address") from exc
+        raise ValueError(message) from exc
     return value
+
+
+def _check_email(value: str) -> str:
+    return _check(_email, value, "not a valid e-mail address")
+
+
+def _check_url(value: str) -> str:
+    return _check(_url, value, "not a valid http(s) URL")
 
 
 class InputSchema(BaseModel):
@@ -74,12 +82,7 @@ class AssetIn(InputSchema):
     @field_validator("url")
     @classmethod
     def _valid_url(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                _url(value)
-            except DjangoValidationError as exc:
-                raise ValueError("not a valid http(s) URL") from exc
-        return value
+        return _check_url(value) if value is not None else value
 
 
 class PartIn(InputSchema):
@@ -159,12 +162,7 @@ class OrderIn(InputSchema):
     @field_validator("updateUrl")
     @classmethod
     def _valid_update_url(cls, value: str | None) -> str | None:
-        if value:
-            try:
-                _url(value)
-            except DjangoValidationError as exc:
-                raise ValueError("not a valid http(s) URL") from exc
-        return value
+        return _check_url(value) if value else value
 
 
 class StartIn(InputSchema):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,6 +9,7 @@ from django.conf import settings
 
 from fabflow.orders.assets import signed_download_url
 from fabflow.orders.models import Asset, Order, OrderEvent, Part, Product
+from fabflow.orders.selectors import grouped
 
 
 def money(value: Any) -> str:
@@ -98,19 +98,10 @@ def order_json(
     tasks: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The full order object, built from already loaded rows (no queries)."""
-    parts_by_product: dict[Any, list[Part]] = defaultdict(list)
-    for part in parts:
-        parts_by_product[part.product_id].append(part)
-    by_part: dict[Any, list[Asset]] = defaultdict(list)
-    by_product: dict[Any, list[Asset]] = defaultdict(list)
-    order_assets = []
-    for asset in assets:
-        if asset.part_id:
-            by_part[asset.part_id].append(asset)
-        elif asset.product_id:
-            by_product[asset.product_id].append(asset)
-        else:
-            order_assets.append(asset)
+    parts_by_product = grouped(parts, "product_id")
+    by_part = grouped(assets, "part_id")
+    # Not the parts' (which name their product too); under None, the order's own.
+    by_product = grouped([a for a in assets if not a.part_id], "product_id")
     return {
         **order_summary_json(order),
         "customerEmail": order.customer_email,
@@ -118,9 +109,10 @@ def order_json(
         "addresses": order.addresses,
         "data": order.data,
         "updateUrl": order.update_url or None,
-        "assets": [asset_json(a) for a in order_assets],
+        "assets": [asset_json(a) for a in by_product.get(None, [])],
         "products": [
-            product_json(p, parts_by_product[p.id], by_part, by_product[p.id]) for p in products
+            product_json(p, parts_by_product.get(p.id, []), by_part, by_product.get(p.id, []))
+            for p in products
         ],
         "tasks": tasks or [],
     }
