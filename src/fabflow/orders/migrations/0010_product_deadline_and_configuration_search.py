@@ -54,10 +54,7 @@ def unescape(apps, schema_editor):  # type: ignore[no-untyped-def]
 class Migration(migrations.Migration):
     atomic = False  # CREATE INDEX CONCURRENTLY cannot run in a transaction
 
-    dependencies = [
-        ("accounts", "0002_user_email_case_insensitive"),
-        ("orders", "0009_order_flow_by_name"),
-    ]
+    dependencies = [("orders", "0009_order_flow_by_name")]
 
     operations = [
         migrations.AddField(
