@@ -1,14 +1,20 @@
-"""The demo: its connector follows the contract, and the seeded flow runs end to end."""
+"""The demo: its orders in every status, its connector's contract, its flow end to end."""
 
 from __future__ import annotations
 
+import io
+import json
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 
+from fabflow.accounts.models import User
 from fabflow.flows.management.commands.demo import demo_flow
 from fabflow.flows.models import TaskRun
+from fabflow.flows.serializers import task_json
 from fabflow.flows.services import create_flow
 from fabflow.orders.models import Order, Part
 from tests.factories import ApiClient, make_tenant, order_body
@@ -23,6 +29,71 @@ def demo_settings(settings: Any, live_server: Any) -> Any:
     settings.FABFLOW_DEMO_CONNECTOR = True
     settings.FABFLOW_DEMO_CONNECTOR_DELAY = 0
     return settings
+
+
+def demo(settings: Any, data_dir: Path) -> str:
+    settings.DATA_DIR = data_dir
+    out = io.StringIO()
+    call_command("demo", stdout=out)
+    return out.getvalue()
+
+
+def test_demo_has_a_dozen_orders_in_every_status_with_their_customers(
+    settings: Any, tmp_path: Path
+) -> None:
+    # when the demo is seeded
+    demo(settings, tmp_path)
+    # then a dozen orders rest in each status
+    statuses = Counter(Order.objects.values_list("status", flat=True))
+    assert statuses == {
+        "created": 12,
+        "in_progress": 12,
+        "success": 12,
+        "failure": 12,
+        "unhealthy": 12,
+    }
+    # each with a deadline, a customer, an address, products with parts; most have tags
+    orders = list(Order.objects.prefetch_related("products__parts"))
+    assert all(o.deadline and o.customer_info["name"] and o.addresses for o in orders)
+    assert all(p.parts.all() for o in orders for p in o.products.all())
+    assert sum(1 for o in orders if o.tags) >= 45
+    # and the engine ran them: no flow for Created, a shipping mail for every Success
+    assert not Order.objects.filter(status="created").exclude(flow_key="").exists()
+    shipped = TaskRun.objects.filter(key="mail-shipped", state="succeeded")
+    assert set(shipped.values_list("order__status", flat=True)) == {"success"}
+    assert shipped.count() == 12
+
+
+def test_demo_has_checks_waiting_for_its_user_and_timed_out_ones(
+    settings: Any, tmp_path: Path
+) -> None:
+    demo(settings, tmp_path)
+    user = User.objects.get(email="admin@example.com")
+    # a check waits for a person of the demo user's tags, with a title and a description
+    waiting = TaskRun.objects.filter(state="waiting", timed_out=False).select_related(
+        "order", "flow_run__flow_version"
+    )
+    assert {(r.handler_key, r.order.status) for r in waiting} == {("manual-task", "in_progress")}
+    run = waiting[0]
+    payload = run.flow_run.flow_version.definition[run.stage]["taskDefinitions"][0]["payload"]
+    assert set(payload["assigneeTags"]) & set(user.tags)
+    assert payload["description"]
+    assert task_json(run)["title"] == f"Check the print of {run.order.name}"
+    # and every Unhealthy order has its check past its timeout, still waiting
+    unhealthy = TaskRun.objects.filter(order__status="unhealthy", key="check-print")
+    assert set(unhealthy.values_list("state", "timed_out")) == {("waiting", True)}
+    assert unhealthy.count() == 12
+
+
+def test_a_second_demo_run_adds_nothing_and_prints_the_same_login(
+    settings: Any, tmp_path: Path
+) -> None:
+    first = demo(settings, tmp_path)
+    second = demo(settings, tmp_path)
+    assert second == first
+    credentials = json.loads((tmp_path / "demo-credentials.json").read_text())
+    assert credentials["password"] in second
+    assert Order.objects.count() == 60
 
 
 def work() -> None:
