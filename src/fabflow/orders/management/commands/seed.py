@@ -1,13 +1,9 @@
-"""fabflow seed --orders N [--space KEY] [--org NAME] [--batch 2000] [--seed 1]
+"""fabflow seed --orders N [--space KEY] [--org NAME] [--batch 2000] [--seed 1]: scale test data.
 
-Fills a space with realistic orders for scale tests: 1-3 products of 1-3 parts each, a
-customer and address, a status, a creation time in the last 365 days, a deadline (~60%), tags
-(~20%), manufacturing data and one `order.created` event. No assets, no flows. Rows are written
-through intake's multi-row insert (`orders/inserts.py`), one transaction per `--batch` orders.
-
-Repeatable: the same `--seed` on the same starting data gives the same orders (times relative
-to now). Third-party ids continue after the space's highest `WEB-<number>`, so a second run
-adds orders and, its generator being seeded with that number too, draws different ones.
+Orders of the last 365 days with 1-3 products of 1-3 parts, a customer, an address, a status,
+deadlines and tags on some, and an `order.created` event; no assets, no flows. Written through
+intake's multi-row insert, a transaction per `--batch` orders. The same `--seed` gives the same
+orders; third-party ids go on after the space's highest `WEB-<number>`, which also seeds the draw.
 """
 
 from __future__ import annotations
@@ -25,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import validate_slug
 from django.db import connection, transaction
+from django.db.models import DateField
 from django.db.models.functions import Length
 from django.utils import timezone
 
@@ -103,20 +100,12 @@ def time_ordered_id(created: datetime) -> uuid.UUID:
     return uuid.UUID(int=(int(created.timestamp() * 1000) << 80) | (0x7 << 76) | tail)
 
 
-def _span(text: str) -> tuple[float, float]:
-    low, high = text.split("-")
-    return float(low), float(high)
-
-
 class Generator:
     """Builds the rows of orders numbered `start`, `start + 1`, ... for one space."""
 
     def __init__(self, space: Space, *, seed: int, start: int, total: int) -> None:
         self.space, self.start, self.total, self.now = space, start, total, timezone.now()
         self.rng = random.Random(f"fabflow-seed:{seed}:{start}")
-
-    def number(self, index: int) -> str:
-        return f"{PREFIX}{self.start + index:06d}"
 
     def batch(self, first: int, count: int) -> list[list[Any]]:
         rows: list[list[Any]] = [[], [], [], []]  # orders, products, parts, events
@@ -125,7 +114,7 @@ class Generator:
         return rows
 
     def _order(self, rows: list[list[Any]], index: int) -> None:
-        rng, number = self.rng, self.number(index)
+        rng, number = self.rng, f"{PREFIX}{self.start + index:06d}"
         # Evenly spread over the last 365 days, oldest first, so higher numbers are newer.
         age_s = (self.total - index - rng.random()) * 365 * DAY_S / self.total
         created = self.now - timedelta(seconds=age_s)
@@ -189,21 +178,20 @@ class Generator:
         size = rng.randint(int(low), int(high)) if high else rng.choice(sizes.split(","))
         colour = rng.choice(colours.split(","))
         configuration = {"size": size, "material": material, "colour": colour}
+        own = dict(organization_id=order.organization_id, order_id=order.pk, created_at=created)
         product = Product(
             id=time_ordered_id(created),
-            organization_id=order.organization_id,
-            order_id=order.pk,
             position=position,
             name=name,
             configuration_id=f"cfg-{rng.getrandbits(32):08x}",
             configuration={**configuration, "finish": rng.choice(finishes.split(","))},
             units=int(rng.choice(units.split())),
             unit_value=Decimal(rng.randint(*(int(e) * 100 for e in euros.split("-")))) / 100,
-            created_at=created,
+            **own,
         )
         parts = []
         for index, part_name in enumerate(part_names.split(",")[: rng.randint(1, 3)]):
-            weight = round(rng.uniform(*_span(grams)), 1)
+            weight = round(rng.uniform(*map(float, grams.split("-"))), 1)
             manufacturing = {
                 "printTimeS": int(weight * rng.uniform(120, 600)) + rng.randint(300, 1800),
                 "filamentG": weight,
@@ -214,14 +202,12 @@ class Generator:
             }
             part = Part(
                 id=time_ordered_id(created),
-                organization_id=order.organization_id,
-                order_id=order.pk,
                 product_id=product.pk,
                 position=index,
                 name=part_name,
                 data={"material": material, "colour": colour},
                 manufacturing_data=manufacturing,
-                created_at=created,
+                **own,
             )
             parts.append(part)
         return product, parts
@@ -231,20 +217,16 @@ class Generator:
 def seeded_times() -> Iterator[None]:
     """Keep the seeded creation and update times: `insert_rows` runs each field's `pre_save`,
     which stamps `auto_now(_add)` fields with now. Process-wide while the command runs."""
-    fields = [
-        f
-        for model in (Order, Product, Part, OrderEvent)
-        for f in model._meta.concrete_fields
-        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
-    ]
-    saved = [(f, f.auto_now, f.auto_now_add) for f in fields]  # type: ignore[attr-defined]
+    models = (Order, Product, Part, OrderEvent)
+    fields = [f for m in models for f in m._meta.concrete_fields if isinstance(f, DateField)]
+    saved = [(f, f.auto_now, f.auto_now_add) for f in fields]
     for f in fields:
-        f.auto_now = f.auto_now_add = False  # type: ignore[attr-defined]
+        f.auto_now = f.auto_now_add = False
     try:
         yield
     finally:
         for f, now, add in saved:
-            f.auto_now, f.auto_now_add = now, add  # type: ignore[attr-defined]
+            f.auto_now, f.auto_now_add = now, add
 
 
 def next_number(space: Space) -> int:
@@ -276,7 +258,6 @@ class Command(BaseCommand):
         space = self._space(options["space"], options["org"])
         started = time.perf_counter()
         gen = Generator(space, seed=options["seed"], start=next_number(space), total=total)
-        self._log(options, f"Seeding {total} orders ({gen.number(0)} on) into {space.key}")
         if connection.vendor == "sqlite":
             # 256 MiB of page cache: the indexes not in time order (name, value, deadline)
             # outgrow the default 2 MiB, and every insert would read their pages from disk.
@@ -319,5 +300,5 @@ class Command(BaseCommand):
             return create_space(organization=org, key=key)
 
     def _log(self, options: dict[str, Any], message: str) -> None:
-        if int(options["verbosity"]) >= 1:
+        if options["verbosity"]:
             self.stdout.write(message)
