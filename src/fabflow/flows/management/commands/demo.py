@@ -243,9 +243,8 @@ class Command(BaseCommand):
     def _orders(self, space: Space) -> None:
         """Take the orders in through intake and run the engine here until they rest."""
         total = PER_STATUS * len(PLANS)
-        orders, products, parts, _events = Generator(space, seed=1, start=1001, total=total).batch(
-            0, total
-        )
+        generator = Generator(space, seed=1, start=1001, total=total)
+        orders, products, parts, _events = generator.batch(0, total)
         rng, now = random.Random(1), timezone.now()
         outcomes: dict[str, str] = {}
         for index, order in enumerate(orders):
