@@ -8,13 +8,14 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.db.models import DecimalField, ExpressionWrapper, F, Sum
 from django.utils import timezone
 
 from fabflow.accounts.models import Organization, Space
 from fabflow.accounts.services import create_secret_key
 from fabflow.orders.models import Order, OrderEvent, Part, Product
-from tests.factories import ApiClient, make_tenant
+from tests.factories import ApiClient, make_tenant, order_body
 
 pytestmark = pytest.mark.django_db
 
@@ -154,3 +155,26 @@ def test_an_existing_space_of_another_organization_is_refused() -> None:
     # seeding an existing space without --org uses it
     seed("--orders", "3", "--space", "acme-rings", "-v", "0")
     assert Order.objects.filter(space__key="acme-rings").count() == 3
+
+
+def test_after_seeding_new_orders_get_the_current_time() -> None:
+    # the seed keeps its own creation times only while it runs
+    seed("--orders", "5", "-v", "0")
+    before = timezone.now()
+    tenant = make_tenant("Later", "later-space")
+    order_id = ApiClient(tenant.secret).post("/api/v1/orders", order_body()).json()["id"]
+    order = Order.objects.get(pk=order_id)
+    assert order.created_at >= before and order.updated_at >= before
+    assert OrderEvent.objects.filter(order=order).earliest("created_at").created_at >= before
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's page cache")
+def test_seeding_gives_back_sqlites_page_cache_size() -> None:
+    def cache_size() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA cache_size")
+            return int(cursor.fetchone()[0])
+
+    before = cache_size()
+    seed("--orders", "5", "-v", "0")
+    assert cache_size() == before != -262144

@@ -214,19 +214,30 @@ class Generator:
 
 
 @contextmanager
-def seeded_times() -> Iterator[None]:
-    """Keep the seeded creation and update times: `insert_rows` runs each field's `pre_save`,
-    which stamps `auto_now(_add)` fields with now. Process-wide while the command runs."""
+def seeding() -> Iterator[None]:
+    """Keep the seeded creation and update times (`insert_rows` runs each field's `pre_save`,
+    which stamps `auto_now(_add)` fields with now: process-wide, while the command runs), and on
+    SQLite use 256 MiB of page cache: the indexes not in time order (name, value, deadline)
+    outgrow the default 2 MiB, and every insert would read their pages from disk."""
     models = (Order, Product, Part, OrderEvent)
     fields = [f for m in models for f in m._meta.concrete_fields if isinstance(f, DateField)]
     saved = [(f, f.auto_now, f.auto_now_add) for f in fields]
     for f in fields:
         f.auto_now = f.auto_now_add = False
+    sqlite = connection.vendor == "sqlite"
+    if sqlite:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA cache_size")
+            cache_size = int(cursor.fetchone()[0])
+            cursor.execute("PRAGMA cache_size = -262144")
     try:
         yield
     finally:
         for f, now, add in saved:
             f.auto_now, f.auto_now_add = now, add
+        if sqlite:
+            with connection.cursor() as cursor:
+                cursor.execute(f"PRAGMA cache_size = {cache_size}")
 
 
 def next_number(space: Space) -> int:
@@ -258,13 +269,8 @@ class Command(BaseCommand):
         space = self._space(options["space"], options["org"])
         started = time.perf_counter()
         gen = Generator(space, seed=options["seed"], start=next_number(space), total=total)
-        if connection.vendor == "sqlite":
-            # 256 MiB of page cache: the indexes not in time order (name, value, deadline)
-            # outgrow the default 2 MiB, and every insert would read their pages from disk.
-            with connection.cursor() as cursor:
-                cursor.execute("PRAGMA cache_size = -262144")
         counts = [0, 0, 0]
-        with seeded_times():
+        with seeding():
             for first in range(0, total, size):
                 rows = gen.batch(first, min(size, total - first))
                 with transaction.atomic():
