@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 
 from fabflow.accounts.models import Organization, SecretKey, Space, User
 from fabflow.flows.models import FlowRun
-from fabflow.orders.models import Asset, Order
+from fabflow.orders.models import Asset, Order, Part, Product
 from tests.factories import ApiClient, order_body
 
 
@@ -86,16 +86,17 @@ def test_demo_seeds_once_and_prints_a_working_key(settings: Any, tmp_path: Path)
     assert credentials["secretKey"] in first
     assert credentials["password"] in first
     assert Organization.objects.count() == 1
-    assert Order.objects.count() == 3
+    assert Order.objects.count() == 60
     # a second run seeds nothing and prints the same login
     second = run("demo")
+    assert second == first
     assert Organization.objects.count() == 1
-    assert credentials["secretKey"] in second
-    listed = ApiClient(credentials["secretKey"]).get("/api/v1/orders").json()["items"]
-    assert sorted(o["name"] for o in listed) == ["WEB-1001", "WEB-1002", "WEB-1003"]
-    # the demo orders run the demo flow and carry real files
-    assert {o["flow"]["key"] for o in listed} == {"standard-flow"}
-    assert FlowRun.objects.count() == 3
-    assert Asset.objects.filter(state="ready").count() == 6
+    listed = ApiClient(credentials["secretKey"]).get("/api/v1/orders", limit=100).json()["items"]
+    assert len(listed) == 60
+    # the demo orders run the demo flows and carry real files
+    assert {o["flow"]["key"] for o in listed if o["flow"]} == {"studio-flow", "express-flow"}
+    assert FlowRun.objects.count() == 48
+    files = Product.objects.count() + Part.objects.count()
+    assert Asset.objects.filter(state="ready").count() == files
     admin = User.objects.get(email="admin@example.com")
     assert admin.check_password(credentials["password"])
