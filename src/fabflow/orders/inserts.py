@@ -23,8 +23,11 @@ from django.db.models import Field, Model
 MAX_PARAMS = 65_535
 
 
-def insert_rows(objs: Sequence[Model]) -> None:
-    """INSERT new rows of one model, in as few statements as the parameter limits allow."""
+def insert_rows(objs: Sequence[Model], *, stamp_times: bool = True) -> None:
+    """INSERT new rows of one model, in as few statements as the parameter limits allow.
+
+    `stamp_times=False` keeps the times set on the objects in `auto_now(_add)` fields, which
+    `pre_save` would overwrite with now (the seed command writes a year of history)."""
     if not objs:
         return
     model = type(objs[0])
@@ -32,13 +35,21 @@ def insert_rows(objs: Sequence[Model]) -> None:
     # lookup in a context-local, and the fields' conversions ask it several per value.
     db = connections[DEFAULT_DB_ALIAS]
     fields = _fields(model)
+    stamped = (
+        f for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+    )
+    kept = set() if stamp_times else set(stamped)
     batch = min(db.ops.bulk_batch_size(fields, objs), MAX_PARAMS // len(fields))
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     with db.cursor() as cursor:
         for start in range(0, len(objs), batch):
             chunk = objs[start : start + batch]
             params = [
-                f.get_db_prep_save(f.pre_save(obj, True), db) for obj in chunk for f in fields
+                f.get_db_prep_save(
+                    getattr(obj, f.attname) if f in kept else f.pre_save(obj, True), db
+                )
+                for obj in chunk
+                for f in fields
             ]
             cursor.execute(_head(model, db.vendor) + ", ".join([row] * len(chunk)), params)
     for obj in objs:

@@ -21,7 +21,6 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import validate_slug
 from django.db import connection, transaction
-from django.db.models import DateField
 from django.db.models.functions import Length
 from django.utils import timezone
 
@@ -215,29 +214,21 @@ class Generator:
 
 @contextmanager
 def seeding() -> Iterator[None]:
-    """Keep the seeded creation and update times (`insert_rows` runs each field's `pre_save`,
-    which stamps `auto_now(_add)` fields with now: process-wide, while the command runs), and on
-    SQLite use 256 MiB of page cache: the indexes not in time order (name, value, deadline)
-    outgrow the default 2 MiB, and every insert would read their pages from disk."""
-    models = (Order, Product, Part, OrderEvent)
-    fields = [f for m in models for f in m._meta.concrete_fields if isinstance(f, DateField)]
-    saved = [(f, f.auto_now, f.auto_now_add) for f in fields]
-    for f in fields:
-        f.auto_now = f.auto_now_add = False
-    sqlite = connection.vendor == "sqlite"
-    if sqlite:
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA cache_size")
-            cache_size = int(cursor.fetchone()[0])
-            cursor.execute("PRAGMA cache_size = -262144")
+    """On SQLite, 256 MiB of page cache while seeding: the indexes not in time order (name,
+    value, deadline) outgrow the default 2 MiB, and every insert would read their pages from
+    disk. The former size is given back (bench/pages.py measures on the same connection)."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA cache_size")
+        cache_size = int(cursor.fetchone()[0])
+        cursor.execute("PRAGMA cache_size = -262144")
     try:
         yield
     finally:
-        for f, now, add in saved:
-            f.auto_now, f.auto_now_add = now, add
-        if sqlite:
-            with connection.cursor() as cursor:
-                cursor.execute(f"PRAGMA cache_size = {cache_size}")
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA cache_size = {cache_size}")
 
 
 def next_number(space: Space) -> int:
@@ -276,7 +267,7 @@ class Command(BaseCommand):
                 with transaction.atomic():
                     for objs in rows:
                         for i in range(0, len(objs), ROWS):
-                            insert_rows(objs[i : i + ROWS])
+                            insert_rows(objs[i : i + ROWS], stamp_times=False)
                 counts = [c + len(objs) for c, objs in zip(counts, rows, strict=False)]
                 rate = counts[0] / (time.perf_counter() - started)
                 self._log(options, f"  {counts[0]:>9}/{total} orders  {rate:8.0f} orders/s")
