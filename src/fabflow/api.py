@@ -8,6 +8,7 @@ from datetime import datetime
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import BadRequest, RequestDataTooBig
 from django.db import connection
 from django.db.utils import InterfaceError, OperationalError
@@ -174,8 +175,6 @@ def _short(exc: BaseException) -> str:
 
 @api.exception_handler(RequestDataTooBig)
 def _too_big(request: HttpRequest, exc: Exception) -> HttpResponse:
-    from django.conf import settings
-
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     return problem_response(413, f"The request body is larger than {limit} bytes.")
 

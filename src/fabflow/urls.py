@@ -2,7 +2,6 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.templatetags.static import static
 from django.urls import path
 from django.views.generic import RedirectView
@@ -13,13 +12,8 @@ from fabflow.connectors.demo import connector as demo_connector
 from fabflow.flows import views as flows
 from fabflow.orders import views as orders
 
-
-def home(request: HttpRequest) -> HttpResponse:
-    return HttpResponseRedirect("/orders")
-
-
 urlpatterns = [
-    path("", home, name="home"),
+    path("", RedirectView.as_view(url="/orders"), name="home"),
     # Browsers and tools ask for /favicon.ico whatever the pages link.
     path("favicon.ico", RedirectView.as_view(url=static("fabflow/favicon.svg"), permanent=True)),
     path("login", accounts.LoginView.as_view(), name="login"),

@@ -21,6 +21,12 @@ class Principal:
     space: Space | None
     actor: str
 
+    @classmethod
+    def of_user(cls, user: User) -> Principal:
+        """A logged-in member: their whole organization."""
+        assert user.organization is not None
+        return cls(user.organization, None, f"user:{user.email}")
+
     def order_filter(self, via_order: str = "", *, own_organization: bool = True) -> dict[str, Any]:
         """Query filter keeping what this principal may see, for orders and the rows hanging
         off them. Orders, products and parts carry `organization` (no join for the web app's
@@ -61,9 +67,7 @@ class UserSession(SessionAuth):
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Principal | None:
         user = _session_user(request)
-        if user is None or user.organization is None:
-            return None
-        return Principal(user.organization, None, f"user:{user.email}")
+        return None if user is None else Principal.of_user(user)
 
 
 def authenticate(request: HttpRequest) -> Principal:

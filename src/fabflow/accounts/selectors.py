@@ -54,5 +54,4 @@ def organization_space_or_404(*, organization: Organization, space_id: UUID) -> 
 
 
 def space_by_key(*, organization: Organization | None, key: str) -> Space | None:
-    """The organization's space called `key`, or None."""
     return Space.objects.filter(organization=organization, key=key).first()

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from fabflow.accounts import selectors, services, signing
 from fabflow.accounts.forms import InviteForm, KeyForm, UserForm, parse_tags
 from fabflow.accounts.models import TIME_ZONES, Organization, User
-from fabflow.accounts.web import admin_required, member_required, user
+from fabflow.accounts.web import admin_required, member_required, principal, user
 from fabflow.core.errors import DomainError
 
 NEW_KEY_SESSION = "fabflow.new_key"
@@ -41,9 +41,7 @@ class PasswordView(auth_views.PasswordChangeView):
 
 
 def _org(request: HttpRequest) -> Organization:
-    org = user(request).organization
-    assert org is not None
-    return org
+    return principal(request).organization
 
 
 def _org_user(request: HttpRequest, user_id: int) -> User:

@@ -50,6 +50,4 @@ def user(request: HttpRequest) -> User:
 
 
 def principal(request: HttpRequest) -> Principal:
-    person = user(request)
-    assert person.organization is not None
-    return Principal(person.organization, None, f"user:{person.email}")
+    return Principal.of_user(user(request))

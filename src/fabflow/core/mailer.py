@@ -28,19 +28,6 @@ from inscriptis.model.tag import CustomHtmlTagHandlerMapping
 # What a dropped session raises on its next use: the server said goodbye, or the socket is gone.
 DROPPED = (smtplib.SMTPServerDisconnected, ConnectionError)
 
-# The settings a session was opened with; another value of one of them needs a new session.
-_SETTINGS = (
-    "EMAIL_BACKEND",
-    "EMAIL_HOST",
-    "EMAIL_PORT",
-    "EMAIL_HOST_USER",
-    "EMAIL_HOST_PASSWORD",
-    "EMAIL_USE_TLS",
-    "EMAIL_USE_SSL",
-    "EMAIL_SSL_CERTFILE",
-    "EMAIL_SSL_KEYFILE",
-)
-
 _local = threading.local()
 
 
@@ -59,30 +46,21 @@ def send(messages: Sequence[EmailMessage], *, timeout: float) -> None:
         session.key != key or time.monotonic() - session.used > settings.FABFLOW_SMTP_IDLE_SECONDS
     ):
         close()
-        session = None
-    if session is None:
-        backend = get_connection(timeout=timeout)
-        if not isinstance(backend, SmtpBackend):
-            backend.send_messages(list(messages))
+    elif session is not None:
+        try:
+            session.backend.send_messages(list(messages))
+        except DROPPED:
+            close()  # and send once more, over a new session
+        except BaseException:
+            close()
+            raise
+        else:
+            session.used = time.monotonic()
             return
-        _send_on_new_session(backend, key, messages)
+    backend = get_connection(timeout=timeout)
+    if not isinstance(backend, SmtpBackend):
+        backend.send_messages(list(messages))
         return
-    try:
-        session.backend.send_messages(list(messages))
-    except DROPPED:
-        close()
-        # Same settings as the dropped session's: a new backend of its class.
-        _send_on_new_session(type(session.backend)(timeout=timeout), key, messages)
-        return
-    except BaseException:
-        close()
-        raise
-    session.used = time.monotonic()
-
-
-def _send_on_new_session(
-    backend: SmtpBackend, key: tuple[Any, ...], messages: Sequence[EmailMessage]
-) -> None:
     try:
         backend.open()
         backend.send_messages(list(messages))
@@ -101,7 +79,9 @@ def close() -> None:
 
 
 def _settings_key(timeout: float) -> tuple[Any, ...]:
-    return (*(getattr(settings, name, None) for name in _SETTINGS), timeout)
+    """What a session was opened with: another value of any mail setting needs a new one."""
+    names = sorted({n for n in dir(settings) if n.startswith("EMAIL_")})
+    return (*(getattr(settings, n) for n in names), timeout)
 
 
 def _link_start(state: HtmlDocumentState, attrs: dict[str, str]) -> None:

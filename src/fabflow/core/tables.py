@@ -121,15 +121,26 @@ def body(
 
 def _cell(column: Column) -> Callable[[Any], dict[str, Any]]:
     """How a column's cells are made, chosen once a page."""
-    if column.kind == "date":
-        return _date_cell(column, timezone.get_current_timezone())
-    value, link, badge = column.value, column.link, column.badge
+    value, link, badge, kind, key = column.value, column.link, column.badge, column.kind, column.key
+    if kind == "date":
+        tz = timezone.get_current_timezone()
+
+        def date_cell(row: Any) -> dict[str, Any]:
+            made = {"kind": kind, "key": key, "href": None, "badge": None}
+            if (when := value(row)) is None:
+                return {**made, "text": "—", "time": None, "muted": "text-muted"}
+            # In the current time zone, "YYYY-MM-DD HH:MM" cut from the ISO form (as the `date`
+            # filter would write it, in a tenth of the time).
+            iso = when.astimezone(tz).isoformat()
+            return {**made, "text": f"{iso[:10]} {iso[11:16]}", "time": iso, "muted": None}
+
+        return date_cell
     href = link.for_page() if link is not None else None
-    is_money = column.kind == "money"
-    muted = "muted-id" if column.kind == "id" else None
+    is_money = kind == "money"
+    muted = "muted-id" if kind == "id" else None
     return lambda row: {
-        "kind": column.kind,
-        "key": column.key,
+        "kind": kind,
+        "key": key,
         "text": money(value(row)) if is_money else value(row),
         "href": href(row) if href is not None else None,
         "badge": badge(row) if badge is not None else None,
@@ -141,17 +152,3 @@ def _cell(column: Column) -> Callable[[Any], dict[str, Any]]:
 def money(value: Any) -> str:
     """An amount with two places and thousands commas ("" for none)."""
     return "" if value is None else f"{value:,.2f}"
-
-
-def _date_cell(column: Column, tz: Any) -> Callable[[Any], dict[str, Any]]:
-    def cell(row: Any) -> dict[str, Any]:
-        value = column.value(row)
-        made = {"kind": column.kind, "key": column.key, "href": None, "badge": None}
-        if value is None:
-            return {**made, "text": "—", "time": None, "muted": "text-muted"}
-        # In the current time zone, "YYYY-MM-DD HH:MM" cut from the ISO form (as the `date`
-        # filter would write it, in a tenth of the time).
-        iso = value.astimezone(tz).isoformat()
-        return {**made, "text": f"{iso[:10]} {iso[11:16]}", "time": iso, "muted": None}
-
-    return cell

@@ -19,10 +19,6 @@ from fabflow.exports.downloads import attach
 LIMIT = 50  # rows in one export: what a page shows
 
 
-def _no_sheets(rows: Sequence[Any]) -> list[tuple[str, str]]:
-    return []
-
-
 @dataclass(frozen=True)
 class TableExport:
     """How a table's rows are exported, in the kinds its `exports` names: `csv` (the visible
@@ -31,7 +27,7 @@ class TableExport:
 
     table: Table
     csv_entry: str
-    sheets: Callable[[Sequence[Any]], Iterable[tuple[str, str]]] = _no_sheets  # (entry, CSV)
+    sheets: Callable[[Sequence[Any]], Iterable[tuple[str, str]]] = lambda rows: ()  # (entry, CSV)
     files: Callable[[Any], Iterable[Any]] | None = None  # a row's files: `.name`, `.file`
     files_folder: str = ""
     prefetch: Sequence[str | Prefetch[Any]] = ()  # what `sheets` and `files` read of the rows

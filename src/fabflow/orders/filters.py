@@ -107,20 +107,19 @@ class _FarFuture(Value):
         return f"'{literal}'", ()
 
 
-ORDER_SORT = {
+_BY_CREATED_AND_NAME = {
     "createdAt": SortKey(F("created_at"), datetime),
     "name": SortKey(F("name"), str),
+}
+ORDER_SORT = {
+    **_BY_CREATED_AND_NAME,
     "value": SortKey(F("value"), Decimal),
     "status": SortKey(F("status"), str),
     "deadline": SortKey(Coalesce(F("deadline"), _FarFuture()), datetime),
 }
 PRODUCT_SORT = {
-    "createdAt": SortKey(F("created_at"), datetime),
-    "name": SortKey(F("name"), str),
+    **_BY_CREATED_AND_NAME,
     "units": SortKey(F("units"), int),
     "value": SortKey(F("unit_value"), Decimal),
 }
-PART_SORT = {
-    "createdAt": SortKey(F("created_at"), datetime),
-    "name": SortKey(F("name"), str),
-}
+PART_SORT = _BY_CREATED_AND_NAME

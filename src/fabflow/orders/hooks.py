@@ -34,39 +34,31 @@ class FlowChoice:
 
 
 class FlowHooks(Protocol):
+    """What orders ask the app that runs flows; the bodies are what happens without one."""
+
     def flow_for(self, *, space: Space, flow_key: str) -> FlowChoice:
         """The flow an order names by `flowKey`; raises `Invalid` naming the field."""
-
-    def start(self, *, order: Order, flow: FlowChoice, actor: str) -> None:
-        """Start `flow` for a new order; called inside the order's transaction."""
-
-    def tasks_json(self, order: Order) -> list[dict[str, Any]]:
-        """The order's task runs, as the API's order object shows them."""
-
-    def current_steps(self, order_ids: Iterable[Any]) -> dict[Any, str]:
-        """Where each order's flow is now (stage and open tasks), by id; none without a flow."""
-
-    def flow_names(self, space_ids: Iterable[Any]) -> dict[Any, list[str]]:
-        """The names of the flows an order of each space can start, by space id."""
-
-
-class NoFlows:
-    """What orders do when no app runs flows."""
-
-    def flow_for(self, *, space: Space, flow_key: str) -> FlowChoice:
         raise Invalid("this installation runs no flows", field=("body", "flowKey"))
 
     def start(self, *, order: Order, flow: FlowChoice, actor: str) -> None:
+        """Start `flow` for a new order; called inside the order's transaction."""
         raise AssertionError("flow_for never returns without an app that runs flows")
 
     def tasks_json(self, order: Order) -> list[dict[str, Any]]:
+        """The order's task runs, as the API's order object shows them."""
         return []
 
     def current_steps(self, order_ids: Iterable[Any]) -> dict[Any, str]:
+        """Where each order's flow is now (stage and open tasks), by id; none without a flow."""
         return {}
 
     def flow_names(self, space_ids: Iterable[Any]) -> dict[Any, list[str]]:
+        """The names of the flows an order of each space can start, by space id."""
         return {}
+
+
+class NoFlows(FlowHooks):
+    """What orders do when no app runs flows."""
 
 
 PageSection = Callable[["HttpRequest", "Order"], "SafeString"]

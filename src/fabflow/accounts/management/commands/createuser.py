@@ -4,7 +4,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from fabflow.accounts.models import Organization, User
+from fabflow.accounts.forms import parse_tags
+from fabflow.accounts.models import Organization, User, UserManager
 from fabflow.accounts.services import create_user
 
 
@@ -22,19 +23,18 @@ class Command(BaseCommand):
         org = Organization.objects.filter(name=options["org"]).first()
         if org is None:
             raise CommandError(f"no organization {options['org']!r}")
-        email = options["email"].strip().lower()
+        email = UserManager.normalize_email(options["email"])
         if User.objects.filter(email=email).exists():
             raise CommandError(f"user {email} already exists")
         try:
             validate_password(options["password"])
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
-        tags = [t.strip() for t in options["tags"].split(",") if t.strip()]
         user = create_user(
             organization=org,
             email=email,
             password=options["password"],
             admin=bool(options["admin"]),
-            tags=tags,
+            tags=parse_tags(options["tags"]),
         )
         self.stdout.write(str(user.id))

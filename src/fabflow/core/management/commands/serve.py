@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -80,32 +81,25 @@ class Command(BaseCommand):
     def _supervise(self, children: list[Child], *, first_delay: float) -> Child | None:
         """Restart children that exit until SIGTERM/Ctrl-C, then stop them all. Returns the
         child given up on (it crashed repeatedly at start), after stopping the others."""
-        stopping = False
-
-        def stop(signum: int, frame: object) -> None:
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        stopping = threading.Event()
+        signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+        signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
         given_up: Child | None = None
         try:
-            while not stopping and given_up is None:
+            while not stopping.is_set() and given_up is None:
                 for child in children:
                     given_up = given_up or self._tend(child, first_delay)
                 time.sleep(0.2)
         finally:
-            for child in children:
-                if child.proc is not None and child.proc.poll() is None:
-                    child.proc.send_signal(signal.SIGTERM)
+            running = [child.proc for child in children if child.proc is not None]
+            for proc in running:
+                proc.terminate()  # SIGTERM, unless it has exited
             deadline = time.monotonic() + 15
-            for child in children:
-                if child.proc is None:
-                    continue
+            for proc in running:
                 try:
-                    child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
-                    child.proc.kill()
+                    proc.kill()
         return given_up
 
     def _tend(self, child: Child, first_delay: float) -> Child | None:
@@ -134,8 +128,7 @@ class Command(BaseCommand):
                 f"restarting it in {child.delay:.1f} s"
             )
         if now >= child.restart_at:
-            child.start()
-            self._log(f"{child.name} restarted (pid {child.pid})")
+            self._log(f"{child.name} restarted (pid {child.start()})")
         return None
 
 
@@ -158,10 +151,7 @@ class Child:
     delay: float = 0.0
     start_crashes: int = 0
 
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
-
-    def start(self) -> None:
+    def start(self) -> int:
         self.proc = subprocess.Popen(self.argv)  # noqa: S603 - our own interpreter and args
         self.started_at = time.monotonic()
+        return self.proc.pid
