@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
 from functools import wraps
@@ -12,7 +11,7 @@ from django.conf import settings
 from django.core.exceptions import BadRequest, RequestDataTooBig
 from django.db import connection
 from django.db.utils import InterfaceError, OperationalError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.urls import URLPattern
 from django.utils import timezone
@@ -43,11 +42,7 @@ class FabflowAPI(NinjaAPI):
     def get_openapi_schema(self, **kwargs: Any) -> Any:
         from fabflow.flows.handlers.registry import payload_models
 
-        document = super().get_openapi_schema(**kwargs)
-        published = publish(dict(document), payload_models())
-        document.clear()
-        document.update(published)
-        return document
+        return publish(dict(super().get_openapi_schema(**kwargs)), payload_models())
 
     def _get_urls(self) -> Any:
         urls = super()._get_urls()
@@ -116,7 +111,7 @@ def health(request: HttpRequest) -> HttpResponse:
     except Exception as exc:
         log.warning("health check failed: %s", exc)
         body, status = {"status": "error", "database": "unreachable"}, 503
-    return HttpResponse(json.dumps(body), status=status, content_type="application/json")
+    return JsonResponse(body, status=status)
 
 
 @api.exception_handler(ApiError)
@@ -154,10 +149,8 @@ def _loc(loc: Any) -> list[Any]:
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     cause = exc.__cause__
-    if isinstance(cause, ApiError):
-        return from_api_error(cause)
-    if isinstance(cause, RequestDataTooBig):
-        return _too_big(request, cause)
+    if isinstance(cause, ApiError | RequestDataTooBig):  # raised inside the body's parser
+        return api.on_exception(request, cause)
     if cause is not None:
         return problem_response(
             400,

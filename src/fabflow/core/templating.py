@@ -119,20 +119,15 @@ def _lookup(context: Mapping[str, Any], path: str) -> Any:
     return _MISSING if node is None else node
 
 
-def _as_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Mapping | list | tuple):
-        return json.dumps(value, ensure_ascii=False, default=str)
-    return str(value)
-
-
 def _format(value: Any, *, html: bool) -> str:
     if html and hasattr(value, "__html__"):
         return str(value.__html__())
-    text = _as_text(value)
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, Mapping | list | tuple):
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    else:
+        text = str(value)
     return html_lib.escape(text, quote=True) if html else text
 
 

@@ -120,18 +120,13 @@ TABLES = {t.name: t for t in (ORDERS, PRODUCTS, PARTS)}
 def _manufacturing_data(parts: Sequence[Part]) -> list[tuple[str, str]]:
     """One row per part, one column per manufacturing field any of them has."""
     fields = sorted({key for part in parts for key in part.manufacturing_data})
-    rows = (
-        [
-            p.id,
-            p.name,
-            p.product.name,
-            p.order.name,
-            *[_scalar(p.manufacturing_data.get(f)) for f in fields],
-        ]
-        for p in parts
-    )
+
+    def row(p: Part) -> list[Any]:
+        data = [_scalar(p.manufacturing_data.get(f)) for f in fields]
+        return [p.id, p.name, p.product.name, p.order.name, *data]
+
     header = ["Part ID", "Part", "Product", "Order", *fields]
-    return [("csv/manufacturing-data.csv", csvfile.render(header, rows))]
+    return [("csv/manufacturing-data.csv", csvfile.render(header, map(row, parts)))]
 
 
 def _scalar(value: Any) -> Any:

@@ -40,26 +40,17 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options: Any) -> None:
         call_command("collectstatic", interactive=False, verbosity=0)
         bind = f"{options['host']}:{options['port']}"
-        web = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "fabflow.wsgi:application",
-            "--bind",
-            bind,
-            "--workers",
-            str(options["web_workers"]),
-            "--threads",
-            "4",
-            "--worker-class",
-            "gthread",
-            "--access-logfile",
-            "-",
-            "--logger-class",
-            "fabflow.core.logs.GunicornLogger",
-            "--graceful-timeout",
-            "10",
-        ]
+        gunicorn = {
+            "--bind": bind,
+            "--workers": str(options["web_workers"]),
+            "--threads": "4",
+            "--worker-class": "gthread",
+            "--access-logfile": "-",
+            "--logger-class": "fabflow.core.logs.GunicornLogger",
+            "--graceful-timeout": "10",
+        }
+        web = [sys.executable, "-m", "gunicorn", "fabflow.wsgi:application"]
+        web += [arg for option in gunicorn.items() for arg in option]
         worker = [sys.executable, "-m", "fabflow.cli", "worker"]
         children = [Child("web server", web)]
         children += [Child(f"worker {i + 1}", worker) for i in range(int(options["workers"]))]
