@@ -24,6 +24,9 @@ class UserForm(forms.Form):
         required=False, max_length=1000, help_text="Comma-separated, e.g. vip, rush"
     )
 
+    def clean_tags(self) -> list[str]:
+        return parse_tags(self.cleaned_data["tags"])
+
 
 class InviteForm(UserForm):
     email = forms.EmailField()
@@ -41,6 +44,5 @@ class KeyForm(forms.Form):
 
     def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        field = self.fields["space"]
-        assert isinstance(field, forms.ModelChoiceField)
-        field.queryset = Space.objects.filter(organization=organization).order_by("key")
+        spaces = Space.objects.filter(organization=organization).order_by("key")
+        self.fields["space"].queryset = spaces  # type: ignore[attr-defined]

@@ -13,16 +13,14 @@ from fabflow.accounts.models import Organization, SecretKey, Space, TablePrefere
 
 def hidden_columns(user: User, table: str) -> list[str] | None:
     """The columns `user` has hidden in the web table `table`, or None if they never chose."""
-    saved = (
+    return (
         TablePreference.objects.filter(user=user, table=table)
         .values_list("hidden_columns", flat=True)
         .first()
     )
-    return None if saved is None else list(saved)
 
 
 def organization_users(organization: Organization) -> QuerySet[User]:
-    """The organization's people for the users page: active ones first, then by e-mail."""
     return User.objects.filter(organization=organization).order_by("-is_active", "email")
 
 
@@ -32,7 +30,6 @@ def organization_user_or_404(*, organization: Organization, user_id: int) -> Use
 
 
 def organization_keys(organization: Organization) -> QuerySet[SecretKey]:
-    """The secret keys of all the organization's spaces, grouped by space, newest first."""
     return (
         SecretKey.objects.filter(space__organization=organization)
         .select_related("space")

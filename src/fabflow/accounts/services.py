@@ -96,7 +96,6 @@ def authenticate_secret_key(plain: str) -> SecretKey | None:
 
 
 def save_hidden_columns(*, user: User, table: str, hidden: list[str]) -> None:
-    """Remember which columns of the web table `table` the user has hidden."""
     user.table_preferences.update_or_create(table=table, defaults={"hidden_columns": hidden})
 
 

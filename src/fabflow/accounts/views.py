@@ -19,7 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from fabflow.accounts import selectors, services, signing
-from fabflow.accounts.forms import InviteForm, KeyForm, UserForm, parse_tags
+from fabflow.accounts.forms import InviteForm, KeyForm, UserForm
 from fabflow.accounts.models import TIME_ZONES, Organization, User
 from fabflow.accounts.web import admin_required, member_required, principal, user
 from fabflow.core.errors import DomainError
@@ -59,7 +59,7 @@ def users(request: HttpRequest) -> HttpResponse:
             email=invite.cleaned_data["email"],
             password=password,
             admin=invite.cleaned_data["role"] == User.Role.ADMIN,
-            tags=parse_tags(invite.cleaned_data["tags"]),
+            tags=invite.cleaned_data["tags"],
         )
         messages.success(
             request,
@@ -80,11 +80,9 @@ def user_update(request: HttpRequest, user_id: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Invalid role or tags.")
         return HttpResponseRedirect("/users")
-    tags = parse_tags(form.cleaned_data["tags"])
     with _domain_errors(request):
-        services.update_user(
-            user=person, role=form.cleaned_data["role"], tags=tags, by=user(request)
-        )
+        role, tags = form.cleaned_data["role"], form.cleaned_data["tags"]
+        services.update_user(user=person, role=role, tags=tags, by=user(request))
         messages.success(request, f"Saved {person.email}.")
     return HttpResponseRedirect("/users")
 
