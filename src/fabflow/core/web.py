@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from django.http import HttpRequest, QueryDict
@@ -45,22 +46,12 @@ def table_page(
     `saved_hidden` is the columns the user has hidden in this table (None: never chosen)."""
     filters, bad = parse_filters(filter_model, request.GET)
     ordering = table.ordering(request)
-    qs = table.rows(qs)
-
-    def page(cursor: str | None) -> tuple[list[Any], str | None]:
-        return paginate(
-            request,
-            filters.apply(qs),
-            keys=table.sort_keys,
-            ordering=ordering,
-            limit=PER_PAGE,
-            cursor=cursor,
-        )
-
+    qs = filters.apply(table.rows(qs))
+    page = partial(paginate, request, qs, keys=table.sort_keys, ordering=ordering, limit=PER_PAGE)
     try:
-        rows, next_url = page(request.GET.get("cursor") or None)
+        rows, next_url = page(cursor=request.GET.get("cursor") or None)
     except ApiError:  # a stale or tampered cursor shows the first page, not an error
-        rows, next_url = page(None)
+        rows, next_url = page(cursor=None)
     hidden = table.hidden(saved_hidden)
     visible = table.visible(hidden)
     return {

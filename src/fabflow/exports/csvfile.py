@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
+from itertools import chain
 from typing import Any
 
 # A cell starting with one of these is run as a formula by Excel, LibreOffice or Google Sheets
@@ -36,7 +37,5 @@ def cell(value: Any) -> str:
 def render(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([cell(h) for h in header])
-    for row in rows:
-        writer.writerow([cell(v) for v in row])
+    writer.writerows([cell(v) for v in row] for row in chain([header], rows))
     return buffer.getvalue()
