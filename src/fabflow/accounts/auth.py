@@ -37,11 +37,11 @@ class Principal:
             return {"organization": self.organization}
         return {f"{via_order}organization": self.organization}
 
-    def space_filter(self, prefix: str = "") -> dict[str, Any]:
+    def space_filter(self) -> dict[str, Any]:
         """Query filter keeping rows of what this principal may see."""
         if self.space is not None:
-            return {f"{prefix}space": self.space}
-        return {f"{prefix}space__organization": self.organization}
+            return {"space": self.space}
+        return {"space__organization": self.organization}
 
 
 class SecretKeyBearer(HttpBearer):

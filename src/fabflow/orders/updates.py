@@ -7,7 +7,6 @@ makes the attempts.
 from __future__ import annotations
 
 import json
-import logging
 import time
 
 from django.conf import settings
@@ -17,8 +16,6 @@ from fabflow.accounts.signing import webhook_headers
 from fabflow.core import outbound
 from fabflow.orders import timeline
 from fabflow.orders.models import UpdateDelivery
-
-log = logging.getLogger(__name__)
 
 
 @task()
