@@ -53,19 +53,13 @@ def users(request: HttpRequest) -> HttpResponse:
     org = _org(request)
     invite = InviteForm(request.POST or None, prefix="invite")
     if request.method == "POST" and invite.is_valid():
-        password = secrets.token_urlsafe(12)
+        data, password = invite.cleaned_data, secrets.token_urlsafe(12)
+        admin = data["role"] == User.Role.ADMIN
         services.create_user(
-            organization=org,
-            email=invite.cleaned_data["email"],
-            password=password,
-            admin=invite.cleaned_data["role"] == User.Role.ADMIN,
-            tags=invite.cleaned_data["tags"],
+            organization=org, email=data["email"], password=password, admin=admin, tags=data["tags"]
         )
-        messages.success(
-            request,
-            f"Invited {invite.cleaned_data['email']}. Their first password"
-            f" (shown once): {password}",
-        )
+        shown = f"Their first password (shown once): {password}"
+        messages.success(request, f"Invited {data['email']}. {shown}")
         return HttpResponseRedirect("/users")
     context = {"people": selectors.organization_users(org), "invite": invite, "title": "Users"}
     context |= {"roles": User.Role.choices, "time_zones": TIME_ZONES}
