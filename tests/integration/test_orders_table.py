@@ -85,7 +85,10 @@ def test_the_csv_export_has_the_visible_new_columns_not_the_start_button(
     create_flow(space=tenant.space, name="confirm-flow", definition=CONFIRM)
     order = _order(api, "WEB-1", flowKey="confirm-flow")
     advance(str(FlowRun.objects.get(order=order).pk))
-    save_hidden_columns(user=member, table="orders", hidden=["value", "created", "deadline"])
+    shown = ["step", "customer", "order_id"]
+    save_hidden_columns(
+        user=member, table="orders", hidden=["value", "created", "deadline"], shown=shown
+    )
     response = staff.post("/export/orders.csv", {"ids": [str(order.id)]})
     assert response.status_code == 200
     rows = list(csv.reader(io.StringIO(response.content.decode())))

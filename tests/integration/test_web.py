@@ -422,11 +422,11 @@ def test_saved_columns_drop_unknown_keys_and_other_tables_keep_their_defaults(
     browser: Client, admin: User
 ) -> None:
     # given preferences for the orders table, one of them a column that no longer exists
-    save_hidden_columns(user=admin, table="orders", hidden=["deadline", "gone"])
+    save_hidden_columns(user=admin, table="orders", hidden=["deadline", "gone"], shown=["order_id"])
     # when the orders and products pages are shown
     orders = browser.get("/orders").content.decode()
     products = browser.get("/products").content.decode()
-    # then the orders table hides what was saved, and products hides its ids as by default
+    # then the orders table hides and shows what was saved, products hides its ids by default
     assert 'data-column="deadline"' not in orders.split("<thead>", 1)[1]
     assert 'th scope="col" class="id" data-column="order_id"' in orders
     assert 'data-column="product_id"' not in products.split("<thead>", 1)[1]

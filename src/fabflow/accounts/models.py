@@ -149,12 +149,14 @@ class SecretKey(UUIDModel):
 
 
 class TablePreference(models.Model):
-    """Which columns of a web table a user has hidden."""
+    """Which columns of a web table a user has hidden and shown; a column that is in neither
+    (one added after they chose) takes its default."""
 
     id = models.BigAutoField(primary_key=True)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="table_preferences")
     table = models.CharField(max_length=50)
     hidden_columns = models.JSONField(default=list)
+    shown_columns = models.JSONField(default=list)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "table"], name="table_pref_unique")]

@@ -11,11 +11,11 @@ from django.shortcuts import get_object_or_404
 from fabflow.accounts.models import Organization, SecretKey, Space, TablePreference, User
 
 
-def hidden_columns(user: User, table: str) -> list[str] | None:
-    """The columns `user` has hidden in the web table `table`, or None if they never chose."""
+def column_choice(user: User, table: str) -> tuple[list[str], list[str]] | None:
+    """The columns `user` has hidden and shown in the web table `table` (None: never chose)."""
     return (
         TablePreference.objects.filter(user=user, table=table)
-        .values_list("hidden_columns", flat=True)
+        .values_list("hidden_columns", "shown_columns")
         .first()
     )
 

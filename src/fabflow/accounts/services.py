@@ -95,8 +95,11 @@ def authenticate_secret_key(plain: str) -> SecretKey | None:
     return key
 
 
-def save_hidden_columns(*, user: User, table: str, hidden: list[str]) -> None:
-    user.table_preferences.update_or_create(table=table, defaults={"hidden_columns": hidden})
+def save_hidden_columns(
+    *, user: User, table: str, hidden: list[str], shown: list[str] | None = None
+) -> None:
+    choice = {"hidden_columns": hidden, "shown_columns": shown or []}
+    user.table_preferences.update_or_create(table=table, defaults=choice)
 
 
 def update_user(*, user: User, role: str, tags: list[str], by: User) -> User:

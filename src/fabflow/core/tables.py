@@ -71,11 +71,10 @@ class Table:
         qs = qs.select_related(*self.related) if self.related else qs
         return qs.only(*self.fields) if self.fields else qs
 
-    def hidden(self, saved: Iterable[str] | None) -> set[str]:
-        """The hidden columns: as saved for a user (unknown keys dropped), or the defaults."""
-        if saved is None:
-            return {c.key for c in self.columns if c.hidden}
-        return set(saved) & {c.key for c in self.columns}
+    def hidden(self, saved: tuple[Iterable[str], Iterable[str]] | None) -> set[str]:
+        """The hidden columns: as a user chose (hidden, shown), the defaults for the rest."""
+        hidden, shown = (set(keys) for keys in saved or ((), ()))
+        return {c.key for c in self.columns if c.key in hidden or (c.hidden and c.key not in shown)}
 
     def visible(self, hidden: set[str]) -> list[Column]:
         return [c for c in self.columns if c.key not in hidden]

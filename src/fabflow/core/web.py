@@ -39,11 +39,11 @@ def table_page(
     qs: Any,
     filter_model: type[BaseModel],
     *,
-    saved_hidden: Iterable[str] | None,
+    saved_columns: tuple[Iterable[str], Iterable[str]] | None,
     row_css: Callable[[Any], str] = lambda row: "",
 ) -> dict[str, Any]:
     """Everything core/table.html needs: rows, columns, filters, ordering, pages;
-    `saved_hidden` is the columns the user has hidden in this table (None: never chosen)."""
+    `saved_columns` is the columns the user hid and showed in this table (None: never chose)."""
     filters, bad = parse_filters(filter_model, request.GET)
     ordering = table.ordering(request)
     qs = filters.apply(table.rows(qs))
@@ -52,7 +52,7 @@ def table_page(
         rows, next_url = page(cursor=request.GET.get("cursor") or None)
     except ApiError:  # a stale or tampered cursor shows the first page, not an error
         rows, next_url = page(cursor=None)
-    hidden = table.hidden(saved_hidden)
+    hidden = table.hidden(saved_columns)
     visible = table.visible(hidden)
     return {
         "table": table,

@@ -32,8 +32,8 @@ from fabflow.orders.models import Asset, OrderStatus, Part, Product
 from fabflow.orders.tables import EXPORTS, ORDERS, PARTS, PRODUCTS, TABLES
 
 
-def _saved_hidden(request: HttpRequest, table: Table) -> list[str] | None:
-    return account_selectors.hidden_columns(user(request), table.name)
+def _saved_columns(request: HttpRequest, table: Table) -> tuple[list[str], list[str]] | None:
+    return account_selectors.column_choice(user(request), table.name)
 
 
 @member_required
@@ -45,7 +45,7 @@ def orders(request: HttpRequest) -> HttpResponse:
         ORDERS,
         qs,
         OrderFilter,
-        saved_hidden=_saved_hidden(request, ORDERS),
+        saved_columns=_saved_columns(request, ORDERS),
         row_css=lambda o: "tag-match" if tags & {t.lower() for t in o.tags} else "",
     )
     context.update(
@@ -57,8 +57,8 @@ def orders(request: HttpRequest) -> HttpResponse:
 @member_required
 def products(request: HttpRequest) -> HttpResponse:
     qs = selectors.products_for(principal(request))
-    saved = _saved_hidden(request, PRODUCTS)
-    context = table_page(request, PRODUCTS, qs, ProductFilter, saved_hidden=saved)
+    saved = _saved_columns(request, PRODUCTS)
+    context = table_page(request, PRODUCTS, qs, ProductFilter, saved_columns=saved)
     context.update(title="Products", filters_template="orders/date_filters.html")
     return render(request, "orders/list.html", context)
 
@@ -66,7 +66,9 @@ def products(request: HttpRequest) -> HttpResponse:
 @member_required
 def parts(request: HttpRequest) -> HttpResponse:
     qs = selectors.parts_for(principal(request))
-    context = table_page(request, PARTS, qs, PartFilter, saved_hidden=_saved_hidden(request, PARTS))
+    context = table_page(
+        request, PARTS, qs, PartFilter, saved_columns=_saved_columns(request, PARTS)
+    )
     context.update(title="Parts", filters_template="orders/date_filters.html")
     return render(request, "orders/list.html", context)
 
@@ -79,7 +81,8 @@ def table_columns(request: HttpRequest, name: str) -> HttpResponse:
         raise Http404
     visible = set(request.POST.getlist("visible"))
     hidden = [c.key for c in table.columns if c.key not in visible]
-    save_hidden_columns(user=user(request), table=name, hidden=hidden)
+    shown = [c.key for c in table.columns if c.key in visible]
+    save_hidden_columns(user=user(request), table=name, hidden=hidden, shown=shown)
     target = request.POST.get("next", "")
     safe = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()})
     return HttpResponseRedirect(target if safe and target else f"/{name}")
@@ -204,7 +207,7 @@ def export(request: HttpRequest, name: str, kind: str) -> HttpResponseBase:
         return HttpResponseBadRequest("Invalid row id.")
     table = exporter.table
     rows = exporter.rows(_scoped[name](principal(request)), uuids)
-    columns = table.visible(table.hidden(_saved_hidden(request, table)))
+    columns = table.visible(table.hidden(_saved_columns(request, table)))
     return exporter.response(kind, columns, rows)
 
 
