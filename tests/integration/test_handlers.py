@@ -94,7 +94,6 @@ def make_ctx(
     # so a root the runner offers (orderUrl, addresses, products, ...) is offered here too.
     effects = TaskEffects(
         order=order,
-        order_json=snapshot,
         run_id=run_id,
         context=lambda: template_context(order, snapshot, run_id),
     )

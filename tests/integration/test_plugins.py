@@ -84,7 +84,6 @@ def test_running_the_plugin_stores_the_rendered_greeting(api: ApiClient) -> None
         # the engine's own template context (engine/context.py), as the runner builds it
         services=TaskEffects(
             order=order,
-            order_json=snapshot,
             run_id="run-1",
             context=lambda: template_context(order, snapshot, "run-1"),
         ),

@@ -9,7 +9,8 @@ from django.db import transaction
 from fabflow.core.errors import Conflict, Invalid, NotFound
 from fabflow.flows.engine import store
 from fabflow.flows.engine.store import InboxKind
-from fabflow.flows.handlers import registry
+from fabflow.flows.handlers.builtin import ManualTask
+from fabflow.flows.handlers.payloads import ManualTaskPayload
 from fabflow.flows.models import FlowInbox, FlowRun, TaskRun
 from fabflow.flows.selectors import active_version, named_version
 from fabflow.flows.task_selectors import task_payload
@@ -58,9 +59,8 @@ def complete_task(*, run: TaskRun, outcome: str, comment: str, actor: str) -> Fl
     with transaction.atomic():
         run = TaskRun.objects.select_for_update().select_related("flow_run").get(pk=run.pk)
         _waiting(run)
-        handler = registry.get(run.handler_key)
-        payload = _payload(run)
-        problem = handler.check_outcome(payload, outcome) if handler else None  # type: ignore[attr-defined]
+        payload = ManualTaskPayload.model_validate(task_payload(run))
+        problem = ManualTask().check_outcome(payload, outcome)
         if problem:
             raise Invalid(problem, field=("body", "outcome"))
         timeline.record(
@@ -122,7 +122,14 @@ def accept_feedback(*, run_id: str, feedback: dict[str, Any], actor: str) -> Non
             attach_assets(
                 order=run.order, specs=feedback["assets"], actor=actor, loc=("body", "assets")
             )
-        relay_feedback(run, {k: v for k, v in feedback.items() if k != "assets"})
+        relayed = {k: v for k, v in feedback.items() if k != "assets"}
+        timeline.record(
+            run.order,
+            EventKind.CONNECTOR_FEEDBACK,
+            f"Feedback for {run.key}: {feedback['status']}",
+            data={"taskRunId": str(run.id), **relayed},
+        )
+        timeline.queue_update(run.order, EventKind.ORDER_FEEDBACK, feedback=relayed)
         if feedback["status"] in TERMINAL_FEEDBACK:
             store.post(
                 run.flow_run_id,
@@ -138,17 +145,6 @@ def accept_feedback(*, run_id: str, feedback: dict[str, Any], actor: str) -> Non
             )
 
 
-def relay_feedback(run: TaskRun, feedback: dict[str, Any]) -> None:
-    """Record connector feedback on the timeline and relay it to the updateUrl."""
-    timeline.record(
-        run.order,
-        EventKind.CONNECTOR_FEEDBACK,
-        f"Feedback for {run.key}: {feedback.get('status')}",
-        data={"taskRunId": str(run.id), **feedback},
-    )
-    timeline.queue_update(run.order, EventKind.ORDER_FEEDBACK, feedback=feedback)
-
-
 def retry_task(*, run: TaskRun, actor: str) -> FlowInbox:
     if run.state != TaskRun.State.FAILED:
         raise Conflict("Only a failed task can be retried.")
@@ -160,9 +156,3 @@ def restart_flow(*, order: Order, actor: str) -> FlowInbox:
     if flow_run is None:
         raise Conflict("The order's flow has not started.")
     return store.post(flow_run.pk, InboxKind.RESTART, actor=actor)
-
-
-def _payload(run: TaskRun) -> Any:
-    handler = registry.get(run.handler_key)
-    payload = task_payload(run)
-    return handler.payload_model.model_validate(payload) if handler else payload

@@ -124,8 +124,8 @@ def update_flow(request: HttpRequest, flow_id: UUID, payload: FlowUpdateIn) -> d
     who = principal(request)
     flow = selectors.get_or_404(flow_selectors.flows_for(who), flow_id)
     raw = [stage.model_dump(mode="json") for stage in payload.definition]
-    flow_services.save_version(flow=flow, definition=raw, actor=who.actor)
-    return flow_json(flow_selectors.reloaded(flow))
+    # save_version refreshes the flow's current version and time of edit.
+    return flow_json(flow, flow_services.save_version(flow=flow, definition=raw, actor=who.actor))
 
 
 @router.get("/tasks", response=TaskPage, operation_id="list_tasks")
@@ -207,15 +207,11 @@ def start_order(
     `flowKey` in the body (`{"flowKey": "..."}`) or the query string."""
     who = principal(request)
     order = selectors.get_or_404(selectors.orders_for(who), order_id)
-    flow_key = _start_flow_key(flowKey, payload.flowKey if payload else None)
-    flow_run = actions.start_order_flow(order=order, flow_key=flow_key, actor=who.actor)
-    return Status(202, {"accepted": True, "taskId": flow_run.id})
-
-
-def _start_flow_key(query: str | None, body: str | None) -> str | None:
-    if query and body and query != body:
+    body_key = payload.flowKey if payload else None
+    if flowKey and body_key and flowKey != body_key:
         raise invalid(("body", "flowKey"), "differs from the query's flowKey; give one of them")
-    return body or query
+    flow_run = actions.start_order_flow(order=order, flow_key=body_key or flowKey, actor=who.actor)
+    return Status(202, {"accepted": True, "taskId": flow_run.id})
 
 
 @router.post(

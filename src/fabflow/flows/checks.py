@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +37,6 @@ TEMPLATE_CONTEXT: ContextShape = {
     "assetOverview": TEXT,
     "confirmationUrl": TEXT,
 }
-TEMPLATE_ROOTS = tuple(TEMPLATE_CONTEXT)
 # The kind of the errors a stored version may have from before its rule existed (parse_flow).
 TEMPLATE_PATH = "template_path"
 
@@ -60,11 +59,16 @@ _MESSAGES = {
 }
 
 
-def from_pydantic(exc: ValidationError, prefix: Loc = ()) -> list[DefinitionError]:
-    return [
-        DefinitionError((*prefix, *error["loc"]), _MESSAGES.get(error["type"], error["msg"]))
-        for error in exc.errors(include_url=False)
-    ]
+def model_errors(model: type[BaseModel], value: object, prefix: Loc = ()) -> list[DefinitionError]:
+    """The model's validation errors of `value`, at their path under `prefix`."""
+    try:
+        model.model_validate(value)
+    except ValidationError as exc:
+        return [
+            DefinitionError((*prefix, *error["loc"]), _MESSAGES.get(error["type"], error["msg"]))
+            for error in exc.errors(include_url=False)
+        ]
+    return []
 
 
 @dataclass(frozen=True)
@@ -89,42 +93,40 @@ def _objects(value: object) -> Iterator[tuple[int, dict[str, Any]]]:
         yield from ((index, item) for index, item in enumerate(value) if isinstance(item, dict))
 
 
-def _stage_tasks(stage_index: int, stage: dict[str, Any]) -> list[_Task]:
-    loc: Loc = (stage_index, "taskDefinitions")
+def _tasks(raw: object) -> list[_Task]:
     return [
-        _Task((*loc, index), stage_index, task)
+        _Task((stage_index, "taskDefinitions", index), stage_index, task)
+        for stage_index, stage in _objects(raw)
         for index, task in _objects(stage.get("taskDefinitions"))
     ]
 
 
-def _structure_errors(raw: object) -> list[DefinitionError]:
-    errors: list[DefinitionError] = []
-    if raw == []:
-        errors.append(DefinitionError((), "a flow needs at least one stage"))
-    seen: set[str | None] = set()
-    for index, stage in _objects(raw):
-        key = _text(stage, "key")
+def _repeated(keyed: Iterable[tuple[Loc, str | None]]) -> Iterator[tuple[Loc, str]]:
+    """The (loc, key) of each key that an earlier entry already has."""
+    seen: set[str] = set()
+    for loc, key in keyed:
         if key in seen:
-            errors.append(DefinitionError((index, "key"), f"duplicate stage key {key!r}"))
+            yield loc, key
         if key is not None:
             seen.add(key)
-        if stage.get("taskDefinitions") == []:
-            errors.append(DefinitionError(
-                (index, "taskDefinitions"), "a stage needs at least one task definition"
-            ))  # fmt: skip
-    return errors
 
 
-def _task_key_errors(tasks: list[_Task]) -> list[DefinitionError]:
-    errors: list[DefinitionError] = []
-    seen: set[str | None] = set()
-    for task in tasks:
-        if task.key in seen:
-            msg = f"duplicate task key {task.key!r}: task keys are unique in the flow"
-            errors.append(DefinitionError((*task.loc, "key"), msg))
-        if task.key is not None:
-            seen.add(task.key)
-    return errors
+def _structure_errors(raw: object, tasks: list[_Task]) -> list[DefinitionError]:
+    errors = [DefinitionError((), "a flow needs at least one stage")] if raw == [] else []
+    stage_keys = (((index, "key"), _text(stage, "key")) for index, stage in _objects(raw))
+    errors += [
+        DefinitionError(loc, f"duplicate stage key {key!r}") for loc, key in _repeated(stage_keys)
+    ]
+    errors += [
+        DefinitionError((index, "taskDefinitions"), "a stage needs at least one task definition")
+        for index, stage in _objects(raw)
+        if stage.get("taskDefinitions") == []
+    ]
+    task_keys = (((*task.loc, "key"), task.key) for task in tasks)
+    return errors + [
+        DefinitionError(loc, f"duplicate task key {key!r}: task keys are unique in the flow")
+        for loc, key in _repeated(task_keys)
+    ]
 
 
 def _template_strings(value: object) -> Iterator[tuple[Loc, str]]:
@@ -142,7 +144,7 @@ def _template_problems(text: str) -> list[tuple[str, str]]:
         paths = placeholders(text)
     except TemplateSyntaxError as exc:
         return [("", str(exc))]
-    known = ", ".join(TEMPLATE_ROOTS)
+    known = ", ".join(TEMPLATE_CONTEXT)
     problems: list[tuple[str, str]] = []
     for path in paths:
         root = path.split(".")[0]
@@ -180,12 +182,7 @@ def _payload_errors(task: _Task, payloads: Mapping[str, type[BaseModel]]) -> lis
     if not isinstance(payload, dict):
         return []
     loc: Loc = (*task.loc, "payload")
-    try:
-        model.model_validate(payload)
-        errors: list[DefinitionError] = []
-    except ValidationError as exc:
-        errors = from_pydantic(exc, loc)
-    return errors + _template_errors(loc, payload, model)
+    return model_errors(model, payload, loc) + _template_errors(loc, payload, model)
 
 
 @dataclass(frozen=True)
@@ -290,8 +287,8 @@ def _graph_errors(tasks: list[_Task], stage_count: int) -> list[DefinitionError]
 
 def semantic_errors(raw: object, payloads: Mapping[str, type[BaseModel]]) -> list[DefinitionError]:
     """Every error beyond the shape; tolerant of a broken shape, so one error hides no other."""
-    tasks = [task for index, stage in _objects(raw) for task in _stage_tasks(index, stage)]
-    errors = _structure_errors(raw) + _task_key_errors(tasks)
+    tasks = _tasks(raw)
+    errors = _structure_errors(raw, tasks)
     for task in tasks:
         errors += _payload_errors(task, payloads)
     stage_count = len(raw) if isinstance(raw, list) else 0
@@ -303,8 +300,7 @@ def definition_warnings(
 ) -> list[DefinitionError]:
     """What leaves a definition valid but is worth a look: each payload's `warnings()`."""
     found: list[DefinitionError] = []
-    tasks = (task for index, stage in _objects(raw) for task in _stage_tasks(index, stage))
-    for task in tasks:
+    for task in _tasks(raw):
         model = payloads.get(_text(task.data, "handlerKey") or "")
         try:
             payload = model.model_validate(task.data.get("payload", {})) if model else None

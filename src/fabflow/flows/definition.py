@@ -14,7 +14,6 @@ from pydantic import (
     Field,
     RootModel,
     StringConstraints,
-    ValidationError,
 )
 from pydantic.json_schema import models_json_schema
 from pydantic_core import PydanticCustomError
@@ -22,21 +21,16 @@ from pydantic_core import PydanticCustomError
 from fabflow.flows.checks import (
     TEMPLATE_CONTEXT,
     TEMPLATE_PATH,
-    TEMPLATE_ROOTS,
     DefinitionError,
     Loc,
     definition_warnings,
-    from_pydantic,
+    model_errors,
     semantic_errors,
 )
 from fabflow.flows.handlers.payloads import BUILTIN_PAYLOADS
 
-__all__ = [
-    "MAX_DEFINITION_BYTES", "MAX_STAGES", "MAX_STAGE_TASKS", "MAX_TASKS", "TEMPLATE_CONTEXT",
-    "TEMPLATE_ROOTS", "DefinitionError", "DefinitionInvalid", "FlowDefinition", "FlowStage",
-    "NextTask", "TaskDefinition", "definition_warnings", "entry_tasks", "flow_json_schema",
-    "parse_definition_json", "parse_flow", "size_errors", "validate_definition",
-]  # fmt: skip
+# Re-exported: callers import the whole flow language from here.
+__all__ = ["TEMPLATE_CONTEXT", "DefinitionError", "definition_warnings"]
 MAX_TIMEOUT_MS = 30 * 24 * 3600 * 1000
 
 # Caps, checked before anything else (docs/flows.md#limits): every check after them is linear,
@@ -146,7 +140,6 @@ class FlowDefinition(RootModel[list[FlowStage]]):
     root: list[FlowStage] = Field(max_length=MAX_STAGES, json_schema_extra={"minItems": 1})
 
     def task(self, stage: int, key: str) -> TaskDefinition:
-        """The task definition `key` of stage number `stage`."""
         return next(t for t in self.root[stage].taskDefinitions if t.key == key)
 
 
@@ -162,12 +155,7 @@ def validate_definition(
 
 
 def _content_errors(raw: object, payloads: Mapping[str, type[BaseModel]]) -> list[DefinitionError]:
-    try:
-        FlowDefinition.model_validate(raw)
-        errors: list[DefinitionError] = []
-    except ValidationError as exc:
-        errors = from_pydantic(exc)
-    return errors + semantic_errors(raw, payloads)
+    return model_errors(FlowDefinition, raw) + semantic_errors(raw, payloads)
 
 
 def parse_flow(

@@ -8,33 +8,27 @@ from collections.abc import Iterable
 from typing import Any
 
 from fabflow.accounts.models import Space
+from fabflow.flows.engine.store import start_flow
+from fabflow.flows.models import Flow, FlowRun, TaskRun
+from fabflow.flows.selectors import active_version, version
+from fabflow.flows.serializers import task_json
+from fabflow.flows.task_selectors import order_task_runs
 from fabflow.orders.hooks import FlowChoice
 from fabflow.orders.models import Order
 
 
 class FlowsForOrders:
     def flow_for(self, *, space: Space, flow_key: str) -> FlowChoice:
-        from fabflow.flows.selectors import active_version
-
         version = active_version(space=space, name=flow_key)
         return FlowChoice(key=flow_key, version=version.number, handle=version)
 
     def start(self, *, order: Order, flow: FlowChoice, actor: str) -> None:
-        from fabflow.flows.engine.store import start_flow
-
         start_flow(order=order, version=flow.handle, actor=actor)
 
     def tasks_json(self, order: Order) -> list[dict[str, Any]]:
-        from fabflow.flows.models import TaskRun
-        from fabflow.flows.serializers import task_json
-
-        runs = TaskRun.objects.filter(order=order).select_related("flow_run__flow_version")
-        return [task_json(run) for run in runs.order_by("created_at", "id")]
+        return [task_json(run) for run in order_task_runs(order)]
 
     def current_steps(self, order_ids: Iterable[Any]) -> dict[Any, str]:
-        from fabflow.flows.models import FlowRun, TaskRun
-        from fabflow.flows.selectors import version
-
         ids = list(order_ids)
         # The tasks not done yet, by order, stage and generation (a failed one is where a
         # failed flow stopped; a retried one is listed once).
@@ -61,8 +55,6 @@ class FlowsForOrders:
         return steps
 
     def flow_names(self, space_ids: Iterable[Any]) -> dict[Any, list[str]]:
-        from fabflow.flows.models import Flow
-
         names: dict[Any, list[str]] = {}
         active = Flow.objects.filter(space_id__in=list(space_ids), archived=False)
         for space_id, name in active.order_by("name").values_list("space_id", "name"):

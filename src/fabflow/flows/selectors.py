@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import F, QuerySet
 
 from fabflow.accounts.auth import Principal
-from fabflow.accounts.models import Organization, Space
+from fabflow.accounts.models import Space
 from fabflow.core.errors import Invalid
 from fabflow.flows.models import Flow, FlowVersion
 
@@ -26,7 +26,6 @@ def latest_version(*, space: Space, name: str) -> FlowVersion | None:
 
 
 def active_version(*, space: Space, name: str) -> FlowVersion:
-    """`latest_version`, or `Invalid` naming the `flowKey` field when there is none."""
     found = latest_version(space=space, name=name)
     if found is None:
         raise Invalid(f"space {space.key} has no active flow {name!r}", field=("body", "flowKey"))
@@ -34,7 +33,6 @@ def active_version(*, space: Space, name: str) -> FlowVersion:
 
 
 def named_version(*, space: Space, name: str, number: int | None) -> FlowVersion:
-    """The version an order names by flow key and number."""
     found = Flow.objects.filter(space=space, name=name).values_list("pk", flat=True).first()
     if found is None or number is None:
         raise Invalid(f"the order's flow {name!r} is gone", field=("body", "flowKey"))
@@ -56,22 +54,11 @@ def version(pk: Any) -> FlowVersion:
 
 
 def flows_for(who: Principal) -> QuerySet[Flow]:
-    """The flows `who` may see, with their space."""
     return Flow.objects.filter(**who.space_filter()).select_related("space")
 
 
-def organization_flows(organization: Organization) -> QuerySet[Flow]:
-    """The organization's flows for the web list, by space and name."""
-    return (
-        Flow.objects.filter(space__organization=organization)
-        .select_related("space")
-        .order_by("space__key", "name")
-    )
-
-
 def current_versions(flows: list[Flow]) -> dict[tuple[Any, int], FlowVersion]:
-    """The current version of each of `flows` (already scoped), in one query, by
-    (flow id, number)."""
+    """The current version of each of the (already scoped) `flows`, in one query."""
     rows = FlowVersion.objects.filter(flow__in=flows, number=F("flow__current_version"))
     return {(v.flow_id, v.number): v for v in rows}
 
@@ -79,8 +66,3 @@ def current_versions(flows: list[Flow]) -> dict[tuple[Any, int], FlowVersion]:
 def current_version(flow: Flow) -> FlowVersion:
     """The version the (already scoped) flow runs new orders with."""
     return FlowVersion.objects.get(flow=flow, number=flow.current_version)
-
-
-def reloaded(flow: Flow) -> Flow:
-    """The (already scoped) flow read again with its space, after a save changed it."""
-    return Flow.objects.select_related("space").get(pk=flow.pk)

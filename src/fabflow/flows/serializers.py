@@ -6,13 +6,13 @@ from typing import Any
 
 from fabflow.core.templating import render
 from fabflow.flows.models import Flow, FlowVersion, TaskRun
+from fabflow.flows.selectors import current_version
 from fabflow.flows.task_selectors import task_payload
 
 
 def flow_json(flow: Flow, version: FlowVersion | None = None) -> dict[str, Any]:
     """A flow with its current definition (pass `version` when it is already loaded)."""
-    if version is None:
-        version = FlowVersion.objects.get(flow=flow, number=flow.current_version)
+    version = version or current_version(flow)
     return {
         "id": flow.id,
         "spaceKey": flow.space.key,

@@ -29,7 +29,6 @@ def tasks_for(who: Principal) -> QuerySet[TaskRun]:
 def task_list(
     who: Principal, *, order_id: UUID | None, state: str | None, limit: int
 ) -> list[TaskRun]:
-    """The newest `limit` task runs `who` may see, of one order or in one state if given."""
     qs = tasks_for(who)
     if order_id:
         qs = qs.filter(order_id=order_id)
@@ -71,7 +70,6 @@ def worklist(who: Principal, *, tags: list[str] | None = None) -> list[TaskRun]:
 
 
 def waiting_count(organization: Organization) -> int:
-    """How many manual tasks and confirmations of the organization's orders wait."""
     return _waiting_for_people(TaskRun.objects.filter(order__organization=organization)).count()
 
 
@@ -88,8 +86,7 @@ def repeated_side_effects(order: Order) -> list[TaskRun]:
 
 
 def confirmation_task(run_id: Any) -> TaskRun | None:
-    """The task run a signed confirmation link names (the signature is the scope), with
-    its order."""
+    """The task run a signed confirmation link names (the signature is the scope)."""
     if not run_id:
         return None
     return TaskRun.objects.select_related("order").filter(pk=run_id).first()
@@ -100,7 +97,7 @@ def order_task_runs(order: Order) -> list[TaskRun]:
     return list(
         TaskRun.objects.filter(order=order)
         .select_related("flow_run__flow_version__flow")
-        .order_by("created_at")
+        .order_by("created_at", "id")
     )
 
 

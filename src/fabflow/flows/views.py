@@ -59,24 +59,23 @@ def confirm_task(request: HttpRequest, token: str) -> HttpResponse:
 
 @member_required
 def flows(request: HttpRequest) -> HttpResponse:
-    org = principal(request).organization
     if request.method == "POST":
         return _create(request)
-    return render(
-        request,
-        "flows/list.html",
-        {
-            "flows": selectors.organization_flows(org),
-            "spaces": account_selectors.organization_spaces(org),
-            "title": "Order flows",
-        },
-    )
+    who = principal(request)
+    context = {
+        "flows": selectors.flows_for(who).order_by("space__key", "name"),
+        "spaces": account_selectors.organization_spaces(who.organization),
+        "title": "Order flows",
+    }
+    return render(request, "flows/list.html", context)
 
 
 def _create(request: HttpRequest) -> HttpResponse:
-    org = principal(request).organization
+    who = principal(request)
     name = request.POST.get("name", "").strip()
-    space = account_selectors.space_by_key(organization=org, key=request.POST.get("space", ""))
+    space = account_selectors.space_by_key(
+        organization=who.organization, key=request.POST.get("space", "")
+    )
     if len(name) < 5 or len(name) > 200 or space is None:
         messages.error(request, "A flow needs a name of at least 5 characters and a space.")
         return HttpResponseRedirect("/flows")
@@ -95,7 +94,7 @@ def _create(request: HttpRequest) -> HttpResponse:
     ]
     try:
         flow = flow_services.create_flow(
-            space=space, name=name, definition=starter, actor=principal(request).actor
+            space=space, name=name, definition=starter, actor=who.actor
         )
     except DomainError as exc:
         messages.error(request, exc.message)
@@ -129,7 +128,8 @@ def flow_editor(request: HttpRequest, flow_id: UUID) -> HttpResponse:
             "text": text,
             "errors": errors,
             "warnings": _warnings(raw),
-            "graph": render_graph(json.loads(text) if not errors else version.definition),
+            # A valid text is saved and redirected: what shows is the saved version.
+            "graph": render_graph(version.definition),
             "handlers": [(key, model.model_json_schema()) for key, model in handlers],
             "title": flow.name,
         },
@@ -187,7 +187,6 @@ def order_panel(request: HttpRequest, order: Order) -> SafeString:
     context = {
         "order": order,
         "flow_run": flow_run,
-        "version": flow_run.flow_version if flow_run else None,
         "manual_tasks": [_row(r) for r in runs if r.handler_key == "manual-task"],
         "confirmations": [_row(r) for r in task_selectors.confirmations(runs)],
         "failed_tasks": [r for r in runs if r.state == TaskRun.State.FAILED],

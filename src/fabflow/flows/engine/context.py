@@ -41,14 +41,15 @@ def run_id_from(token: str, salt: str, max_age: int | None = None) -> str | None
 
 
 def feedback_url(run_id: str) -> str:
-    route = _route("api-1:connector_feedback", get_script_prefix())
-    path = route.replace(_SLOT, feedback_token(run_id))
-    return f"{settings.BASE_URL}{path}"
+    return _link("api-1:connector_feedback", feedback_token(run_id))
 
 
 def confirmation_url(run_id: str) -> str:
-    path = _route("confirm_task", get_script_prefix()).replace(_SLOT, confirmation_token(run_id))
-    return f"{settings.BASE_URL}{path}"
+    return _link("confirm_task", confirmation_token(run_id))
+
+
+def _link(route_name: str, token: str) -> str:
+    return settings.BASE_URL + _route(route_name, get_script_prefix()).replace(_SLOT, token)
 
 
 _SLOT = "token-slot"
@@ -144,7 +145,6 @@ def build(
     run_id = str(run.id)
     effects = TaskEffects(
         order=order,
-        order_json=order_json,
         run_id=run_id,
         context=lambda: template_context(order, order_json, run_id),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import smtplib
 from collections.abc import Callable, Mapping
+from functools import cached_property
 from typing import Any
 
 import re2
@@ -27,27 +28,17 @@ def mail_domain() -> str:
 class TaskEffects:
     """Concrete services for one task run; every side effect carries the run's stable id."""
 
-    def __init__(
-        self,
-        *,
-        order: Order,
-        order_json: Mapping[str, Any],
-        run_id: str,
-        context: dict[str, Any] | Callable[[], dict[str, Any]],
-    ) -> None:
+    def __init__(self, *, order: Order, run_id: str, context: Callable[[], dict[str, Any]]) -> None:
         self.order = order
-        self.order_json = order_json
         self.run_id = run_id
         self._context = context
         self.missing: list[str] = []
         self._sent = 0
 
-    @property
+    @cached_property
     def context(self) -> dict[str, Any]:
         """The template context, built on first use (it needs the order snapshot)."""
-        if callable(self._context):
-            self._context = self._context()
-        return self._context
+        return self._context()
 
     # -- templates --
     def render(self, text: str, *, html: bool = False, header: bool = False) -> str:
@@ -111,7 +102,7 @@ class TaskEffects:
             raise PermanentError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
         except smtplib.SMTPRecipientsRefused as exc:
             refusals = "; ".join(
-                f"{address}: {code} {_text(reply)}"
+                f"{address}: {code} {reply.decode(errors='replace')}"
                 for address, (code, reply) in sorted(exc.recipients.items())
             )
             # Greylisting answers 4xx at RCPT: that is worth a retry, 5xx is not.
@@ -163,7 +154,3 @@ class TaskEffects:
         )
         [asset] = assets.create_assets(order=self.order, new=[made])
         return str(asset.id)
-
-
-def _text(reply: bytes | str) -> str:
-    return reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)

@@ -7,7 +7,7 @@ outcome; the runner turns outcomes into engine events.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
@@ -154,6 +154,3 @@ class Handler:
     def on_event(self, ctx: HandlerContext, event: Mapping[str, Any]) -> Outcome | None:
         """An outside event for a waiting run (feedback, completion); None keeps waiting."""
         return None
-
-
-HandlerFactory = Callable[[], Handler]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -33,12 +33,23 @@ from fabflow.flows.handlers.payloads import (
 from fabflow.orders.kinds import EventKind
 
 P = TypeVar("P", bound=BaseModel)
+T = TypeVar("T")
 
 
 def _payload(ctx: HandlerContext, model: type[P]) -> P:
     if not isinstance(ctx.payload, model):
         raise TypeError(f"expected a {model.__name__} payload, got {type(ctx.payload).__name__}")
     return ctx.payload
+
+
+def _effect(call: Callable[[], T]) -> T | Outcome:
+    """What a side effect returned, or the outcome of its error: retry a transient one."""
+    try:
+        return call()
+    except TransientError as exc:
+        return RetryLater(str(exc), exc.retry_after_s)
+    except PermanentError as exc:
+        return Failed(str(exc))
 
 
 # E-mail ---------------------------------------------------------------------------------------
@@ -65,13 +76,8 @@ def _send(
         return Failed(str(exc))
     if not recipients:
         return Failed("no recipient")
-    try:
-        services.send_mail(to=recipients, **mail)
-    except TransientError as exc:
-        return RetryLater(str(exc), exc.retry_after_s)
-    except PermanentError as exc:
-        return Failed(str(exc))
-    return recipients
+    stopped = _effect(lambda: services.send_mail(to=recipients, **mail))
+    return recipients if stopped is None else stopped
 
 
 class SendEmail(Handler):
@@ -225,12 +231,9 @@ class ConsumeRestApi(Handler):
             "Content-Type": "application/json",
             **services.sign_webhook(ctx.task.idempotency_key, body),
         }
-        try:
-            response = services.http(payload.method, url, headers=headers, body=body)
-        except TransientError as exc:
-            return RetryLater(str(exc), exc.retry_after_s)
-        except PermanentError as exc:
-            return Failed(str(exc))
+        response = _effect(lambda: services.http(payload.method, url, headers=headers, body=body))
+        if isinstance(response, Outcome):
+            return response
         return _connector_answer(payload, response)
 
     def on_event(self, ctx: HandlerContext, event: Mapping[str, Any]) -> Outcome | None:
@@ -260,10 +263,8 @@ class ManualTask(Handler):
         payload = _payload(ctx, ManualTaskPayload)
         return Waiting(message=ctx.services.render(payload.title))
 
-    def check_outcome(self, payload: BaseModel, outcome: str) -> str | None:
+    def check_outcome(self, payload: ManualTaskPayload, outcome: str) -> str | None:
         """Why `outcome` cannot complete a task with this payload, or None if it can."""
-        if not isinstance(payload, ManualTaskPayload):
-            raise TypeError(f"expected a ManualTaskPayload, got {type(payload).__name__}")
         if outcome in payload.outcomes:
             return None
         return f"unknown outcome {outcome!r}; expected one of: {', '.join(payload.outcomes)}"

@@ -14,16 +14,12 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "fabflow.handlers"
 
 
-def _builtin() -> list[type[Handler]]:
-    from fabflow.flows.handlers import builtin
-
-    return list(builtin.HANDLERS)
-
-
 @cache
 def handlers() -> dict[str, Handler]:
     """Every handler by key; a plugin may not replace a built-in handler."""
-    found: dict[str, Handler] = {cls.key: cls() for cls in _builtin()}
+    from fabflow.flows.handlers.builtin import HANDLERS
+
+    found: dict[str, Handler] = {cls.key: cls() for cls in HANDLERS}
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         try:
             cls = entry.load()
