@@ -179,17 +179,6 @@ def entry_tasks(stage: FlowStage) -> list[str]:
     return [task.key for task in stage.taskDefinitions if task.key not in targets]
 
 
-def _with_payload_schemas(task: dict[str, Any], payload_refs: Mapping[str, dict[str, Any]]) -> None:
-    task["properties"]["handlerKey"]["enum"] = sorted(payload_refs)
-    task["allOf"] = [
-        {
-            "if": {"properties": {"handlerKey": {"const": key}}, "required": ["handlerKey"]},
-            "then": {"properties": {"payload": ref}},
-        }
-        for key, ref in payload_refs.items()
-    ]
-
-
 def flow_json_schema(
     payloads: Mapping[str, type[BaseModel]] = BUILTIN_PAYLOADS,
 ) -> dict[str, Any]:
@@ -208,8 +197,15 @@ def flow_json_schema(
     def def_name(model: type[BaseModel]) -> str:
         return str(refs[(model, "validation")]["$ref"]).rsplit("/", 1)[1]
 
-    payload_refs = {key: refs[(model, "validation")] for key, model in payloads.items()}
-    _with_payload_schemas(defs[def_name(TaskDefinition)], payload_refs)
+    task = defs[def_name(TaskDefinition)]
+    task["properties"]["handlerKey"]["enum"] = sorted(payloads)
+    task["allOf"] = [
+        {
+            "if": {"properties": {"handlerKey": {"const": key}}, "required": ["handlerKey"]},
+            "then": {"properties": {"payload": refs[(model, "validation")]}},
+        }
+        for key, model in payloads.items()
+    ]
     root = defs.pop(def_name(FlowDefinition))
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **root, "$defs": defs}
 
