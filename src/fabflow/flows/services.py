@@ -10,13 +10,12 @@ from django.utils import timezone
 
 from fabflow.accounts.models import Space
 from fabflow.core.errors import Conflict, Invalid
+from fabflow.flows.definition import validate_definition
+from fabflow.flows.handlers.registry import payload_models
 from fabflow.flows.models import Flow, FlowVersion
 
 
 def _check(definition: Any) -> None:
-    from fabflow.flows.definition import validate_definition
-    from fabflow.flows.handlers.registry import payload_models
-
     errors = validate_definition(definition, payload_models())
     if errors:
         raise Invalid(
