@@ -54,3 +54,14 @@ def test_repeated_statements_are_prepared_with_server_side_parameters(db: None) 
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         prepared = [statement for (statement,) in cursor.fetchall()]
     assert any('FROM "flows_flowinbox" t WHERE' in s and "$1" in s for s in prepared)
+
+
+@postgresql_only
+def test_prepared_statements_are_planned_with_their_values(db: None) -> None:
+    # given a connection made with the settings' options
+    with connection.cursor() as cursor:
+        # when asking how the server plans prepared statements
+        cursor.execute("SHOW plan_cache_mode")
+        # then every run gets a plan for its own values, never the generic plan that scans a
+        # list page's whole date range from its sixth run on
+        assert cursor.fetchone() == ("force_custom_plan",)
