@@ -143,15 +143,15 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     # run on a connection (docs/adr/0007-orm-and-djangos-postgresql-options.md). Behind a pooler
     # that cannot carry prepared statements (PgBouncer before 1.21 in transaction mode) set
     # DATABASE_PREPARE_THRESHOLD=none.
-    # A prepared statement gets PostgreSQL's generic plan from its sixth run, planned without
-    # the values: for a list page's date range it then scans and sorts a table's worth of rows
-    # (28 -> 105 ms at 200,000 orders), so each run is planned with its values.
+    # From a prepared statement's sixth run PostgreSQL may switch to a generic plan, made
+    # without the values: for a list page's date range that scanned and sorted every row of the
+    # range (orders page 28 -> 105 ms at 200,000 orders). So each run is planned with its
+    # values; `fabflow worker` keeps the generic plans for the engine (docs/adr/0007).
     _prepare = env.str("DATABASE_PREPARE_THRESHOLD", default="1").lower()
-    _plans = env.str("DATABASE_PLAN_CACHE_MODE", default="force_custom_plan")
     _db.setdefault("OPTIONS", {}).update(
         server_side_binding=env.bool("DATABASE_SERVER_SIDE_BINDING", default=True),
         prepare_threshold=None if _prepare in ("", "none") else int(_prepare),
-        options=f"-c plan_cache_mode={_plans}",
+        options="-c plan_cache_mode=" + env.str("DATABASE_PLAN_CACHE_MODE", "force_custom_plan"),
     )
 # Persistent connections, for SQLite too: opening one costs PRAGMAs, a schema parse and, when
 # the last one closes, a WAL checkpoint, on every request otherwise.

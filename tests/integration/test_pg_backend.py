@@ -1,17 +1,25 @@
 """Django's PostgreSQL backend with our options: server-side parameters, prepared statements,
-multi-row inserts within the parameter limit."""
+pages planned with their values (the worker: generic plans), multi-row inserts in the limits."""
 
 from __future__ import annotations
 
-import pytest
-from django.db import connection, transaction
+from datetime import datetime
 
+import pytest
+from django.db import connection, connections, transaction
+from django.db.models import F
+from django.db.models.expressions import RawSQL
+from django.test import RequestFactory
+
+from fabflow.accounts.models import Organization
+from fabflow.core.pagination import SortKey, paginate
 from fabflow.flows.engine import store
+from fabflow.flows.management.commands.worker import use_generic_plans
 from fabflow.orders import assets
 from fabflow.orders.assets import NewAsset
 from fabflow.orders.inserts import insert_rows
 from fabflow.orders.models import Asset, Order, Part
-from tests.factories import ApiClient, order_body
+from tests.factories import ApiClient, Tenant, order_body
 
 postgresql_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="PostgreSQL's options"
@@ -57,11 +65,26 @@ def test_repeated_statements_are_prepared_with_server_side_parameters(db: None) 
 
 
 @postgresql_only
-def test_prepared_statements_are_planned_with_their_values(db: None) -> None:
-    # given a connection made with the settings' options
-    with connection.cursor() as cursor:
-        # when asking how the server plans prepared statements
-        cursor.execute("SHOW plan_cache_mode")
-        # then every run gets a plan for its own values, never the generic plan that scans a
-        # list page's whole date range from its sixth run on
-        assert cursor.fetchone() == ("force_custom_plan",)
+@pytest.mark.django_db(transaction=True)
+def test_pages_plan_with_their_values_and_the_worker_reuses_generic_plans(tenant: Tenant) -> None:
+    # given a list whose rows report how the server plans the statement reading them
+    rows = Organization.objects.annotate(plans=RawSQL("current_setting('plan_cache_mode')", ()))
+    keys = {"createdAt": SortKey(F("created_at"), datetime)}
+
+    def page_plans() -> set[str]:
+        request = RequestFactory().get("/x")
+        page, _ = paginate(request, rows, keys=keys, ordering="createdAt", limit=5, cursor=None)
+        return {org.plans for org in page}
+
+    # when a web process reads a page, then its statement is planned with its values (a
+    # prepared statement's generic plan scanned a date range's every row)
+    assert page_plans() == {"force_custom_plan"}
+    # and once `fabflow worker` set up its process, its connections reuse generic plans
+    options = connections.settings["default"]["OPTIONS"]
+    web = options["options"]
+    try:
+        use_generic_plans()
+        assert page_plans() == {"auto"}
+    finally:
+        options["options"] = web
+        connections.close_all()

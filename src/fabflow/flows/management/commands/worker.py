@@ -27,6 +27,17 @@ MAX_RESTART_DELAY = 30.0
 HEALTHY_RUN_SECONDS = 60.0
 
 
+def use_generic_plans() -> None:
+    """Let PostgreSQL reuse generic plans on this process's connections: the engine's
+    statements plan alike whatever their values, and planning each of their runs cost a fifth
+    of its flows/s (docs/adr/0007). The web keeps plans made with the values (settings.py)."""
+    for alias in connections:
+        db = connections.settings[alias]
+        if db["ENGINE"] == "django.db.backends.postgresql":
+            db.setdefault("OPTIONS", {})["options"] = "-c plan_cache_mode=auto"
+    connections.close_all()
+
+
 class Command(BaseCommand):
     help = "Run a background worker; start as many as you like, on as many hosts."
 
@@ -65,6 +76,7 @@ class Command(BaseCommand):
             drain(options["claim_batch"])
             self._jobs(options, batch=True)
             return
+        use_generic_plans()
         engine = Engine(
             threads=options["threads"],
             batch_size=options["claim_batch"],
