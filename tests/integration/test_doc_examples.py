@@ -1,4 +1,4 @@
-"""The documentation's three task examples (FLOWS.md): kept, valid, and run end to end."""
+"""The documentation's three task examples (docs/flows.md): kept, valid, and run end to end."""
 
 from __future__ import annotations
 

@@ -66,7 +66,7 @@ def errors_of(raw: object) -> list[tuple[tuple[str | int, ...], str]]:
 
 
 def test_flows_md_example_is_valid() -> None:
-    # given the example of FLOWS.md / when validated / then there is no error
+    # given the example of docs/flows.md / when validated / then there is no error
     assert validate_definition(json.loads(FLOWS_MD_EXAMPLE)) == []
 
 
@@ -355,7 +355,7 @@ def test_parse_definition_json_reports_text_errors_at_their_path(
 
 
 def test_parse_definition_json_returns_plain_values() -> None:
-    # given the FLOWS.md example / when parsed / then the value equals json.loads and is valid
+    # given the docs/flows.md example / when parsed / then the value equals json.loads and is valid
     value, errors = parse_definition_json(FLOWS_MD_EXAMPLE)
     assert (value, errors) == (json.loads(FLOWS_MD_EXAMPLE), [])
     assert type(value[0]) is dict

@@ -1,4 +1,4 @@
-"""The pure flow interpreter: every rule of FLOWS.md's Semantics as tables of event sequences."""
+"""The pure flow interpreter: every rule of docs/flows.md (Semantics) as tables of events."""
 
 from __future__ import annotations
 

@@ -64,7 +64,7 @@ def _route(name: str, script_prefix: str) -> str:
 
 
 class TemplateContext(dict[str, Any]):
-    """The roots FLOWS.md allows in templates, as plain dictionaries. `products` comes from
+    """The roots docs/flows.md allows in templates, as plain dictionaries. `products` comes from
     the order snapshot, loaded only when a template uses it (a plain e-mail needs no query)."""
 
     def __init__(self, roots: dict[str, Any], snapshot: Mapping[str, Any]) -> None:

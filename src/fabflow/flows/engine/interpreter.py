@@ -1,8 +1,8 @@
 """The pure flow interpreter: step(definition, state, event) -> (state, commands). No Django.
 
-Every rule of FLOWS.md lives here and nowhere else; the runner only loads state, applies
-commands and executes handlers. Run ids come from a `new_id` callable so tests stay
-deterministic.
+Every rule of docs/flows.md (Semantics) lives here and nowhere else; the runner only loads
+state, applies commands and executes handlers. Run ids come from a `new_id` callable so tests
+stay deterministic.
 """
 
 from __future__ import annotations
@@ -314,7 +314,7 @@ _ORDER_STATUS = {"created": "created", "failed": "failure", "succeeded": "succes
 
 
 def order_status(state: FlowState) -> str:
-    """The order status FLOWS.md derives from a flow's state."""
+    """The order status docs/flows.md derives from a flow's state."""
     if state.status in _ORDER_STATUS:
         return _ORDER_STATUS[state.status]
     if any(r.timed_out and r.unfinished for r in state.current()):

@@ -211,7 +211,7 @@ class AssetEmailPayload(PayloadModel):
 
 
 class ConsumeRestApiPayload(PayloadModel):
-    """`consume-rest-api`: the connector contract of API.md."""
+    """`consume-rest-api`: the connector contract of docs/flows.md."""
 
     uri: Uri = template(TemplateKind.HEADER)
     sendsFeedback: bool = False
