@@ -7,7 +7,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
-from django.http import FileResponse, HttpRequest
+from django.http import HttpRequest
 from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
@@ -17,9 +17,8 @@ from fabflow.accounts.models import Space
 from fabflow.core.errors import TooLarge
 from fabflow.core.pagination import MAX_LIMIT, paginate
 from fabflow.core.problems import ApiError, invalid
-from fabflow.exports import downloads
 from fabflow.orders import idempotency, selectors, serializers, services
-from fabflow.orders.assets import check_download_token, safe_filename
+from fabflow.orders.assets import check_download_token, file_response
 from fabflow.orders.filters import (
     ORDER_SORT,
     PART_SORT,
@@ -229,12 +228,4 @@ def download_asset(request: HttpRequest, asset_id: UUID, token: str | None = Non
         raise ApiError(404, "Not found.")
     if asset.state != Asset.State.READY or not asset.file:
         raise ApiError(409, f"The asset is {asset.state}; its file is not available yet.")
-    return _file_response(asset)
-
-
-def _file_response(asset: Asset) -> FileResponse:
-    """The asset's file (also the web download's): safe images inline, anything else as
-    opaque bytes to save."""
-    return downloads.file_response(
-        asset.file.open("rb"), name=safe_filename(asset.name), content_type=asset.content_type
-    )
+    return file_response(asset)

@@ -17,10 +17,12 @@ from django.conf import settings
 from django.core import signing
 from django.core.files import File
 from django.db import transaction
+from django.http import FileResponse
 from django.urls import reverse
 from django.utils.text import get_valid_filename
 
 from fabflow.core.errors import Invalid, TooLarge
+from fabflow.exports import downloads
 from fabflow.orders import timeline
 from fabflow.orders.inserts import insert_rows
 from fabflow.orders.models import Asset, Order
@@ -151,6 +153,14 @@ def safe_filename(name: str) -> str:
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
     name = get_valid_filename(name.strip().lstrip(".")) if name.strip(". ") else ""
     return name[:150] or "file"
+
+
+def file_response(asset: Asset) -> FileResponse:
+    """The asset's file for the API and the web download: safe images inline, anything else as
+    opaque bytes to save."""
+    return downloads.file_response(
+        asset.file.open("rb"), name=safe_filename(asset.name), content_type=asset.content_type
+    )
 
 
 def decode_inline(content: str, loc: tuple[str | int, ...]) -> bytes:

@@ -26,6 +26,7 @@ from fabflow.exports.archive import Archive, segment
 from fabflow.exports.downloads import served_type
 from fabflow.exports.tables import LIMIT as EXPORT_LIMIT
 from fabflow.orders import selectors
+from fabflow.orders.assets import file_response
 from fabflow.orders.filters import OrderFilter, PartFilter, ProductFilter
 from fabflow.orders.hooks import page_sections
 from fabflow.orders.models import Asset, OrderStatus, Part, Product
@@ -178,12 +179,10 @@ def order_files(request: HttpRequest, order_id: UUID) -> HttpResponseBase:
 
 @member_required
 def download(request: HttpRequest, asset_id: UUID) -> HttpResponseBase:
-    from fabflow.orders.api import _file_response
-
     asset = selectors.asset_for(principal(request), asset_id)
     if asset is None or asset.state != Asset.State.READY or not asset.file:
         raise Http404
-    return _file_response(asset)
+    return file_response(asset)
 
 
 # Exports --------------------------------------------------------------------------------------
