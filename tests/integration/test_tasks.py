@@ -118,6 +118,21 @@ def test_for_my_tags_keeps_the_manual_tasks_assigned_to_one_of_the_users_tags(
     assert sorted((r.order_id, r.key) for r in mine) == [(order.id, "both"), (order.id, "vip")]
 
 
+def test_for_my_tags_finds_a_users_task_behind_a_full_page_of_others(
+    api: ApiClient, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a work list capped at one row, whose first row is another team's task
+    monkeypatch.setattr(task_selectors, "MAX_WORKLIST", 1)
+    create_flow(space=tenant.space, name="ops-flow", definition=flow(task("ops", ["ops"])))
+    create_flow(space=tenant.space, name="vip-flow", definition=flow(task("vip", ["vip"])))
+    order_with(api, tenant, "ops-flow", "T-1", deadline="2030-01-01T00:00:00Z")
+    vip = order_with(api, tenant, "vip-flow", "T-2", deadline="2030-02-01T00:00:00Z")
+    # when a user tagged vip filters for their tags
+    mine = task_selectors.worklist(who(tenant), tags=["vip"])
+    # then their task is listed: the cap applies to what the filter keeps
+    assert [(r.order_id, r.key) for r in mine] == [(vip.id, "vip")]
+
+
 def test_the_tasks_page_filters_for_the_logged_in_users_tags(
     api: ApiClient, tenant: Tenant, staff: Client
 ) -> None:

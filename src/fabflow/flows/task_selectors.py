@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any
 from uuid import UUID
 
@@ -63,10 +64,11 @@ def worklist(who: Principal, *, tags: list[str] | None = None) -> list[TaskRun]:
     qs = _waiting_for_people(tasks_for(who)).order_by(
         F("order__deadline").asc(nulls_last=True), "created_at"
     )
-    runs = list(qs[:MAX_WORKLIST])
     if tags is None:
-        return runs
-    return [r for r in runs if set(task_payload(r).get("assigneeTags") or ()) & set(tags)]
+        return list(qs[:MAX_WORKLIST])
+    # The tags are in the flow version's payload, not a column: filter, then cap.
+    mine = (r for r in qs.iterator() if set(task_payload(r).get("assigneeTags") or ()) & set(tags))
+    return list(islice(mine, MAX_WORKLIST))
 
 
 def waiting_count(organization: Organization) -> int:
