@@ -27,6 +27,23 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+
+
+def _field_keys() -> list[str]:
+    """FABFLOW_FIELD_KEYS (comma-separated: the first encrypts, all decrypt), or a key generated
+    once and kept in the data directory. They encrypt connection credentials (docs/security.md)."""
+    keys = env.list("FABFLOW_FIELD_KEYS", default=[])
+    if keys:
+        return keys
+    path = DATA_DIR / "field_key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32))
+    return [path.read_text().strip()]
+
+
+# django-fernet-encrypted-fields derives its Fernet keys from SECRET_KEY (and fallbacks) and these.
+SALT_KEY = _field_keys()
 DEBUG = env.bool("DEBUG", default=False)
 PORT = env.int("PORT", default=8000)
 BASE_URL = env.str("BASE_URL", default=f"http://127.0.0.1:{PORT}").rstrip("/")
@@ -51,6 +68,8 @@ INSTALLED_APPS = [
     "fabflow.accounts",
     "fabflow.orders",
     "fabflow.flows",
+    "fabflow.production",
+    "fabflow.connectors",
 ]
 
 MIDDLEWARE = [

@@ -123,6 +123,8 @@ class Product(UUIDModel):
     units = models.PositiveIntegerField(default=1)
     unit_value = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
     deadline = models.DateTimeField(null=True, blank=True)
+    # Mesh checks of a rendered product (docs/production.md).
+    manufacturing_data = models.JSONField(default=dict, blank=True)
 
     search = PRODUCT_SEARCH
 

@@ -15,10 +15,10 @@ from django.utils.html import escape
 from fabflow.accounts.signing import webhook_headers
 from fabflow.core import mailer, outbound
 from fabflow.core.templating import SafeHtml, render
-from fabflow.flows.handlers.base import PermanentError, TransientError
+from fabflow.flows.handlers.base import AssetRef, PermanentError, TransientError
 from fabflow.orders import assets
 from fabflow.orders.assets import NewAsset
-from fabflow.orders.models import Asset, Order
+from fabflow.orders.models import Asset, Order, Part, Product
 
 
 def mail_domain() -> str:
@@ -154,3 +154,60 @@ class TaskEffects:
         )
         [asset] = assets.create_assets(order=self.order, new=[made])
         return str(asset.id)
+
+    def assets(
+        self, pattern: str, *, product_id: str | None = None, part_id: str | None = None
+    ) -> list[AssetRef]:
+        """Ready assets of the order whose name matches `pattern` (RE2), optionally only those
+        of one product or part, in name order."""
+        regex = re2.compile(pattern)
+        rows = Asset.objects.filter(order=self.order, state=Asset.State.READY)
+        if product_id is not None:
+            rows = rows.filter(product_id=product_id)
+        if part_id is not None:
+            rows = rows.filter(part_id=part_id)
+        return [
+            AssetRef(
+                id=str(a.id),
+                name=a.name,
+                content_type=a.content_type,
+                size=a.size,
+                product_id=str(a.product_id) if a.product_id else None,
+                part_id=str(a.part_id) if a.part_id else None,
+            )
+            for a in rows.order_by("name", "id")
+            if regex.search(a.name)
+        ]
+
+    def _asset(self, asset_id: str) -> Asset:
+        asset = Asset.objects.filter(order=self.order, pk=asset_id, state=Asset.State.READY).first()
+        if asset is None:
+            raise PermanentError(f"asset {asset_id} is not a ready asset of this order")
+        return asset
+
+    def read_asset(self, asset_id: str) -> bytes:
+        """The content of a ready asset of the order."""
+        with self._asset(asset_id).file.open("rb") as handle:
+            return handle.read()
+
+    def download_url(self, asset_id: str) -> str:
+        """An expiring signed download link (FABFLOW_SIGNED_URL_MAX_AGE) of a ready asset."""
+        return assets.signed_download_url(self._asset(asset_id))
+
+    # -- manufacturing data --
+    def merge_manufacturing_data(
+        self,
+        data: Mapping[str, Any],
+        *,
+        product_id: str | None = None,
+        part_id: str | None = None,
+    ) -> None:
+        """Merge keys into the manufacturing data of one product or part of the order."""
+        if (product_id is None) == (part_id is None):
+            raise ValueError("name exactly one of product_id and part_id")
+        model: type[Product] | type[Part] = Product if product_id is not None else Part
+        row = model.objects.filter(order=self.order, pk=product_id or part_id).first()
+        if row is None:
+            raise PermanentError(f"no such {model.__name__.lower()} in this order")
+        row.manufacturing_data = {**row.manufacturing_data, **data}
+        row.save(update_fields=["manufacturing_data"])

@@ -67,6 +67,18 @@ class PermanentError(Exception):
 
 
 @dataclass(frozen=True)
+class AssetRef:
+    """A ready asset of the order, as `Services.assets` lists it."""
+
+    id: str
+    name: str
+    content_type: str
+    size: int | None
+    product_id: str | None
+    part_id: str | None
+
+
+@dataclass(frozen=True)
 class TaskInfo:
     id: str
     key: str
@@ -115,6 +127,22 @@ class Services(Protocol):
     def asset_overview(self, pattern: str) -> list[str]: ...
 
     def unfetched_assets(self, pattern: str) -> tuple[list[str], dict[str, str]]: ...
+
+    def assets(
+        self, pattern: str, *, product_id: str | None = None, part_id: str | None = None
+    ) -> list[AssetRef]: ...
+
+    def read_asset(self, asset_id: str) -> bytes: ...
+
+    def download_url(self, asset_id: str) -> str: ...
+
+    def merge_manufacturing_data(
+        self,
+        data: Mapping[str, Any],
+        *,
+        product_id: str | None = None,
+        part_id: str | None = None,
+    ) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,24 @@ from fabflow.flows.handlers.base import Handler
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "fabflow.handlers"
 
+# Built-in handlers of apps above flows (production, connectors): each app registers its own
+# in AppConfig.ready(), so flows imports none of them.
+_APP_HANDLERS: list[type[Handler]] = []
+
+
+def register(*classes: type[Handler]) -> None:
+    """Add built-in handlers of an app; call from its AppConfig.ready(), before any lookup."""
+    if handlers.cache_info().currsize:
+        raise RuntimeError("handlers are registered in AppConfig.ready(), before the first lookup")
+    _APP_HANDLERS.extend(c for c in classes if c not in _APP_HANDLERS)
+
 
 @cache
 def handlers() -> dict[str, Handler]:
     """Every handler by key; a plugin may not replace a built-in handler."""
     from fabflow.flows.handlers.builtin import HANDLERS
 
-    found: dict[str, Handler] = {cls.key: cls() for cls in HANDLERS}
+    found: dict[str, Handler] = {cls.key: cls() for cls in [*HANDLERS, *_APP_HANDLERS]}
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         try:
             cls = entry.load()

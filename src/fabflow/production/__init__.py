@@ -1,0 +1,1 @@
+"""Production files: parametric models, rendering, slicing (docs/production.md)."""
