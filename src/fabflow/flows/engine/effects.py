@@ -203,10 +203,11 @@ class TaskEffects:
         part_id: str | None = None,
     ) -> None:
         """Merge keys into the manufacturing data of one product or part of the order."""
-        if (product_id is None) == (part_id is None):
+        row_id = product_id or part_id
+        if row_id is None or (product_id is not None and part_id is not None):
             raise ValueError("name exactly one of product_id and part_id")
         model: type[Product] | type[Part] = Product if product_id is not None else Part
-        row = model.objects.filter(order=self.order, pk=product_id or part_id).first()
+        row = model.objects.filter(order=self.order, pk=row_id).first()
         if row is None:
             raise PermanentError(f"no such {model.__name__.lower()} in this order")
         row.manufacturing_data = {**row.manufacturing_data, **data}
