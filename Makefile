@@ -25,6 +25,7 @@ $(VENV)/.dev-installed: $(VENV)/.installed requirements/dev.txt
 DEMO_ENV := FABFLOW_DEMO_CONNECTOR=true OUTBOUND_ALLOWLIST=$${OUTBOUND_ALLOWLIST:-127.0.0.1,localhost}
 
 run: $(VENV)/.installed
+	@sh scripts/system-packages
 	$(BIN)/fabflow migrate --noinput -v0
 	$(DEMO_ENV) $(BIN)/fabflow demo
 	$(DEMO_ENV) $(BIN)/fabflow serve
