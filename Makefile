@@ -31,6 +31,7 @@ run: $(VENV)/.installed
 	$(DEMO_ENV) $(BIN)/fabflow serve
 
 test: $(VENV)/.dev-installed
+	@sh scripts/system-packages
 	$(BIN)/python -m pytest -q -m "not browser"
 
 test-browser: $(VENV)/.dev-installed
