@@ -8,6 +8,7 @@ from django.views.generic import RedirectView
 
 from fabflow.accounts import views as accounts
 from fabflow.api import api
+from fabflow.connectors import views as connectors
 from fabflow.connectors.demo import connector as demo_connector
 from fabflow.flows import views as flows
 from fabflow.orders import views as orders
@@ -54,6 +55,12 @@ urlpatterns = [
         "spaces/<uuid:space_id>/signing-secret/rotate",
         accounts.signing_secret_rotate,
         name="signing_secret_rotate",
+    ),
+    path("connections", connectors.connections, name="connections"),
+    path("connections/credentials", connectors.credential_inputs, name="connection_credentials"),
+    path("connections/<uuid:connection_id>", connectors.connection, name="connection"),
+    path(
+        "connections/<uuid:connection_id>/test", connectors.connection_test, name="connection_test"
     ),
     path("confirm/<str:token>", flows.confirm_task, name="confirm_task"),
     path("demo/connector", demo_connector, name="demo_connector"),

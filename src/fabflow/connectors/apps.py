@@ -6,3 +6,8 @@ from django.apps import AppConfig
 class ConnectorsConfig(AppConfig):
     name = "fabflow.connectors"
     label = "connectors"
+
+    def ready(self) -> None:
+        """Each partner module registers here its handlers
+        (`fabflow.flows.handlers.registry.register`) and its connection test
+        (`fabflow.connectors.testing.register_tester`)."""
