@@ -24,6 +24,7 @@ from tests.factories import Tenant
 
 SECRET = "sf-secret-PLAINTEXT-9f3a7c"
 KEY = "sf-key-PLAINTEXT-4b2d"
+NOT_HTTP = "an http:// or https:// URL"
 
 
 def body(**overrides: Any) -> dict[str, Any]:
@@ -163,8 +164,8 @@ def test_members_who_are_not_admins_are_refused(tenant: Tenant, member: Any, key
                 (["body", "credentials", "apiCode"], "required"),
             ],
         ),
-        ({"baseUrl": "ftp://files.example.com"}, [(["body", "baseUrl"], "an http:// or https:// URL")]),
-        ({"baseUrl": "https://"}, [(["body", "baseUrl"], "an http:// or https:// URL")]),
+        ({"baseUrl": "ftp://files.example.com"}, [(["body", "baseUrl"], NOT_HTTP)]),
+        ({"baseUrl": "https://"}, [(["body", "baseUrl"], NOT_HTTP)]),
         (
             {"baseUrl": "https://me:pw@orders.example.com"},
             [(["body", "baseUrl"], "no user or password in the URL: put them in credentials")],
@@ -351,10 +352,12 @@ def test_the_test_action_says_what_the_partner_answered(
 ) -> None:
     # given a tester for 3yourmind connections, and a connection to the partner
     register_tester("3yourmind", bearer_tester)
+    base_url = partner.url_for("").rstrip("/")
     made = key.call(
-        "POST", "/api/v1/connections",
-        body(kind="3yourmind", baseUrl=partner.url_for("").rstrip("/"), credentials={"token": token}),
-    ).json()  # fmt: skip
+        "POST",
+        "/api/v1/connections",
+        body(kind="3yourmind", baseUrl=base_url, credentials={"token": token}),
+    ).json()
     # when it is tested
     response = key.call("POST", f"/api/v1/connections/{made['id']}/test")
     # then the answer says what the partner said
@@ -389,10 +392,10 @@ def test_handlers_find_their_connection_by_name_and_kind(tenant: Tenant) -> None
     )  # fmt: skip
     # when handlers look connections up / then the right kind is found, others fail clearly
     assert connection_for("acme-rings", "mat", "materialise") == made
-    with pytest.raises(PermanentError, match="^no connection 'nope' in space acme-rings$"):
+    with pytest.raises(PermanentError, match=r"^no connection 'nope' in space acme-rings$"):
         connection_for("acme-rings", "nope", "materialise")
     with pytest.raises(
-        PermanentError, match="^connection 'mat' is a materialise connection, not hp-siteflow$"
+        PermanentError, match=r"^connection 'mat' is a materialise connection, not hp-siteflow$"
     ):
         connection_for("acme-rings", "mat", "hp-siteflow")
 

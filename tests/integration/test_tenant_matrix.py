@@ -22,6 +22,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from fabflow.accounts.models import SecretKey, Space, User
 from fabflow.accounts.services import create_secret_key, create_space, create_user
+from fabflow.connectors.models import Connection
+from fabflow.connectors.services import create_connection
 from fabflow.flows.engine.runner import advance
 from fabflow.flows.models import Flow, FlowInbox, FlowRun, FlowVersion, TaskRun
 from fabflow.flows.services import create_flow
@@ -47,6 +49,7 @@ class Victim:
     key: str
     space_key: str
     space: str
+    connection: str
 
 
 @pytest.fixture
@@ -65,6 +68,10 @@ def victim(api: ApiClient, tenant: Tenant) -> Victim:
     boss = create_user(
         organization=tenant.org, email="boss@acme.test", password="x-pass-1234", admin=True
     )
+    connection = create_connection(
+        space=tenant.space, name=f"{SECRET}-siteflow", kind="hp-siteflow",
+        base_url=f"https://{SECRET}.example", credentials={"key": SECRET, "secret": SECRET},
+    )  # fmt: skip
     product = order["products"][0]
     return Victim(
         order=order["id"],
@@ -78,6 +85,7 @@ def victim(api: ApiClient, tenant: Tenant) -> Victim:
         key=str(tenant.key.id),
         space_key=tenant.space.key,
         space=str(tenant.space.id),
+        connection=str(connection.id),
     )
 
 
@@ -87,7 +95,7 @@ WATCHED: list[tuple[type[Any], tuple[str, ...]]] = [
     (Order, ()), (Product, ()), (Part, ()), (Asset, ()), (OrderEvent, ()), (Flow, ()),
     (FlowVersion, ()), (FlowRun, ()), (TaskRun, ()), (FlowInbox, ()),
     (SecretKey, ("last_used_at",)),  # the caller's own key records its use
-    (User, ("last_login",)), (Space, ()),
+    (User, ("last_login",)), (Space, ()), (Connection, ()),
 ]  # fmt: skip
 
 
@@ -194,6 +202,25 @@ API: dict[tuple[str, str], Calls | str] = {
     ("POST", "/api/v1/tasks/{task_id}/skip"): lambda v: [
         Call("POST", f"/api/v1/tasks/{v.task}/skip", json={"reason": "stolen"}),
     ],
+    ("GET", "/api/v1/connections"): lambda v: [
+        Call("GET", "/api/v1/connections", status=200, empty_list=True),
+        Call("GET", "/api/v1/connections", query={"spaceKey": v.space_key},
+             status=403, session_status=422),
+    ],
+    ("POST", "/api/v1/connections"): lambda v: [
+        Call("POST", "/api/v1/connections", json={"spaceKey": v.space_key, "name": "stolen",
+             "kind": "3yourmind", "baseUrl": "https://x.example", "credentials": {"token": "t"}},
+             status=403, session_status=422),
+    ],
+    ("GET", "/api/v1/connections/{connection_id}"): lambda v: [
+        Call("GET", f"/api/v1/connections/{v.connection}"),
+    ],
+    ("PUT", "/api/v1/connections/{connection_id}"): lambda v: [
+        Call("PUT", f"/api/v1/connections/{v.connection}", json={"baseUrl": "https://x.example"}),
+    ],
+    ("POST", "/api/v1/connections/{connection_id}/test"): lambda v: [
+        Call("POST", f"/api/v1/connections/{v.connection}/test", json={}),
+    ],
 }  # fmt: skip
 
 
@@ -271,6 +298,20 @@ WEB: dict[str, Calls | str] = {
     "keys/<uuid:key_id>/revoke": lambda v: [
         Call("GET", f"/keys/{v.key}/revoke"),
         Call("POST", f"/keys/{v.key}/revoke", form={}),
+    ],
+    "connections": lambda v: [
+        Call("GET", "/connections", status=200),
+        Call("POST", "/connections", form={"space": v.space_key, "name": "stolen",
+             "kind": "3yourmind", "base_url": "https://x.example", "credential-token": "t"},
+             status=200),  # the form again: the space is not one of theirs
+    ],
+    "connections/credentials": NO_TENANT_IDS,
+    "connections/<uuid:connection_id>": lambda v: [
+        Call("GET", f"/connections/{v.connection}"),
+        Call("POST", f"/connections/{v.connection}", form={"name": "x", "base_url": "https://x.example"}),
+    ],
+    "connections/<uuid:connection_id>/test": lambda v: [
+        Call("POST", f"/connections/{v.connection}/test", form={}),
     ],
     "spaces/<uuid:space_id>/signing-secret": lambda v: [
         Call("POST", f"/spaces/{v.space}/signing-secret", form={}),

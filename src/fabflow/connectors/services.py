@@ -27,7 +27,7 @@ def create_connection(
     """A new connection of `space`; every wrong field is named at once (Invalid), a name the
     space already uses is a Conflict."""
     problems = _check(name=name, kind=kind, base_url=base_url)
-    clean = _credentials(kind, credentials, problems)
+    clean = _credentials(kind, _given(credentials), problems)
     if problems:
         raise Invalid("Some fields are invalid.", problems=problems)
     connection = Connection(
@@ -59,7 +59,7 @@ def update_connection(
         kind=new_kind,
         base_url=connection.base_url if base_url is None else base_url,
     )
-    given = {k: v for k, v in (credentials or {}).items() if v not in ("", None)}
+    given = _given(credentials or {})
     # Unreadable stored credentials (a lost key) are replaced by complete new ones.
     stored = (decrypted(connection) or {}) if new_kind == connection.kind else {}
     clean = _credentials(new_kind, {**stored, **given}, problems)
@@ -71,6 +71,11 @@ def update_connection(
     connection.credentials = clean
     _save(connection)
     return connection
+
+
+def _given(credentials: Mapping[str, Any]) -> dict[str, Any]:
+    """The credentials given a value: an empty input (or null) is one not given."""
+    return {name: value for name, value in credentials.items() if value not in ("", None)}
 
 
 def _save(connection: Connection) -> None:
