@@ -27,6 +27,8 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Former keys, accepted while a rotation runs (docs/security.md#rotating-secret_key).
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 
 
 def _field_keys() -> list[str]:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.db import connection as db
+from django.db import connections
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from pytest_httpserver import HTTPServer
@@ -129,10 +130,13 @@ def test_no_log_holds_a_credential(
 def test_runservers_request_log_holds_no_credential(
     runserver: int,  # noqa: F811
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # given runserver's request log (it does not propagate) and every other logger at DEBUG
     from tests.factories import make_tenant
 
+    # The server thread's connection closes after each request: none outlives the test.
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
     tenant = make_tenant("Acme", "acme-rings")
     records: list[logging.LogRecord] = []
     handler = logging.Handler(logging.DEBUG)
@@ -293,11 +297,12 @@ def test_the_keys_come_from_fabflow_field_keys_or_are_generated_once(
     clean_env: dict[str, str], tmp_path: Path
 ) -> None:
     code = "from django.conf import settings as s; print(s.SALT_KEY)"
-    # given FABFLOW_FIELD_KEYS, the first encrypts and all decrypt, in their order
-    given = fabflow(
-        ["shell", "-v", "0", "-c", code], {**clean_env, "FABFLOW_FIELD_KEYS": "B,A"}, tmp_path
-    )
-    assert given.stdout.strip() == "['B', 'A']", given.stderr
+    # given FABFLOW_FIELD_KEYS, the first encrypts and all decrypt, in their order; and the
+    # former SECRET_KEYs the derivation also tries
+    env = {**clean_env, "FABFLOW_FIELD_KEYS": "B,A", "SECRET_KEY_FALLBACKS": "old1,old2"}
+    both = "from django.conf import settings as s; print(s.SALT_KEY, s.SECRET_KEY_FALLBACKS)"
+    given = fabflow(["shell", "-v", "0", "-c", both], env, tmp_path)
+    assert given.stdout.strip() == "['B', 'A'] ['old1', 'old2']", given.stderr
     # given none, one key is generated in the data directory and kept
     first = fabflow(["shell", "-v", "0", "-c", code], clean_env, tmp_path)
     second = fabflow(["shell", "-v", "0", "-c", code], clean_env, tmp_path)
