@@ -52,6 +52,8 @@ def _space(who: Principal, key: str | None, loc: tuple[str, str]) -> Space | Non
     """The space `key` names, if the caller may manage it (None: no key given)."""
     if not key:
         return None
+    if "\x00" in key:
+        raise invalid(loc, "NUL characters are not allowed")
     if who.space is not None:
         if key != who.space.key:
             raise ApiError(
