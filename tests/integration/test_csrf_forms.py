@@ -21,6 +21,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from fabflow.accounts.models import SecretKey, Space, TablePreference, User
 from fabflow.accounts.services import create_user
+from fabflow.connectors.models import Connection
+from fabflow.connectors.services import create_connection
 from fabflow.flows.engine.context import confirmation_token
 from fabflow.flows.engine.runner import advance
 from fabflow.flows.models import Flow, FlowInbox, FlowRun, FlowVersion, TaskRun
@@ -51,6 +53,7 @@ class World:
     space_key: str
     space: int
     definition: str
+    connection: str
 
 
 def _flow_order(api: ApiClient, tpo: str, flow: str) -> tuple[dict[str, Any], TaskRun]:
@@ -91,6 +94,10 @@ def world(api: ApiClient, tenant: Tenant) -> World:
         organization=tenant.org, email="boss@acme.test", password="x-pass-1234", admin=True
     )
     other = create_user(organization=tenant.org, email="mia@acme.test", password="x-pass-1234")
+    connection = create_connection(
+        space=tenant.space, name="siteflow", kind="3yourmind", base_url="https://x.example",
+        credentials={"token": "t-1234"},
+    )  # fmt: skip
     return World(
         admin=admin,
         waiting_order=waiting["id"],
@@ -108,6 +115,7 @@ def world(api: ApiClient, tenant: Tenant) -> World:
         space_key=tenant.space.key,
         space=tenant.space.pk,
         definition=json.dumps(definition),
+        connection=str(connection.id),
     )
 
 
@@ -181,6 +189,16 @@ FORMS: dict[str, Posts | str] = {
     "spaces/<uuid:space_id>/signing-secret/rotate": lambda w: [
         Post(f"/spaces/{w.space}/signing-secret/rotate", writes=Space),
     ],
+    "connections": lambda w: [
+        Post("/connections", {"space": w.space_key, "name": "forged", "kind": "3yourmind",
+             "base_url": "https://x.example", "credential-token": "t"}, writes=Connection),
+    ],
+    "connections/credentials": lambda w: [Post("/connections/credentials")],
+    "connections/<uuid:connection_id>": lambda w: [
+        Post(f"/connections/{w.connection}", {"name": "renamed", "base_url": "https://x.example"},
+             writes=Connection),
+    ],
+    "connections/<uuid:connection_id>/test": lambda w: [Post(f"/connections/{w.connection}/test")],
     "confirm/<str:token>": lambda w: [Post(w.confirm_path, writes=FlowInbox)],
     "tasks": lambda w: [Post("/tasks")],
     "tasks/count": lambda w: [Post("/tasks/count")],
