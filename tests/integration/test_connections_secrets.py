@@ -121,6 +121,12 @@ def test_no_log_holds_a_credential(
     assert Connection.objects.get(name="sf").credentials["secret"] == PLAIN[2]
     assert any(r.name == "django.db.backends" for r in caplog.records)
     assert any(r.name == "django.request" for r in caplog.records)  # the 422s
+    audit = [r.getMessage() for r in caplog.records if r.name == "fabflow.audit"]
+    assert f"connection sf of space acme-rings created by key:{tenant.key.prefix}" in audit
+    assert (
+        "connection web of space acme-rings updated by user:ada@acme.test (credentials "
+        "given: ['secret'])" in audit
+    )
     logged = everything_logged(caplog) + "\n".join(str(q) for q in queries.captured_queries)
     # ... and no log line nor statement holds a credential
     assert [plain for plain in PLAIN if plain in logged] == []

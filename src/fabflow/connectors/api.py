@@ -90,6 +90,7 @@ def create_connection(request: HttpRequest, payload: ConnectionIn) -> Any:
         kind=payload.kind,
         base_url=payload.baseUrl,
         credentials=payload.credentials,
+        by=who.actor,
     )
     return Status(201, connection_json(connection))
 
@@ -106,13 +107,15 @@ def update_connection(
     request: HttpRequest, connection_id: UUID, payload: ConnectionUpdateIn
 ) -> dict[str, Any]:
     """Change the fields given; omitted ones, and omitted credentials, keep their values."""
-    connection = selectors.connection_or_404(_manager(request), connection_id)
+    who = _manager(request)
+    connection = selectors.connection_or_404(who, connection_id)
     services.update_connection(
         connection=connection,
         name=payload.name,
         kind=payload.kind,
         base_url=payload.baseUrl,
         credentials=payload.credentials,
+        by=who.actor,
     )
     return connection_json(connection)
 

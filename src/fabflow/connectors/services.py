@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -17,12 +18,20 @@ from fabflow.connectors.schemas import CREDENTIALS
 from fabflow.core.errors import Conflict, Invalid
 from fabflow.flows.handlers.base import PermanentError
 
+# Connections have no timeline: the log is the audit (names only, never a credential).
+audit = logging.getLogger("fabflow.audit")
 NAME = re.compile(r"^[-a-zA-Z0-9_]{1,100}$")
 Problems = list[tuple[tuple[str | int, ...], str]]
 
 
 def create_connection(
-    *, space: Space, name: str, kind: str, base_url: str, credentials: Mapping[str, Any]
+    *,
+    space: Space,
+    name: str,
+    kind: str,
+    base_url: str,
+    credentials: Mapping[str, Any],
+    by: str = "CLI",
 ) -> Connection:
     """A new connection of `space`; every wrong field is named at once (Invalid), a name the
     space already uses is a Conflict."""
@@ -39,6 +48,7 @@ def create_connection(
         credentials=clean,
     )
     _save(connection)
+    audit.info("connection %s of space %s created by %s", name, space.key, by)
     return connection
 
 
@@ -49,6 +59,7 @@ def update_connection(
     kind: str | None = None,
     base_url: str | None = None,
     credentials: Mapping[str, Any] | None = None,
+    by: str = "CLI",
 ) -> Connection:
     """Change what is given; the rest keeps its stored value. Credentials merge field by field
     into the stored ones (a form's empty secret keeps the stored secret), unless the kind
@@ -70,6 +81,11 @@ def update_connection(
     connection.base_url = connection.base_url if base_url is None else base_url
     connection.credentials = clean
     _save(connection)
+    changed = sorted(given) if given else "no credential"
+    audit.info(
+        "connection %s of space %s updated by %s (credentials given: %s)",
+        connection.name, connection.space.key, by, changed,
+    )  # fmt: skip
     return connection
 
 

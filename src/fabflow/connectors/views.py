@@ -38,6 +38,7 @@ def connections(request: HttpRequest) -> HttpResponse:
                 kind=data["kind"],
                 base_url=data["base_url"],
                 credentials=form.credentials(request.POST, data["kind"]),
+                by=who.actor,
             )
         except DomainError as exc:
             form.add_problems(exc.problems or [((), exc.message)])
@@ -78,6 +79,7 @@ def connection(request: HttpRequest, connection_id: UUID) -> HttpResponse:
                 name=form.cleaned_data["name"],
                 base_url=form.cleaned_data["base_url"],
                 credentials=form.credentials(request.POST, found.kind),
+                by=who.actor,
             )
         except DomainError as exc:
             form.add_problems(exc.problems or [((), exc.message)])
