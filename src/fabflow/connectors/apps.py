@@ -11,3 +11,6 @@ class ConnectorsConfig(AppConfig):
         """Each partner module registers here its handlers
         (`fabflow.flows.handlers.registry.register`) and its connection test
         (`fabflow.connectors.testing.register_tester`)."""
+        from fabflow.connectors import ultimaker
+
+        ultimaker.register()
