@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,7 +26,6 @@ from tests.support.ultimaker import FakeUltimaker
 pytestmark = pytest.mark.django_db(transaction=True)
 
 GCODE = b";FLAVOR:Griffin\n;TIME:2400\nG28\nG1 X10 Y10 Z0.2 F3000\nG1 X20 E1.5\nM104 S0\n"
-RING = {"name": "Ring", "assets": [{"name": "ring.gcode", "contentBase64": ""}]}
 
 
 @pytest.fixture
@@ -249,3 +249,16 @@ def test_verify_says_whether_the_printer_accepts_the_pair(
     down = verify(connect(tenant, f"http://127.0.0.1:{free_port()}", pair), _http)
     assert (down.ok, down.status) == (False, 0)
     assert "unreachable" in down.message
+
+
+def test_the_documented_flow_example_is_valid() -> None:
+    from pathlib import Path
+
+    from fabflow.flows.definition import validate_definition
+    from fabflow.flows.handlers import registry
+
+    text = (Path(__file__).parents[2] / "docs" / "connectors" / "ultimaker.md").read_text()
+    start_at = text.index("```json", text.index("## Flow example")) + len("```json")
+    example = json.loads(text[start_at : text.index("```", start_at)])
+    assert validate_definition(example, registry.payload_models()) == []
+    assert example[0]["taskDefinitions"][1]["handlerKey"] == "ultimaker-print"

@@ -389,7 +389,11 @@ class UltimakerPrint(Handler):
         if status != "idle":
             return Waiting(until=poll, message=f"printer busy ({status})")
 
-        response = printer.upload(name, asset.name, ctx.services.read_asset(asset.id))
+        try:
+            gcode = ctx.services.read_asset(asset.id)
+        except PermanentError as exc:
+            return Failed(str(exc))
+        response = printer.upload(name, asset.name, gcode)
         if response.status in (405, 409):  # taken by someone else since we looked
             return Waiting(until=poll, message=f"printer busy ({_said(response)})")
         printer.check(response, "POST /print_job")
