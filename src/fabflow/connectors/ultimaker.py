@@ -85,11 +85,7 @@ class UltimakerPrintPayload(PayloadModel):
 # keeps the challenge in private per-thread state; newer Ultimaker firmware answers SHA-256.
 # RFC 7616: MD5 and SHA-256 (and their -sess forms), qop "auth" or none.
 
-_HASHES: dict[str, Callable[[bytes], Any]] = {
-    "MD5": hashlib.md5,
-    "SHA-256": hashlib.sha256,
-    "SHA-512-256": lambda data: hashlib.new("sha512_256", data),
-}
+_HASHES: dict[str, Callable[[bytes], Any]] = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
 
 
 @dataclass(frozen=True)
@@ -123,16 +119,19 @@ class Challenge:
             stale=params.get("stale", "").lower() == "true",
         )
 
-    def authorization(self, method: str, uri: str, user: str, password: str, *, nc: int) -> str:
-        """The `Authorization` header answering this challenge for one request."""
+    def authorization(
+        self, method: str, uri: str, user: str, password: str, *, nc: int, cnonce: str = ""
+    ) -> str:
+        """The `Authorization` header answering this challenge for request number `nc` with
+        this nonce (`cnonce`: random unless given)."""
         base = self.algorithm.upper().removesuffix("-SESS")
         if base not in _HASHES:
-            raise PermanentError(f"the printer asks for an unsupported digest ({self.algorithm})")
+            raise Stop(Failed(f"the printer asks for an unsupported digest ({self.algorithm})"))
 
         def h(text: str) -> str:
             return str(_HASHES[base](text.encode()).hexdigest())
 
-        cnonce, count = secrets.token_hex(16), f"{nc:08x}"
+        cnonce, count = cnonce or secrets.token_hex(16), f"{nc:08x}"
         ha1 = h(f"{user}:{self.realm}:{password}")
         if self.algorithm.upper().endswith("-SESS"):
             ha1 = h(f"{ha1}:{self.nonce}:{cnonce}")
@@ -143,7 +142,7 @@ class Challenge:
         elif "auth" in qops:
             response = h(f"{ha1}:{self.nonce}:{count}:{cnonce}:auth:{ha2}")
         else:
-            raise PermanentError(f"the printer asks for an unsupported digest qop ({self.qop})")
+            raise Stop(Failed(f"the printer asks for an unsupported digest qop ({self.qop})"))
         fields = [
             f'username="{_quoted(user)}"',
             f'realm="{_quoted(self.realm)}"',
