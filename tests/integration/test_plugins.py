@@ -19,6 +19,7 @@ from fabflow.orders.serializers import order_json, order_url
 from tests.factories import ApiClient, order_body
 
 BUILTIN = ["asset-email", "consume-rest-api", "manual-task", "send-email", "wait"]
+BUILTIN += ["ultimaker-print"]  # registered by the connectors app
 T0 = (0, "taskDefinitions", 0)
 
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 from fabflow.flows.definition import FlowDefinition, parse_flow
 from fabflow.flows.engine import interpreter as ip
 from fabflow.flows.engine.store import write_flow_run, write_run
-from fabflow.flows.handlers import registry
+from fabflow.flows.handlers.registry import payload_models
 from fabflow.flows.models import FlowRun, FlowVersion, TaskRun
 from fabflow.orders.services import change_status
 from fabflow.orders.timeline import Journal
@@ -30,8 +30,9 @@ ENDED = ("succeeded", "failed", "cancelled")
 @lru_cache(maxsize=512)
 def definition_of(version: FlowVersion) -> FlowDefinition:
     """The parsed definition of a version, cached by id (a model hashes by it): versions are
-    immutable (a save makes a new one), so a worker parses each once, not on every step."""
-    return parse_flow(version.definition, registry.payload_models())
+    immutable (a save makes a new one), so a worker parses each once, not on every step. The
+    payloads of every registered handler count: apps' and plugins' handlers run too."""
+    return parse_flow(version.definition, payload_models())
 
 
 def load(flow_run: FlowRun, runs: Sequence[TaskRun]) -> ip.FlowState:
