@@ -13,9 +13,7 @@ from django.utils import timezone
 from requests.auth import HTTPDigestAuth
 
 from fabflow.connectors.models import Connection
-from fabflow.connectors.ultimaker import Challenge, verify
-from fabflow.core import outbound
-from fabflow.flows.handlers.base import PermanentError, TransientError
+from fabflow.connectors.ultimaker import Challenge
 from fabflow.flows.models import TaskRun
 from fabflow.orders.models import Order, OrderEvent
 from tests.factories import ApiClient, Tenant
@@ -210,7 +208,7 @@ def test_no_matching_asset_fails_naming_the_filter(
 
 def test_an_unknown_connection_fails(api: ApiClient, tenant: Tenant) -> None:
     order = print_order(api, tenant, connection="nope")
-    assert run(order, "print").reason == "no connection named nope in this space"
+    assert run(order, "print").reason == "no connection 'nope' in space acme-rings"
 
 
 # The fake against a maintained client, and the connection check ---------------------------------
@@ -227,28 +225,37 @@ def test_the_fake_printer_speaks_digest_like_a_standard_client(printer: FakeUlti
     assert (challenge.realm, challenge.qop) == ("Jedi-API-Digest", "auth")
 
 
-def _http(method: str, url: str, *, headers: Any = None, body: bytes | None = None) -> Any:
-    policy = outbound.OutboundPolicy.from_strings(["127.0.0.1"])
-    try:
-        return outbound.request(policy, method, url, headers=headers, body=body)
-    except outbound.OutboundError as exc:
-        raise (TransientError if exc.transient else PermanentError)(str(exc)) from exc
+def answer_of_test(tenant: Tenant, base_url: str, credentials: dict[str, str]) -> dict[str, Any]:
+    """`POST /connections/{id}/test` of a new ultimaker connection, as the space's key."""
+    api = ApiClient(tenant.secret)
+    made = api.post(
+        "/api/v1/connections",
+        {"name": "um-s5", "kind": "ultimaker", "baseUrl": base_url, "credentials": credentials},
+    )
+    assert made.status_code == 201, made.content
+    answer = api.post(f"/api/v1/connections/{made.json()['id']}/test", {})
+    Connection.objects.all().delete()
+    assert answer.status_code == 200, answer.content
+    result: dict[str, Any] = answer.json()
+    return result
 
 
-def test_verify_says_whether_the_printer_accepts_the_pair(
+def test_the_connection_test_says_whether_the_printer_accepts_the_pair(
     tenant: Tenant, printer: FakeUltimaker
 ) -> None:
     pair = printer.start().pair()
-    good = verify(connect(tenant, printer.url, pair), _http)
-    assert (good.ok, good.status) == (True, 200)
-    Connection.objects.all().delete()
-    bad = verify(connect(tenant, printer.url, {"id": pair["id"], "key": "x"}), _http)
-    assert (bad.ok, bad.status) == (False, 401)
-    assert bad.message.startswith("printer refused the credentials (digest auth)")
-    Connection.objects.all().delete()
-    down = verify(connect(tenant, f"http://127.0.0.1:{free_port()}", pair), _http)
-    assert (down.ok, down.status) == (False, 0)
-    assert "unreachable" in down.message
+    assert answer_of_test(tenant, printer.url, pair) == {
+        "ok": True,
+        "status": 200,
+        "message": "the printer accepts the id/key pair",
+    }
+    assert ("GET", "/auth/verify", True) in printer.requests
+    refused = answer_of_test(tenant, printer.url, {"id": pair["id"], "key": "not-the-key"})
+    assert (refused["ok"], refused["status"]) == (False, 401)
+    assert refused["message"].startswith("printer refused the credentials (digest auth)")
+    down = answer_of_test(tenant, f"http://127.0.0.1:{free_port()}", pair)
+    assert (down["ok"], down["status"]) == (False, None)
+    assert down["message"].startswith("printer um-s5 unreachable: cannot connect")
 
 
 def test_the_documented_flow_example_is_valid() -> None:
