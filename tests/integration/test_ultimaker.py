@@ -197,6 +197,22 @@ def test_a_printer_that_is_down_is_retried(
     assert len(printer.uploads) == 1
 
 
+def test_a_printer_answering_5xx_is_retried(
+    api: ApiClient, tenant: Tenant, printer: FakeUltimaker
+) -> None:
+    printer.errors = [503]
+    connect(tenant, printer.start().url, printer.pair())
+    order = print_order(api, tenant)
+    task = run(order, "print")
+    assert task.state == "running"
+    assert task.reason == (
+        "printer answered GET /print_job with HTTP 503: The printer is updating its firmware"
+    )
+    task = until_done(order)
+    assert task.state == "succeeded"
+    assert len(printer.uploads) == 1
+
+
 def test_no_matching_asset_fails_naming_the_filter(
     api: ApiClient, tenant: Tenant, printer: FakeUltimaker
 ) -> None:

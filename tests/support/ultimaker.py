@@ -42,13 +42,15 @@ class FakeUltimaker:
     """Knobs: `busy_polls` (someone else's job is printing for that many polls of
     `GET /print_job`), `statuses` (what `GET /printer/status` answers first, with no job, e.g.
     "booting"), `result` ("Finished" or "Aborted"), `algorithm` (MD5 or SHA-256),
-    `drop_upload_reply` (accept the job, then close the connection without answering)."""
+    `drop_upload_reply` (accept the job, then close the connection without answering),
+    `errors` (statuses answered to the next requests, one each, e.g. 503)."""
 
     busy_polls: int = 0
     statuses: list[str] = field(default_factory=list)
     result: str = "Finished"
     algorithm: str = "MD5"
     drop_upload_reply: bool = False
+    errors: list[int] = field(default_factory=list)
     port: int = 0
     credentials: dict[str, str] = field(default_factory=dict)  # id -> key
     uploads: list[Upload] = field(default_factory=list)
@@ -114,6 +116,11 @@ class FakeUltimaker:
             ("GET", "/auth/verify"): lambda: (200, {"message": "ok"}),
             ("POST", "/auth/request"): lambda: (200, self.pair()),
         }
+        with self.lock:
+            error = self.errors.pop(0) if self.errors else None
+        if error is not None:
+            self.answer(request, error, {"message": "The printer is updating its firmware"})
+            return
         if path.startswith("/auth/check/"):
             known = path.removeprefix("/auth/check/") in self.credentials
             self.answer(request, 200, {"message": "authorized" if known else "unknown"})
