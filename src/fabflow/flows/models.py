@@ -102,6 +102,9 @@ class TaskRun(UUIDModel):
     timeout_at = models.DateTimeField(null=True, blank=True)
     wake_at = models.DateTimeField(null=True, blank=True)
     result = models.JSONField(default=dict, blank=True)
+    # A multi-step handler's own notes between calls (partner ids, the step reached), so that
+    # a call after a poll, a retry or a crash resumes instead of repeating a side effect.
+    progress = models.JSONField(default=dict, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -147,6 +147,7 @@ def build(
         order=order,
         run_id=run_id,
         context=lambda: template_context(order, order_json, run_id),
+        run=run,
     )
     ctx = HandlerContext(
         order=order_json,
@@ -164,6 +165,6 @@ def build(
         feedback_url=feedback_url(run_id),
         confirmation_url=confirmation_url(run_id),
         timeout_at=run.timeout_at,
-        extra={"startedAt": run.started_at or now},
+        extra={"startedAt": run.started_at or now, "progress": dict(run.progress)},
     )
     return ctx, effects

@@ -15,7 +15,9 @@ from django.utils.html import escape
 from fabflow.accounts.signing import webhook_headers
 from fabflow.core import mailer, outbound
 from fabflow.core.templating import SafeHtml, render
+from fabflow.flows.engine import store
 from fabflow.flows.handlers.base import AssetRef, PermanentError, TransientError
+from fabflow.flows.models import TaskRun
 from fabflow.orders import assets
 from fabflow.orders.assets import NewAsset
 from fabflow.orders.models import Asset, Order, Part, Product
@@ -28,9 +30,18 @@ def mail_domain() -> str:
 class TaskEffects:
     """Concrete services for one task run; every side effect carries the run's stable id."""
 
-    def __init__(self, *, order: Order, run_id: str, context: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        *,
+        order: Order,
+        run_id: str,
+        context: Callable[[], dict[str, Any]],
+        run: TaskRun | None = None,
+    ) -> None:
         self.order = order
         self.run_id = run_id
+        self._run = run
+        self.progress: dict[str, Any] = dict(run.progress) if run is not None else {}
         self._context = context
         self.missing: list[str] = []
         self._sent = 0
@@ -212,3 +223,13 @@ class TaskEffects:
             raise PermanentError(f"no such {model.__name__.lower()} in this order")
         row.manufacturing_data = {**row.manufacturing_data, **data}
         row.save(update_fields=["manufacturing_data"])
+
+    # -- progress --
+    def save_progress(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge `data` into the run's progress and commit it at once (the handler runs outside
+        any transaction): the next call of this run sees it in `ctx.extra["progress"]`, even
+        after a crash. Returns the whole progress."""
+        self.progress = {**self.progress, **data}
+        if self._run is not None:
+            store.write_run(self._run, {"progress": self.progress})
+        return self.progress

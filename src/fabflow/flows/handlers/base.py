@@ -144,6 +144,8 @@ class Services(Protocol):
         part_id: str | None = None,
     ) -> None: ...
 
+    def save_progress(self, data: Mapping[str, Any]) -> dict[str, Any]: ...
+
 
 @dataclass(frozen=True)
 class HandlerContext:
@@ -155,6 +157,8 @@ class HandlerContext:
     feedback_url: str
     confirmation_url: str
     timeout_at: datetime | None = None
+    # "startedAt": when the run started; "progress": what `services.save_progress` saved on
+    # earlier calls of this run ({} on the first).
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
