@@ -11,6 +11,8 @@ class ConnectorsConfig(AppConfig):
         """Each partner module registers here its handlers
         (`fabflow.flows.handlers.registry.register`) and its connection test
         (`fabflow.connectors.testing.register_tester`)."""
-        from fabflow.connectors import ultimaker
+        from fabflow.connectors import materialise, threeyourmind, ultimaker
+        from fabflow.flows.handlers.registry import register
 
         ultimaker.register()
+        register(threeyourmind.ThreeYourMindOrder, materialise.MaterialiseOrder)
