@@ -14,12 +14,12 @@ from fabflow.flows.models import TaskRun
 from fabflow.orders.models import Order, OrderEvent
 from tests.factories import ApiClient, Tenant
 from tests.integration.test_engine import flow, run, run_engine, start
-from tests.support.fakes import recorded
+from tests.support.fakes import DATA, recorded
 from tests.support.threeyourmind import FakeThreeYourMind
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-STL = b"solid ring\nfacet normal 0 0 1\nouter loop\nvertex 0 0 0\nvertex 1 0 0\nvertex 0 1 0\nendloop\nendfacet\nendsolid ring\n"
+STL = (DATA / "3yourmind" / "ring.stl").read_bytes()
 DEADLINE = "2026-12-24T12:00:00Z"
 
 

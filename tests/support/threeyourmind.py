@@ -33,7 +33,7 @@ class Line:
 class FakeThreeYourMind(FakePartner):
     prefix = "/api/v2.0"
 
-    def __init__(self, *, token: str = "3ym-token-1234") -> None:
+    def __init__(self, *, token: str = "3ym-token-1234") -> None:  # noqa: S107 (a fake's token)
         super().__init__()
         self.token = token
         self.offers = {42, 43}
