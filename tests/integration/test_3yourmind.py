@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -303,3 +305,16 @@ def test_the_payload_is_checked_when_the_flow_is_saved(
 ) -> None:
     response = api.post("/api/v1/flows/validate", {"definition": flow(task(**payload))})
     assert error in response.content.decode()
+
+
+def flow_examples(doc: str) -> list[Any]:
+    """The flow definitions (JSON arrays) of a connector's page in docs/connectors/."""
+    text = (DATA.parent.parent / "docs" / "connectors" / doc).read_text()
+    blocks = re.findall(r"```json\n(.*?)```", text, flags=re.S)
+    return [json.loads(block) for block in blocks if block.lstrip().startswith("[")]
+
+
+def test_the_documented_flow_example_is_valid(api: ApiClient) -> None:
+    [example] = flow_examples("3yourmind.md")
+    response = api.post("/api/v1/flows/validate", {"definition": example})
+    assert response.json()["errors"] == []

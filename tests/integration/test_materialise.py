@@ -12,7 +12,7 @@ import pytest
 from fabflow.connectors.models import Connection
 from fabflow.orders.models import Order
 from tests.factories import ApiClient, Tenant
-from tests.integration.test_3yourmind import events, tick
+from tests.integration.test_3yourmind import events, flow_examples, tick
 from tests.integration.test_engine import flow, run, start
 from tests.support.fakes import DATA, recorded
 from tests.support.materialise import FINISH, MATERIAL, FakeMaterialise
@@ -261,3 +261,9 @@ def test_an_order_without_a_shipping_address_fails(
         "the order has no shipping address for Materialise",
     )
     assert partner.received == []
+
+
+def test_the_documented_flow_example_is_valid(api: ApiClient) -> None:
+    [example] = flow_examples("materialise.md")
+    response = api.post("/api/v1/flows/validate", {"definition": example})
+    assert response.json()["errors"] == []
