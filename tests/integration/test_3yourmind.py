@@ -6,6 +6,7 @@ import base64
 import json
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -247,6 +248,28 @@ def test_a_failed_poll_is_retried_without_placing_a_second_order(
     assert done.state == "succeeded"
     assert len(partner.calls("POST", "/user-panel/orders/")) == 1
     assert len(partner.calls("POST", "/user-panel/baskets/")) == 1
+
+
+def test_an_outage_after_hours_of_polling_gets_its_own_retry_budget(
+    api: ApiClient, tenant: Tenant, partner: FakeThreeYourMind, connection: Connection
+) -> None:
+    # given an order placed and polled for longer than the retry budget (6 hours)
+    order = ordered(api, tenant)
+    tick(order, 2)
+    TaskRun.objects.filter(order=order).update(started_at=timezone.now() - timedelta(hours=7))
+    # when the partner is down for two polls
+    partner.down(times=2, method="GET", path="^/user-panel/orders/1/$")
+    first = tick(order)
+    second = tick(order)
+    # then both are retried, counted from when the outage began, not from the task's start
+    assert (first.state, second.state) == ("waiting", "waiting")
+    assert second.reason.startswith("3YOURMIND answered 503 to GET user-panel/orders/1/")
+    assert first.progress["troubleSince"] == second.progress["troubleSince"]
+    assert len(events(order, "task.retry_scheduled")) == 2
+    # and once the partner answers, the outage is over and polling goes on
+    back = tick(order)
+    assert (back.state, back.reason, back.progress["troubleSince"]) == ("waiting", "", None)
+    assert tick(order).state == "succeeded"
 
 
 def test_a_rate_limit_is_retried_no_sooner_than_retry_after(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -20,10 +20,57 @@ from urllib3 import encode_multipart_formdata
 from fabflow.connectors import selectors
 from fabflow.connectors.models import Connection
 from fabflow.core import outbound
-from fabflow.flows.handlers.base import AssetRef, PermanentError, Services, TransientError
+from fabflow.flows.handlers.base import (
+    AssetRef,
+    Failed,
+    HandlerContext,
+    Outcome,
+    PermanentError,
+    RetryLater,
+    Services,
+    Succeeded,
+    TransientError,
+)
 
 MESSAGE_KEYS = ("detail", "message", "Message", "error", "errorMessage", "title", "reason")
 MAX_MESSAGE = 500
+
+
+class Session:
+    """One call of a multi-step connector: its context and the progress of earlier calls."""
+
+    def __init__(self, ctx: HandlerContext) -> None:
+        self.ctx = ctx
+        self.progress: dict[str, Any] = dict(ctx.extra.get("progress") or {})
+
+    def save(self, **data: Any) -> None:
+        """Keep partner ids and steps done for the next call (committed at once)."""
+        self.progress = self.ctx.services.save_progress(data)
+
+    def advance(self) -> Outcome:
+        raise NotImplementedError
+
+
+def run_session(ctx: HandlerContext, start: Callable[[], Session]) -> Outcome:
+    """Advance a session and turn the partner's trouble into outcomes: transient trouble is
+    retried, counting the retry budget from when the trouble began (a poll that has run for
+    days still gets its retries), a refusal fails the task with the partner's words."""
+    session = None
+    try:
+        session = start()
+        outcome = session.advance()
+    except TransientError as exc:
+        if session is None:
+            return RetryLater(str(exc), exc.retry_after_s)
+        if not session.progress.get("troubleSince"):
+            session.save(troubleSince=ctx.now.isoformat())
+        since = datetime.fromisoformat(session.progress["troubleSince"])
+        return RetryLater(str(exc), exc.retry_after_s, since=since)
+    except PermanentError as exc:
+        return Failed(str(exc))
+    if session.progress.get("troubleSince") and not isinstance(outcome, Succeeded | Failed):
+        session.save(troubleSince=None)
+    return outcome
 
 
 def connection(space_key: str, name: str, kind: str) -> Connection:

@@ -24,9 +24,7 @@ from fabflow.flows.handlers.base import (
     HandlerContext,
     Outcome,
     PermanentError,
-    RetryLater,
     Succeeded,
-    TransientError,
     Waiting,
 )
 from fabflow.flows.handlers.payloads import Name, PayloadModel, Regex, TemplateKind, template
@@ -65,27 +63,22 @@ class MaterialiseOrder(Handler):
     title = "Order from Materialise"
 
     def run(self, ctx: HandlerContext) -> Outcome:
-        if not isinstance(ctx.payload, MaterialisePayload):
+        payload = ctx.payload
+        if not isinstance(payload, MaterialisePayload):
             raise TypeError("expected a MaterialisePayload")
-        try:
-            return _Cart(ctx, ctx.payload).advance()
-        except TransientError as exc:
-            return RetryLater(str(exc), exc.retry_after_s)
-        except PermanentError as exc:
-            return Failed(str(exc))
+        return calls.run_session(ctx, lambda: _Cart(ctx, payload))
 
 
-class _Cart:
+class _Cart(calls.Session):
     """One call's work on the order's Materialise cart, from the earlier calls' progress."""
 
     def __init__(self, ctx: HandlerContext, payload: MaterialisePayload) -> None:
+        super().__init__(ctx)
         found = calls.connection(str(ctx.order["spaceKey"]), payload.connection, KIND)
         self.base_url = found.base_url
         self.tool_id = calls.credential(found, "toolId")
         self.api_code = calls.credential(found, "apiCode")
-        self.ctx = ctx
         self.payload = payload
-        self.progress: dict[str, Any] = dict(ctx.extra.get("progress") or {})
 
     def advance(self) -> Outcome:
         assets = self.ctx.services.assets(self.payload.filter)
@@ -115,9 +108,6 @@ class _Cart:
             **body,
         )
 
-    def _save(self, **data: Any) -> None:
-        self.progress = self.ctx.services.save_progress(data)
-
     def _blob(self, document: Mapping[str, Any]) -> dict[str, Any]:
         """Materialise's cart APIs take their JSON as a multipart part `data` named `blob`."""
         return {"data": ("blob", json.dumps(document).encode(), "application/json")}
@@ -139,7 +129,7 @@ class _Cart:
             if not answer.get("modelID"):
                 raise PermanentError(f"{PARTNER} took {asset.name} but gave no modelID")
             models[asset.id] = {k: answer.get(k) for k in MODEL_FACTS}
-            self._save(models=models)
+            self.save(models=models)
         return dict(models[asset.id])
 
     def _quantity(self, asset: AssetRef) -> int:
@@ -160,7 +150,7 @@ class _Cart:
                 if price is None:
                     raise PermanentError(f"{PARTNER} gave no price for {asset.name}")
                 prices[asset.id] = price
-            self._save(prices=prices)
+            self.save(prices=prices)
         return dict(self.progress["prices"])
 
     def _priced(self, asset: AssetRef, model: Mapping[str, Any]) -> dict[str, Any]:
@@ -199,7 +189,7 @@ class _Cart:
             ids = [item.get("cartItemID") for item in answer.get("cartItems") or []]
             if len(ids) != len(assets) or not all(ids):
                 raise PermanentError(f"{PARTNER} registered {len(ids)} of {len(assets)} cart items")
-            self._save(cartItemIds=ids)
+            self.save(cartItemIds=ids)
         return list(self.progress["cartItemIds"])
 
     def _cart(
@@ -225,7 +215,7 @@ class _Cart:
             answer = self._api("POST", "web-api/cart/post", document=document)
             if not answer.get("cartID"):
                 raise PermanentError(f"{PARTNER} made the cart but gave no cartID")
-            self._save(cartId=answer["cartID"])
+            self.save(cartId=answer["cartID"])
         return self.progress["cartId"]
 
     def _checkout(self, cart: Any) -> None:
@@ -240,7 +230,7 @@ class _Cart:
         answer = self._api("POST", "web-api/order/post", multipart=self._blob(document))
         if not answer.get("orderNumber"):
             raise PermanentError(f"{PARTNER} checked the cart out but gave no orderNumber")
-        self._save(orderId=answer.get("orderID"), orderNumber=answer["orderNumber"])
+        self.save(orderId=answer.get("orderID"), orderNumber=answer["orderNumber"])
 
     def _follow(self, assets: list[AssetRef]) -> Outcome:
         number = self.progress["orderNumber"]
@@ -251,7 +241,7 @@ class _Cart:
         if status in {s.lower() for s in self.payload.failureStatuses}:
             return Failed(f"{PARTNER} order {number} is {status}")
         if status != self.progress.get("status"):
-            self._save(status=status)
+            self.save(status=status)
         return Waiting(
             until=self.ctx.now + timedelta(seconds=self.payload.pollSeconds),
             message=f"{PARTNER} order {number}: {status or 'no status yet'}",

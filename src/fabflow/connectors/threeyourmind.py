@@ -23,9 +23,7 @@ from fabflow.flows.handlers.base import (
     HandlerContext,
     Outcome,
     PermanentError,
-    RetryLater,
     Succeeded,
-    TransientError,
     Waiting,
 )
 from fabflow.flows.handlers.payloads import Name, PayloadModel, Regex, TemplateKind, template
@@ -77,26 +75,21 @@ class ThreeYourMindOrder(Handler):
     title = "Order from 3YOURMIND"
 
     def run(self, ctx: HandlerContext) -> Outcome:
-        if not isinstance(ctx.payload, ThreeYourMindPayload):
+        payload = ctx.payload
+        if not isinstance(payload, ThreeYourMindPayload):
             raise TypeError("expected a ThreeYourMindPayload")
-        try:
-            return _Basket(ctx, ctx.payload).advance()
-        except TransientError as exc:
-            return RetryLater(str(exc), exc.retry_after_s)
-        except PermanentError as exc:
-            return Failed(str(exc))
+        return calls.run_session(ctx, lambda: _Basket(ctx, payload))
 
 
-class _Basket:
+class _Basket(calls.Session):
     """One call's work on the order's basket, from the progress of the earlier calls."""
 
     def __init__(self, ctx: HandlerContext, payload: ThreeYourMindPayload) -> None:
+        super().__init__(ctx)
         found = calls.connection(str(ctx.order["spaceKey"]), payload.connection, KIND)
         self.base_url = found.base_url
         self.token = calls.credential(found, "token")
-        self.ctx = ctx
         self.payload = payload
-        self.progress: dict[str, Any] = dict(ctx.extra.get("progress") or {})
 
     def advance(self) -> Outcome:
         assets = self.ctx.services.assets(self.payload.filter)
@@ -132,22 +125,19 @@ class _Basket:
             **body,
         )
 
-    def _save(self, **data: Any) -> None:
-        self.progress = self.ctx.services.save_progress(data)
-
     def _lines(self) -> dict[str, dict[str, Any]]:
         return {k: dict(v) for k, v in (self.progress.get("lines") or {}).items()}
 
     def _save_line(self, asset: AssetRef, **data: Any) -> dict[str, Any]:
         lines = self._lines()
         lines[asset.id] = {**lines.get(asset.id, {}), **data}
-        self._save(lines=lines)
+        self.save(lines=lines)
         return lines[asset.id]
 
     # -- the steps --
     def _basket(self) -> Any:
         if "basketId" not in self.progress:
-            self._save(basketId=_id(self._api("POST", "user-panel/baskets/"), "the basket"))
+            self.save(basketId=_id(self._api("POST", "user-panel/baskets/"), "the basket"))
         return self.progress["basketId"]
 
     def _line(self, basket: Any, asset: AssetRef) -> None:
@@ -214,7 +204,7 @@ class _Basket:
                     "message": self.ctx.services.render(self.payload.message),
                 }
                 made = self._api("POST", "user-panel/requests-for-quote/", document=document)
-                self._save(requestForQuoteId=_id(made, "the request for quote"))
+                self.save(requestForQuoteId=_id(made, "the request for quote"))
             return "requestForQuoteId", self.progress["requestForQuoteId"]
         if "orderId" not in self.progress:
             document = {
@@ -224,7 +214,7 @@ class _Basket:
             if self.payload.partnerId is not None:
                 document["partnerId"] = self.payload.partnerId
             made = self._api("POST", "user-panel/orders/", document=document)
-            self._save(orderId=_id(made, "the order"))
+            self.save(orderId=_id(made, "the order"))
         return "orderId", self.progress["orderId"]
 
     def _follow(self, submitted: tuple[str, Any], assets: list[AssetRef]) -> Outcome:
@@ -238,7 +228,7 @@ class _Basket:
         if self.payload.failed(status):
             return Failed(f"{PARTNER} {what} {partner_id} is {status}")
         if status != self.progress.get("status"):
-            self._save(status=status)
+            self.save(status=status)
         return Waiting(
             until=self.ctx.now + timedelta(seconds=self.payload.pollSeconds),
             message=f"{PARTNER} {what} {partner_id}: {status or 'no status yet'}",

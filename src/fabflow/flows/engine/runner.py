@@ -343,7 +343,7 @@ def _retry_later(held: Held, run: TaskRun, outcome: base.RetryLater, journal: Jo
     schedule = RetrySchedule.from_settings(max_attempts=settings.FABFLOW_TASK_MAX_DELIVERIES)
     then = schedule.next_attempt(
         run.deliveries,
-        first_at=run.started_at or now,
+        first_at=outcome.since or run.started_at or now,
         now=now,
         retry_after=outcome.retry_after_s,
     )

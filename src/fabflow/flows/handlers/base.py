@@ -46,6 +46,10 @@ class RetryLater:
 
     reason: str
     retry_after_s: float | None = None
+    #: When the trouble began, if not at the run's start: the retry budget
+    #: (FABFLOW_RETRY_FOR_SECONDS) counts from it. A task that polls a partner for days gives
+    #: an outage on day three its own budget instead of failing at its first transient error.
+    since: datetime | None = None
 
 
 Outcome = Succeeded | Failed | Waiting | RetryLater
