@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from fabflow.connectors.models import Connection
 from fabflow.flows.models import TaskRun
-from fabflow.orders.models import Order, OrderEvent
+from fabflow.orders.assets import NewAsset, create_assets
+from fabflow.orders.models import Asset, Order, OrderEvent
 from tests.factories import ApiClient, Tenant
 from tests.integration.test_engine import flow, run, run_engine, start
 from tests.support.fakes import DATA, recorded
@@ -164,6 +165,18 @@ def test_an_offer_map_gives_each_product_its_offer(
     order = ordered(api, tenant, units=(1, 1), offerId=None, offerMap={"Ring 0": 42, "Ring 1": 43})
     tick(order, 2)
     assert [line.patch["offerId"] for line in partner.lines.values()] == [42, 43]
+
+
+def test_a_file_added_after_the_order_was_placed_stays_out_of_the_basket(
+    api: ApiClient, tenant: Tenant, partner: FakeThreeYourMind, connection: Connection
+) -> None:
+    order = ordered(api, tenant)
+    tick(order, 2)
+    assert partner.orders != {}
+    create_assets(order=order, new=[NewAsset("late.stl", Asset.Source.FLOW, "", content=STL)])
+    tick(order)
+    assert len(partner.lines) == 1
+    assert len(partner.calls("POST", "/user-panel/baskets/1/lines/")) == 1
 
 
 # Trouble -----------------------------------------------------------------------------------------

@@ -81,19 +81,23 @@ class _Cart(calls.Session):
         self.payload = payload
 
     def advance(self) -> Outcome:
-        assets = self.ctx.services.assets(self.payload.filter)
-        if not assets:
-            return Failed(f"no asset of the order matches {self.payload.filter!r}")
         if "orderNumber" not in self.progress:
             shipping = shipping_info(self.ctx.order)
             if isinstance(shipping, Failed):
                 return shipping
-            models = {asset.id: self._upload(asset) for asset in assets}
-            prices = self._prices(assets, models)
-            items = self._cart_items(assets, models, prices)
-            cart = self._cart(assets, items, *shipping)
-            self._checkout(cart)
-        return self._follow(assets)
+            if "prices" not in self.progress:
+                # Until priced, the models follow the order's matching assets; from then on
+                # the uploaded ones are the order (an asset added later is not ordered).
+                assets = self.ctx.services.assets(self.payload.filter)
+                if not assets:
+                    return Failed(f"no asset of the order matches {self.payload.filter!r}")
+                for asset in assets:
+                    self._upload(asset)
+            models = list(self.progress["models"])
+            prices = self._prices(models)
+            items = self._cart_items(models, prices)
+            self._checkout(self._cart(items, *shipping))
+        return self._follow()
 
     # -- the calls --
     def _api(self, method: str, path: str, *, code: bool = True, **body: Any) -> Any:
@@ -113,88 +117,83 @@ class _Cart(calls.Session):
         return {"data": ("blob", json.dumps(document).encode(), "application/json")}
 
     # -- the steps --
-    def _upload(self, asset: AssetRef) -> dict[str, Any]:
-        models = dict(self.progress.get("models") or {})
-        if asset.id not in models:
-            content = self.ctx.services.read_asset(asset.id)
-            answer = self._api(
-                "POST",
-                f"web-api/tool/{self.tool_id}/model",
-                code=False,
-                multipart={
-                    "file": (asset.name, content, "application/octet-stream"),
-                    "fileUnits": self.payload.fileUnits,
-                },
-            )
-            if not answer.get("modelID"):
-                raise PermanentError(f"{PARTNER} took {asset.name} but gave no modelID")
-            models[asset.id] = {k: answer.get(k) for k in MODEL_FACTS}
-            self.save(models=models)
-        return dict(models[asset.id])
-
-    def _quantity(self, asset: AssetRef) -> int:
+    def _upload(self, asset: AssetRef) -> None:
+        """Upload a model once; what the next steps need of it is kept in the progress."""
+        models = list(self.progress.get("models") or [])
+        if any(model["assetId"] == asset.id for model in models):
+            return
+        content = self.ctx.services.read_asset(asset.id)
+        answer = self._api(
+            "POST",
+            f"web-api/tool/{self.tool_id}/model",
+            code=False,
+            multipart={
+                "file": (asset.name, content, "application/octet-stream"),
+                "fileUnits": self.payload.fileUnits,
+            },
+        )
+        if not answer.get("modelID"):
+            raise PermanentError(f"{PARTNER} took {asset.name} but gave no modelID")
         product = calls.product_of(self.ctx.order, asset)
-        return int(product["units"]) if product else 1
+        facts = {k: answer.get(k) for k in MODEL_FACTS}
+        quantity = int(product["units"]) if product else 1
+        models.append({"assetId": asset.id, "name": asset.name, "quantity": quantity, **facts})
+        self.save(models=models)
 
-    def _prices(self, assets: list[AssetRef], models: dict[str, Any]) -> dict[str, Any]:
+    def _prices(self, models: list[dict[str, Any]]) -> dict[str, Any]:
+        """Each model's price (by model id) for the payload's material and finish."""
         if "prices" not in self.progress:
             document = {
-                "models": [self._priced(asset, models[asset.id]) for asset in assets],
+                "models": [
+                    {
+                        "modelID": model["modelID"],
+                        "materialID": self.payload.materialId,
+                        "finishID": self.payload.finishId,
+                        "quantity": model["quantity"],
+                        "scale": 1.0,
+                    }
+                    for model in models
+                ],
                 "currency": self.payload.currency,
             }
             answer = self._api("POST", "web-api/pricing/model", document=document)
             found = {m.get("modelID"): m.get("totalPrice") for m in answer.get("models") or []}
-            prices = {}
-            for asset in assets:
-                price = found.get(models[asset.id]["modelID"])
-                if price is None:
-                    raise PermanentError(f"{PARTNER} gave no price for {asset.name}")
-                prices[asset.id] = price
-            self.save(prices=prices)
+            for model in models:
+                if found.get(model["modelID"]) is None:
+                    raise PermanentError(f"{PARTNER} gave no price for {model['name']}")
+            self.save(prices={m["modelID"]: found[m["modelID"]] for m in models})
         return dict(self.progress["prices"])
 
-    def _priced(self, asset: AssetRef, model: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            "modelID": model["modelID"],
-            "materialID": self.payload.materialId,
-            "finishID": self.payload.finishId,
-            "quantity": self._quantity(asset),
-            "scale": 1.0,
-        }
-
-    def _cart_items(
-        self, assets: list[AssetRef], models: dict[str, Any], prices: dict[str, Any]
-    ) -> list[Any]:
+    def _cart_items(self, models: list[dict[str, Any]], prices: dict[str, Any]) -> list[Any]:
         if "cartItemIds" not in self.progress:
             reference = self.ctx.order["thirdPartyOrderId"]
             items = [
                 {
                     "toolID": self.tool_id,
-                    "MyCartItemReference": f"{reference}/{asset.name}",
-                    "modelID": models[asset.id]["modelID"],
+                    "MyCartItemReference": f"{reference}/{model['name']}",
+                    "modelID": model["modelID"],
                     "modelFileName": "",
                     "fileUnits": self.payload.fileUnits,
                     "fileScaleFactor": "1",
                     "materialID": self.payload.materialId,
                     "finishID": self.payload.finishId,
-                    "quantity": self._quantity(asset),
-                    **{k: models[asset.id][k] for k in MODEL_FACTS[1:]},
-                    "iMatAPIPrice": prices[asset.id],
-                    "mySalesPrice": prices[asset.id],
+                    "quantity": model["quantity"],
+                    **{k: model[k] for k in MODEL_FACTS[1:]},
+                    "iMatAPIPrice": prices[model["modelID"]],
+                    "mySalesPrice": prices[model["modelID"]],
                 }
-                for asset in assets
+                for model in models
             ]
             document = {"cartItems": items, "currency": self.payload.currency}
             answer = self._api("POST", "web-api/cartitems/register", multipart=self._blob(document))
             ids = [item.get("cartItemID") for item in answer.get("cartItems") or []]
-            if len(ids) != len(assets) or not all(ids):
-                raise PermanentError(f"{PARTNER} registered {len(ids)} of {len(assets)} cart items")
+            if len(ids) != len(models) or not all(ids):
+                raise PermanentError(f"{PARTNER} registered {len(ids)} of {len(models)} cart items")
             self.save(cartItemIds=ids)
         return list(self.progress["cartItemIds"])
 
     def _cart(
         self,
-        assets: list[AssetRef],
         items: list[Any],
         shipping: dict[str, str],
         billing: dict[str, str],
@@ -232,12 +231,12 @@ class _Cart(calls.Session):
             raise PermanentError(f"{PARTNER} checked the cart out but gave no orderNumber")
         self.save(orderId=answer.get("orderID"), orderNumber=answer["orderNumber"])
 
-    def _follow(self, assets: list[AssetRef]) -> Outcome:
+    def _follow(self) -> Outcome:
         number = self.progress["orderNumber"]
         answer = self._api("POST", "web-api/order", document={"orderNumber": number})
         status = str(answer.get("status", "")).lower()
         if status in {s.lower() for s in self.payload.successStatuses}:
-            return Succeeded(result=self._result(status, assets))
+            return Succeeded(result=self._result(status))
         if status in {s.lower() for s in self.payload.failureStatuses}:
             return Failed(f"{PARTNER} order {number} is {status}")
         if status != self.progress.get("status"):
@@ -247,15 +246,14 @@ class _Cart(calls.Session):
             message=f"{PARTNER} order {number}: {status or 'no status yet'}",
         )
 
-    def _result(self, status: str, assets: list[AssetRef]) -> dict[str, Any]:
-        models = self.progress.get("models") or {}
+    def _result(self, status: str) -> dict[str, Any]:
         return {
             "orderNumber": self.progress["orderNumber"],
             "orderId": self.progress.get("orderId"),
             "cartId": self.progress.get("cartId"),
             "models": [
-                {"assetId": a.id, "name": a.name, "modelId": models.get(a.id, {}).get("modelID")}
-                for a in assets
+                {"assetId": m["assetId"], "name": m["name"], "modelId": m["modelID"]}
+                for m in self.progress.get("models") or []
             ],
             "status": status,
         }

@@ -92,6 +92,17 @@ class _Basket(calls.Session):
         self.payload = payload
 
     def advance(self) -> Outcome:
+        submitted = self._submitted()
+        if submitted is None:
+            stop = self._prepare()
+            if stop is not None:
+                return stop
+            submitted = self._submit(self.progress["basketId"])
+        return self._follow(submitted)
+
+    def _prepare(self) -> Outcome | None:
+        """Basket, lines, uploads, analysis and line settings; an outcome when the task must
+        stop or wait here, None once the basket is ready to be submitted."""
         assets = self.ctx.services.assets(self.payload.filter)
         if not assets:
             return Failed(f"no asset of the order matches {self.payload.filter!r}")
@@ -111,7 +122,7 @@ class _Basket(calls.Session):
             problem = self._configure(basket, asset)
             if problem is not None:
                 return problem
-        return self._follow(self._submit(basket), assets)
+        return None
 
     # -- the calls --
     def _api(self, method: str, path: str, **body: Any) -> Any:
@@ -126,12 +137,14 @@ class _Basket(calls.Session):
         )
 
     def _lines(self) -> dict[str, dict[str, Any]]:
-        return {k: dict(v) for k, v in (self.progress.get("lines") or {}).items()}
+        """The basket's lines by asset id (kept as a list: PostgreSQL's jsonb does not keep
+        an object's key order, and the lines are reported in the order they were made)."""
+        return {line["assetId"]: dict(line) for line in self.progress.get("lines") or []}
 
     def _save_line(self, asset: AssetRef, **data: Any) -> dict[str, Any]:
         lines = self._lines()
-        lines[asset.id] = {**lines.get(asset.id, {}), **data}
-        self.save(lines=lines)
+        lines[asset.id] = {**lines.get(asset.id, {"assetId": asset.id}), **data}
+        self.save(lines=list(lines.values()))
         return lines[asset.id]
 
     # -- the steps --
@@ -194,6 +207,14 @@ class _Basket(calls.Session):
         self._save_line(asset, configured=True)
         return None
 
+    def _submitted(self) -> tuple[str, Any] | None:
+        """The quote request or order made by an earlier call: then the basket is done with
+        (an asset added to the order since is not put into it)."""
+        for key in ("requestForQuoteId", "orderId"):
+            if key in self.progress:
+                return key, self.progress[key]
+        return None
+
     def _submit(self, basket: Any) -> tuple[str, Any]:
         """Ask for the quote or place the order once; the id key and the partner's id."""
         if self.payload.mode == "quote":
@@ -217,14 +238,14 @@ class _Basket(calls.Session):
             self.save(orderId=_id(made, "the order"))
         return "orderId", self.progress["orderId"]
 
-    def _follow(self, submitted: tuple[str, Any], assets: list[AssetRef]) -> Outcome:
+    def _follow(self, submitted: tuple[str, Any]) -> Outcome:
         key, partner_id = submitted
         path = "requests-for-quote" if key == "requestForQuoteId" else "orders"
         answer = self._api("GET", f"user-panel/{path}/{partner_id}/")
         status = str(answer.get("status", "")).lower()
         what = "request for quote" if key == "requestForQuoteId" else "order"
         if self.payload.succeeded(status):
-            return Succeeded(result=self._result(key, partner_id, status, assets))
+            return Succeeded(result=self._result(key, partner_id, status))
         if self.payload.failed(status):
             return Failed(f"{PARTNER} {what} {partner_id} is {status}")
         if status != self.progress.get("status"):
@@ -234,14 +255,13 @@ class _Basket(calls.Session):
             message=f"{PARTNER} {what} {partner_id}: {status or 'no status yet'}",
         )
 
-    def _result(
-        self, key: str, partner_id: Any, status: str, assets: list[AssetRef]
-    ) -> dict[str, Any]:
-        lines = self._lines()
+    def _result(self, key: str, partner_id: Any, status: str) -> dict[str, Any]:
+        lines = self.progress.get("lines") or []
         return {
             "basketId": self.progress["basketId"],
             "lines": [
-                {"assetId": a.id, "name": a.name, "lineId": lines[a.id]["lineId"]} for a in assets
+                {"assetId": line["assetId"], "name": line["name"], "lineId": line["lineId"]}
+                for line in lines
             ],
             key: partner_id,
             "status": status,
