@@ -354,3 +354,43 @@ def test_the_documented_flow_example_is_valid(api: ApiClient) -> None:
     [example] = flow_examples("3yourmind.md")
     response = api.post("/api/v1/flows/validate", {"definition": example})
     assert response.json()["errors"] == []
+
+
+# Connection test ---------------------------------------------------------------------------------
+
+
+def test_the_connection_test_reads_the_users_preferences_with_the_token(
+    api: ApiClient, partner: FakeThreeYourMind, connection: Connection
+) -> None:
+    response = api.post(f"/api/v1/connections/{connection.id}/test", {})
+    assert response.json() == {
+        "ok": True,
+        "status": 200,
+        "message": "3YOURMIND answered 200: the credentials work",
+    }
+    [read] = partner.received
+    assert (read.method, read.path) == ("GET", "/my-profile/preferences/")
+    assert read.headers["Authorization"] == f"Token {partner.token}"
+
+
+@pytest.mark.parametrize(
+    ("trouble", "status", "message"),
+    [
+        ("token", 401, "3YOURMIND answered 401: Invalid token."),
+        ("down", 503, "3YOURMIND answered 503: 503 Service Unavailable"),
+    ],
+)
+def test_the_connection_test_says_what_went_wrong(
+    api: ApiClient,
+    partner: FakeThreeYourMind,
+    connection: Connection,
+    trouble: str,
+    status: int,
+    message: str,
+) -> None:
+    if trouble == "token":
+        partner.token = "another"
+    else:
+        partner.down()
+    response = api.post(f"/api/v1/connections/{connection.id}/test", {})
+    assert response.json() == {"ok": False, "status": status, "message": message}

@@ -267,3 +267,33 @@ def test_the_documented_flow_example_is_valid(api: ApiClient) -> None:
     [example] = flow_examples("materialise.md")
     response = api.post("/api/v1/flows/validate", {"definition": example})
     assert response.json()["errors"] == []
+
+
+def test_the_connection_test_reads_todays_order_statistics_with_the_api_code(
+    api: ApiClient, partner: FakeMaterialise, connection: Connection
+) -> None:
+    response = api.post(f"/api/v1/connections/{connection.id}/test", {})
+    assert response.json() == {
+        "ok": True,
+        "status": 200,
+        "message": "Materialise answered 200: the credentials work",
+    }
+    [read] = partner.received
+    assert (read.method, read.path, read.headers["Apicode"]) == (
+        "GET",
+        "/web-api/orders",
+        partner.api_code,
+    )
+    assert partner.violations == []
+
+
+def test_the_connection_test_reports_a_wrong_api_code(
+    api: ApiClient, partner: FakeMaterialise, connection: Connection
+) -> None:
+    partner.api_code = "another"
+    response = api.post(f"/api/v1/connections/{connection.id}/test", {})
+    assert response.json() == {
+        "ok": False,
+        "status": 401,
+        "message": "Materialise answered 401: The API code is not valid.",
+    }

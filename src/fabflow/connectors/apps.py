@@ -12,7 +12,7 @@ class ConnectorsConfig(AppConfig):
         (`fabflow.flows.handlers.registry.register`) and its connection test
         (`fabflow.connectors.testing.register_tester`)."""
         from fabflow.connectors import materialise, threeyourmind, ultimaker
-        from fabflow.flows.handlers.registry import register
 
         ultimaker.register()
-        register(threeyourmind.ThreeYourMindOrder, materialise.MaterialiseOrder)
+        threeyourmind.register()
+        materialise.register()

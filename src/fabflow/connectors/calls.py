@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from urllib3 import encode_multipart_formdata
 
-from fabflow.connectors import selectors
 from fabflow.connectors.models import Connection
 from fabflow.core import outbound
 from fabflow.flows.handlers.base import (
@@ -73,17 +73,8 @@ def run_session(ctx: HandlerContext, start: Callable[[], Session]) -> Outcome:
     return outcome
 
 
-def connection(space_key: str, name: str, kind: str) -> Connection:
-    """The connection a payload names, of the kind the handler speaks, or PermanentError."""
-    found = selectors.connection(space_key, name)
-    if found is None:
-        raise PermanentError(f"no connection {name!r} in space {space_key}")
-    if found.kind != kind:
-        raise PermanentError(f"connection {name!r} is a {found.kind} connection, not {kind}")
-    return found
-
-
 def credential(found: Connection, key: str) -> str:
+    """A credential of a connection (connection_for has checked they can be read)."""
     value = found.credentials.get(key) if isinstance(found.credentials, dict) else None
     if not isinstance(value, str) or not value:
         raise PermanentError(f"connection {found.name!r} has no {key!r} credential")
@@ -128,6 +119,27 @@ def call(
     if outbound.is_transient_status(response.status):
         raise TransientError(reason, outbound.retry_after_seconds(response.headers))
     raise PermanentError(reason)
+
+
+def probe(partner: str, url: str, headers: Mapping[str, str]) -> tuple[bool, int | None, str]:
+    """A connection test's harmless authenticated GET, outside any task: whether it worked,
+    the partner's HTTP status (None when no answer came) and what it said."""
+    policy = outbound.OutboundPolicy.from_strings(
+        settings.OUTBOUND_ALLOWLIST, read_timeout=settings.FABFLOW_CONNECTOR_TIMEOUT
+    )
+    sent = {"Accept": "application/json", **headers}
+    try:
+        response = outbound.request(policy, "GET", url, headers=sent)
+    except outbound.OutboundError as exc:
+        return False, None, f"{partner} did not answer: {exc}"
+    said = partner_message(_parse(response.body))
+    if 200 <= response.status < 300:
+        return True, response.status, f"{partner} answered {response.status}: the credentials work"
+    return (
+        False,
+        response.status,
+        f"{partner} answered {response.status}" + (f": {said}" if said else ""),
+    )
 
 
 def _parse(raw: bytes | None) -> Any:

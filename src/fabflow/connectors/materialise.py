@@ -14,9 +14,13 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
+from django.utils import timezone
 from pydantic import Field, StringConstraints
 
-from fabflow.connectors import calls
+from fabflow.connectors import calls, testing
+from fabflow.connectors.models import Connection, ConnectionKind
+from fabflow.connectors.services import connection_for
+from fabflow.flows.handlers import registry
 from fabflow.flows.handlers.base import (
     AssetRef,
     Failed,
@@ -29,7 +33,7 @@ from fabflow.flows.handlers.base import (
 )
 from fabflow.flows.handlers.payloads import Name, PayloadModel, Regex, TemplateKind, template
 
-KIND = "materialise"
+KIND = ConnectionKind.MATERIALISE
 PARTNER = "Materialise"
 Status = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}$")]
@@ -57,6 +61,14 @@ class MaterialisePayload(PayloadModel):
     pollSeconds: int = Field(default=600, ge=1, le=7 * 86400)
 
 
+def probe_connection(connection: Connection) -> testing.TestResult:
+    """A harmless authenticated read: today's orders from the Order Statistics API."""
+    code = calls.credential(connection, "apiCode")
+    today = timezone.now().strftime("%d-%m-%Y")
+    url = calls.endpoint(connection.base_url, f"web-api/orders?dateFrom={today}&dateTo={today}")
+    return testing.TestResult(*calls.probe(PARTNER, url, {"ApiCode": code}))
+
+
 class MaterialiseOrder(Handler):
     key = "materialise-order"
     payload_model = MaterialisePayload
@@ -74,7 +86,7 @@ class _Cart(calls.Session):
 
     def __init__(self, ctx: HandlerContext, payload: MaterialisePayload) -> None:
         super().__init__(ctx)
-        found = calls.connection(str(ctx.order["spaceKey"]), payload.connection, KIND)
+        found = connection_for(str(ctx.order["spaceKey"]), payload.connection, KIND)
         self.base_url = found.base_url
         self.tool_id = calls.credential(found, "toolId")
         self.api_code = calls.credential(found, "apiCode")
@@ -305,3 +317,9 @@ def _info(order: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, str]:
         "ZipCode": text(data.get("postcode"), data.get("zip")),
         "City": text(data.get("city")),
     }
+
+
+def register() -> None:
+    """From ConnectorsConfig.ready(): the handler and the connection test of this kind."""
+    registry.register(MaterialiseOrder)
+    testing.register_tester(ConnectionKind.MATERIALISE, probe_connection)

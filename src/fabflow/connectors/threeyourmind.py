@@ -15,7 +15,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from fabflow.connectors import calls
+from fabflow.connectors import calls, testing
+from fabflow.connectors.models import Connection, ConnectionKind
+from fabflow.connectors.services import connection_for
+from fabflow.flows.handlers import registry
 from fabflow.flows.handlers.base import (
     AssetRef,
     Failed,
@@ -28,7 +31,7 @@ from fabflow.flows.handlers.base import (
 )
 from fabflow.flows.handlers.payloads import Name, PayloadModel, Regex, TemplateKind, template
 
-KIND = "3yourmind"
+KIND = ConnectionKind.THREEYOURMIND
 PARTNER = "3YOURMIND"
 # The partner analyses an uploaded file in seconds to minutes: look more often than for a
 # quote or an order, which take hours or days.
@@ -69,6 +72,13 @@ class ThreeYourMindPayload(PayloadModel):
         return status in {s.lower() for s in self.failureStatuses}
 
 
+def probe_connection(connection: Connection) -> testing.TestResult:
+    """A harmless authenticated read: the token's user preferences."""
+    token = calls.credential(connection, "token")
+    url = calls.endpoint(connection.base_url, "my-profile/preferences/")
+    return testing.TestResult(*calls.probe(PARTNER, url, {"Authorization": f"Token {token}"}))
+
+
 class ThreeYourMindOrder(Handler):
     key = "3yourmind-order"
     payload_model = ThreeYourMindPayload
@@ -86,7 +96,7 @@ class _Basket(calls.Session):
 
     def __init__(self, ctx: HandlerContext, payload: ThreeYourMindPayload) -> None:
         super().__init__(ctx)
-        found = calls.connection(str(ctx.order["spaceKey"]), payload.connection, KIND)
+        found = connection_for(str(ctx.order["spaceKey"]), payload.connection, KIND)
         self.base_url = found.base_url
         self.token = calls.credential(found, "token")
         self.payload = payload
@@ -273,3 +283,9 @@ def _id(answer: Mapping[str, Any], what: str) -> Any:
     if isinstance(found, bool) or not isinstance(found, int | str) or found == "":
         raise PermanentError(f"{PARTNER} created {what} but its answer has no id")
     return found
+
+
+def register() -> None:
+    """From ConnectorsConfig.ready(): the handler and the connection test of this kind."""
+    registry.register(ThreeYourMindOrder)
+    testing.register_tester(ConnectionKind.THREEYOURMIND, probe_connection)
