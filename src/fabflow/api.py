@@ -21,6 +21,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from fabflow import __version__
 from fabflow.accounts.auth import SecretKeyBearer, UserSession
 from fabflow.connectors.api import router as connectors_router
+from fabflow.connectors.siteflow.postbacks import router as siteflow_router
 from fabflow.core.errors import Conflict, DomainError, Invalid, NotFound, TooLarge
 from fabflow.core.jsonbody import StrictJSONParser
 from fabflow.core.openapi import publish
@@ -81,6 +82,7 @@ api = FabflowAPI(
 api.add_router("/v1/", orders_router)
 api.add_router("/v1/", flows_router)
 api.add_router("/v1/", connectors_router)
+api.add_router("/v1/", siteflow_router)
 
 
 def _age(now: datetime, since: datetime | None) -> float | None:

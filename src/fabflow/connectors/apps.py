@@ -11,8 +11,9 @@ class ConnectorsConfig(AppConfig):
         """Each partner module registers here its handlers
         (`fabflow.flows.handlers.registry.register`) and its connection test
         (`fabflow.connectors.testing.register_tester`)."""
-        from fabflow.connectors import materialise, threeyourmind, ultimaker
+        from fabflow.connectors import materialise, siteflow, threeyourmind, ultimaker
 
         ultimaker.register()
         threeyourmind.register()
         materialise.register()
+        siteflow.register()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.db import transaction
@@ -15,7 +16,7 @@ from fabflow.flows.models import FlowInbox, FlowRun, TaskRun
 from fabflow.flows.selectors import active_version, named_version
 from fabflow.flows.task_selectors import task_payload
 from fabflow.orders import timeline
-from fabflow.orders.models import Order, OrderStatus
+from fabflow.orders.models import Order, OrderEvent, OrderStatus
 from fabflow.orders.services import (
     assign_flow,
     attach_assets,
@@ -143,6 +144,51 @@ def accept_feedback(*, run_id: str, feedback: dict[str, Any], actor: str) -> Non
                     "data": feedback["data"],
                 },
             )
+
+
+def accept_partner_event(
+    *,
+    run_id: str,
+    handler_key: str,
+    event: dict[str, Any],
+    event_key: str,
+    ends: Callable[[Mapping[str, Any]], bool],
+    actor: str,
+) -> bool:
+    """Record a partner's event (a postback) for a task run of `handler_key` that has not
+    ended; when `ends(the task's payload)` says the event ends the task, queue it for the
+    engine, whose handler's `on_event` decides the outcome. The partner may send an event
+    twice: one already recorded under `event_key` records nothing and returns False. A task that
+    ended, or whose ending event waits in the inbox, is NotFound: its address is used up."""
+    with transaction.atomic():
+        run = store.lock_task_run(run_id)
+        if run is None or run.handler_key != handler_key:
+            raise NotFound("Unknown postback address.")
+        if run.state not in (TaskRun.State.RUNNING, TaskRun.State.WAITING):
+            raise NotFound("The task has ended; this postback address is used up.")
+        recorded = OrderEvent.objects.filter(
+            order_id=run.order_id,
+            kind=EventKind.CONNECTOR_FEEDBACK,
+            data__taskRunId=str(run.id),
+            data__eventKey=event_key,
+        )
+        if recorded.exists():
+            return False
+        if store.has_ending_event(run):
+            raise NotFound("The task has ended; this postback address is used up.")
+        timeline.record(
+            run.order,
+            EventKind.CONNECTOR_FEEDBACK,
+            f"Partner update for {run.key}: {event.get('status') or 'no status'}",
+            actor=actor,
+            data={"taskRunId": str(run.id), "eventKey": event_key, **event},
+        )
+        if ends(task_payload(run)):
+            data = {"kind": "partner-event", "taskResult": dict(run.result), **event}
+            store.post(
+                run.flow_run_id, InboxKind.FEEDBACK_END, task_run=run, actor=actor, data=data
+            )
+        return True
 
 
 def retry_task(*, run: TaskRun, actor: str) -> FlowInbox:

@@ -320,10 +320,13 @@ def _record_outcome(held: Held, run: TaskRun, outcome: base.Outcome, journal: Jo
     elif isinstance(outcome, base.Failed):
         _apply(held, ip.TaskFailed(run_id, outcome.reason), journal)
     elif isinstance(outcome, base.Waiting):
+        changes: dict[str, Any] = {"wake_at": outcome.until}
+        if outcome.result is not None:
+            changes["result"] = dict(outcome.result)
         if run.state == TaskRun.State.WAITING:
-            store.write_run(run, {"wake_at": outcome.until})
+            store.write_run(run, changes)
             return
-        _apply(held, ip.TaskWaiting(run_id), journal, touch={run_id: {"wake_at": outcome.until}})
+        _apply(held, ip.TaskWaiting(run_id), journal, touch={run_id: changes})
         if outcome.message:
             journal.event(
                 held.order,

@@ -34,10 +34,12 @@ class Failed:
 
 @dataclass(frozen=True)
 class Waiting:
-    """The task waits: for feedback, a person, a confirmation, or until `until`."""
+    """The task waits: for feedback, a person, a confirmation, or until `until`. A `result`
+    (such as a partner's order id) is stored on the task run meanwhile."""
 
     until: datetime | None = None
     message: str = ""
+    result: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
