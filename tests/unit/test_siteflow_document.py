@@ -110,7 +110,8 @@ def test_the_signature_is_the_hmac_of_method_whole_path_and_date(
     [
         (
             load("validate-refused.json"),
-            "Order is invalid; orderData.items[0].sku: SKU 'Ring 0' does not exist; orderData.shipments[0].carrier: carrier 'drone' is not set up",
+            "Order is invalid; orderData.items[0].sku: SKU 'Ring 0' does not exist; "
+            "orderData.shipments[0].carrier: carrier 'drone' is not set up",
         ),
         ({"error": "invalid order error"}, "invalid order error"),
         ({"message": "Not allowed"}, "Not allowed"),
