@@ -6,7 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
-from pydantic import ConfigDict
+from pydantic import BaseModel, ConfigDict
 
 from fabflow.connectors.siteflow.handlers import (
     EVENT_KIND,
@@ -21,7 +21,7 @@ from fabflow.flows.engine.context import run_id_from
 router = Router(tags=["connectors"])
 
 
-class PostbackIn(Schema):
+class PostbackIn(BaseModel):
     """A Site Flow postback: its own fields, `status` at the top or in `orderData`."""
 
     model_config = ConfigDict(extra="allow")
