@@ -10,6 +10,7 @@ from fabflow.accounts import views as accounts
 from fabflow.api import api
 from fabflow.connectors import views as connectors
 from fabflow.connectors.demo import connector as demo_connector
+from fabflow.connectors.siteflow.demo import siteflow_api as demo_siteflow
 from fabflow.flows import views as flows
 from fabflow.orders import views as orders
 
@@ -64,6 +65,7 @@ urlpatterns = [
     ),
     path("confirm/<str:token>", flows.confirm_task, name="confirm_task"),
     path("demo/connector", demo_connector, name="demo_connector"),
+    path("demo/siteflow/<path:path>", demo_siteflow, name="demo_siteflow"),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]

@@ -21,6 +21,7 @@ from tests.factories import ApiClient, order_body
 BUILTIN = ["asset-email", "consume-rest-api", "manual-task", "send-email", "wait"]
 BUILTIN += ["ultimaker-print"]  # registered by the connectors app
 BUILTIN += ["3yourmind-order", "materialise-order"]  # registered by the connectors app
+BUILTIN += ["siteflow-submit", "siteflow-cancel"]  # registered by the connectors app
 T0 = (0, "taskDefinitions", 0)
 
 

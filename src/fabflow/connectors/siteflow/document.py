@@ -12,12 +12,13 @@ class DocumentError(ValueError):
     """The order cannot become a Site Flow document (the message names what is missing)."""
 
 
-# Fabflow's address keys -> Site Flow's shipTo keys (docs/connectors/hp-siteflow.md).
+# Fabflow's address keys -> Site Flow's shipTo keys, the first present wins
+# (docs/connectors/hp-siteflow.md); `street` and `postalCode` are what `fabflow seed` writes.
 ADDRESS_FIELDS = (
-    ("address1", ("line1",)),
+    ("address1", ("line1", "street")),
     ("address2", ("line2",)),
     ("town", ("city",)),
-    ("postcode", ("postcode", "zip")),
+    ("postcode", ("postcode", "zip", "postalCode")),
     ("state", ("state",)),
     ("isoCountry", ("country",)),
 )

@@ -27,6 +27,7 @@ from fabflow.accounts.services import (
     create_space,
     create_user,
 )
+from fabflow.connectors.siteflow.demo import seed_demo as seed_siteflow_demo
 from fabflow.flows import actions
 from fabflow.flows.engine.loop import drain
 from fabflow.flows.models import TaskRun
@@ -237,6 +238,7 @@ class Command(BaseCommand):
         create_flow(space=space, name="studio-flow", definition=check_flow(86400000), actor="demo")
         express = check_flow(EXPRESS_TIMEOUT_MS)
         create_flow(space=space, name="express-flow", definition=express, actor="demo")
+        seed_siteflow_demo(space)  # the Site Flow variant: a connection and `siteflow-flow`
         credentials = {"email": EMAIL, "password": password, "secretKey": plain}
         return space, {**credentials, "spaceKey": space.key}
 
