@@ -8,8 +8,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
+
+from django.conf import settings
 
 from fabflow.core import outbound
 from fabflow.flows.handlers.base import (
@@ -17,7 +19,6 @@ from fabflow.flows.handlers.base import (
     Outcome,
     PermanentError,
     RetryLater,
-    Services,
     TransientError,
 )
 
@@ -48,6 +49,42 @@ def signed_headers(
     }
 
 
+class Http(Protocol):
+    """What sends a request: a handler's `ctx.services`, or `Outbound` outside a task."""
+
+    def http(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+    ) -> Any: ...
+
+
+class Outbound:
+    """Requests under the outbound policy outside a task run (the connection test), with the
+    errors a handler's `services.http` raises."""
+
+    def http(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+    ) -> outbound.OutboundResponse:
+        policy = outbound.OutboundPolicy.from_strings(
+            settings.OUTBOUND_ALLOWLIST, read_timeout=settings.FABFLOW_CONNECTOR_TIMEOUT
+        )
+        try:
+            return outbound.request(policy, method, url, headers=headers, body=body)
+        except outbound.OutboundError as exc:
+            if exc.transient:
+                raise TransientError(str(exc)) from exc
+            raise PermanentError(str(exc)) from exc
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int
@@ -76,7 +113,7 @@ class Account:
 
     def call(
         self,
-        services: Services,
+        services: Http,
         method: str,
         path: str,
         *,
@@ -141,6 +178,3 @@ def effect_outcome(exc: Exception) -> Outcome:
     if isinstance(exc, TransientError):
         return RetryLater(f"Site Flow unreachable: {exc}", exc.retry_after_s)
     return Failed(f"Site Flow unreachable: {exc}")
-
-
-__all__ = ["Account", "Answer", "PermanentError", "TransientError", "sign", "trouble"]
