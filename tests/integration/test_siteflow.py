@@ -24,6 +24,7 @@ from fabflow.flows.models import FlowRun, TaskRun
 from fabflow.flows.services import create_flow
 from fabflow.orders.models import Order, OrderEvent
 from tests.factories import ApiClient, Tenant, order_body
+from tests.support.servers import free_port
 from tests.support.siteflow import PREFIX, FakeSiteflow
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -364,6 +365,22 @@ def test_a_partner_that_is_down_is_retried_on_the_timeline_until_it_answers(
         ("POST", f"{PREFIX}/api/order"),
     ]
     assert len(fake.orders) == 1
+
+
+def test_a_closed_port_is_retried_with_the_reason_on_the_timeline(
+    api: ApiClient, tenant: Tenant, fake: FakeSiteflow, connection: Connection, quick_retries: None
+) -> None:
+    # given a connection to a port where nothing listens
+    connection.base_url = f"http://127.0.0.1:{free_port()}/siteflow"
+    connection.save()
+    order = order_with_files(api, tenant, [submit_task()])
+    # then the task waits for another try, saying why
+    run = task(order)
+    assert (run.state, run.deliveries) == ("running", 1)
+    assert run.reason.startswith("Site Flow unreachable: ")
+    [retry] = timeline(order, "task.retry_scheduled")
+    assert retry.startswith(f"Task siteflow: attempt 1 failed: {run.reason}; next attempt at ")
+    assert order.status == "in_progress"
 
 
 def test_429_waits_for_its_retry_after(
