@@ -205,6 +205,20 @@ def test_postbacks_are_recorded_and_the_success_status_ends_the_task(
     assert postback(fake, "shipped").status_code == 404
 
 
+def test_a_postback_carrying_the_order_document_reads_its_status(
+    api: ApiClient, tenant: Tenant, fake: FakeSiteflow, connection: Connection
+) -> None:
+    order = order_with_files(api, tenant, [submit_task()])
+    url, _body = fake.postback("WEB-1001", "shipped")
+    document = {"_id": task(order).result["siteflowOrderId"], **fake.order("WEB-1001")}
+    document["orderData"] = {**document["orderData"], "status": "shipped"}
+    path = urlsplit(url).path
+    response = Client().post(path, json.dumps(document), content_type="application/json")
+    assert response.status_code == 202
+    run_engine(order)
+    assert task(order).state == "succeeded"
+
+
 def test_duplicate_postbacks_record_once_and_end_the_task_once(
     api: ApiClient, tenant: Tenant, fake: FakeSiteflow, connection: Connection
 ) -> None:
