@@ -329,7 +329,7 @@ def test_sha1_is_selectable_and_verified(
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        ({"connection": "nope"}, "no hp-siteflow connection named 'nope' in this space"),
+        ({"connection": "nope"}, "no connection 'nope' in space acme-rings"),
         ({"filter": "\\.pdf$"}, "product Ring 0 has no asset matching '\\\\.pdf$'"),
     ],
 )
@@ -481,3 +481,42 @@ def test_cancelling_an_order_site_flow_does_not_know_fails_with_its_reason(
     assert task(order, "cancel").reason == (
         "Site Flow answered 404 to the cancellation: Order not found"
     )
+
+
+def connection_test(api: ApiClient, base_url: str, credentials: dict[str, str]) -> Any:
+    """`POST /connections/{id}/test` of a new hp-siteflow connection, as the space's key."""
+    body = {
+        "name": "sf-test",
+        "kind": "hp-siteflow",
+        "baseUrl": base_url,
+        "credentials": credentials,
+    }
+    made = api.post("/api/v1/connections", body)
+    assert made.status_code == 201, made.content
+    answer = api.post(f"/api/v1/connections/{made.json()['id']}/test", {})
+    Connection.objects.filter(name="sf-test").delete()
+    assert answer.status_code == 200, answer.content
+    return answer.json()
+
+
+def test_the_connection_test_makes_one_signed_harmless_call(
+    api: ApiClient, tenant: Tenant, fake: FakeSiteflow
+) -> None:
+    good = {"key": fake.key, "secret": fake.secret}
+    assert connection_test(api, fake.base_url, good) == {
+        "ok": True,
+        "status": 200,
+        "message": "Site Flow accepted the signed request",
+    }
+    assert fake.calls() == [("GET", f"{PREFIX}/api/order")]
+    assert fake.requests[0].query == {"pagesize": ["1"]}
+    bad = connection_test(api, fake.base_url, {"key": fake.key, "secret": "not-the-secret"})
+    assert bad == {
+        "ok": False,
+        "status": 401,
+        "message": "Site Flow answered 401: Invalid HMAC signature",
+    }
+    down = connection_test(api, f"http://127.0.0.1:{free_port()}/siteflow", good)
+    assert (down["ok"], down["status"]) == (False, None)
+    assert down["message"].startswith("Site Flow unreachable: ")
+    assert fake.secret not in json.dumps([bad, down])

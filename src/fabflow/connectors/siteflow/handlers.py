@@ -11,7 +11,7 @@ from django.core import signing
 from django.urls import reverse
 from pydantic import BaseModel
 
-from fabflow.connectors import selectors
+from fabflow.connectors import services
 from fabflow.connectors.models import ConnectionKind
 from fabflow.connectors.siteflow import document
 from fabflow.connectors.siteflow.client import (
@@ -34,6 +34,7 @@ from fabflow.flows.handlers.base import (
 )
 
 POSTBACK_SALT = "fabflow.siteflow.postback"
+HP_SITEFLOW = ConnectionKind.HP_SITEFLOW
 EVENT_KIND = "partner-event"
 P = TypeVar("P", bound=BaseModel)
 
@@ -55,13 +56,14 @@ def _payload(ctx: HandlerContext, model: type[P]) -> P:
 
 def account_for(ctx: HandlerContext, name: str, algorithm: str) -> Account | Failed:
     """The space's hp-siteflow connection `name`, ready to sign with."""
-    found = selectors.connection(str(ctx.order["spaceKey"]), name)
-    if found is None or found.kind != ConnectionKind.HP_SITEFLOW:
-        return Failed(f"no hp-siteflow connection named {name!r} in this space")
-    credentials = found.credentials or {}
+    try:
+        found = services.connection_for(str(ctx.order["spaceKey"]), name, HP_SITEFLOW)
+    except PermanentError as exc:
+        return Failed(str(exc))
+    credentials = services.decrypted(found) or {}
     if not credentials.get("key") or not credentials.get("secret"):
         return Failed(f"the connection {name!r} lacks its key or secret")
-    return Account(found.base_url, str(credentials["key"]), str(credentials["secret"]), algorithm)
+    return Account(found.base_url, credentials["key"], credentials["secret"], algorithm)
 
 
 def partner_order(body: Any) -> Mapping[str, Any]:
