@@ -12,6 +12,8 @@ import pytest
 from fabflow.connectors.siteflow.client import partner_message, sign
 from fabflow.connectors.siteflow.document import DocumentError, build
 from fabflow.connectors.siteflow.payloads import SiteflowSubmitPayload
+from fabflow.flows.definition import validate_definition
+from fabflow.flows.handlers import registry
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "siteflow"
 POSTBACK = "https://fabflow.example/api/v1/connectors/siteflow/postback/TOKEN"
@@ -121,3 +123,11 @@ def test_the_signature_is_the_hmac_of_method_whole_path_and_date(
 )
 def test_partner_errors_read_as_sentences(body: Any, message: str) -> None:
     assert partner_message(body) == message
+
+
+def test_the_documented_flow_example_is_valid() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "connectors" / "hp-siteflow.md").read_text()
+    start_at = text.index("```json", text.index("## Flow example")) + len("```json")
+    example = json.loads(text[start_at : text.index("```", start_at)])
+    assert validate_definition(example, registry.payload_models()) == []
+    assert example[0]["taskDefinitions"][0]["handlerKey"] == "siteflow-submit"
