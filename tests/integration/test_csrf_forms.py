@@ -208,12 +208,13 @@ FORMS: dict[str, Posts | str] = {
     # Not authenticated by the session cookie: exempt from CSRF by design (EXEMPT), or
     # checked by the API itself.
     "demo/connector": "signed with the space's webhook secret (Standard Webhooks), no cookie",
+    "demo/siteflow/<path:path>": "signed with a connection's key (Site Flow's HMAC), no cookie",
     "api/": "the API: a session's write without the token is 403 (test_tenancy.py)",
     "admin/": lambda w: [  # not staff: the form is shown again
         Post("/admin/login/", {"username": "boss@acme.test", "password": "x-pass-1234"}),
     ],
 }  # fmt: skip
-EXEMPT = {"demo/connector"}
+EXEMPT = {"demo/connector", "demo/siteflow/<path:path>"}
 
 
 def web_routes() -> dict[str, URLPattern | URLResolver]:

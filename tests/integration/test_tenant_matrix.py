@@ -133,6 +133,8 @@ def _upload() -> dict[str, Any]:
 API: dict[tuple[str, str], Calls | str] = {
     ("GET", "/api/v1/health"): NO_TENANT_IDS,
     ("POST", "/api/v1/feedback/{token}"): "signed link: its token is the credential",
+    ("POST", "/api/v1/connectors/siteflow/postback/{token}"): "signed link: its token is the "
+    "credential",
     ("GET", "/api/v1/flows/schema"): NO_TENANT_IDS,
     ("POST", "/api/v1/flows/validate"): NO_TENANT_IDS,
     # Naming another space: a key is told it is not its space; a user is told it is unknown.
@@ -249,6 +251,7 @@ WEB: dict[str, Calls | str] = {
     "tables/<str:name>/columns": "the caller's own column choices",
     "confirm/<str:token>": "signed link: its token is the credential",
     "demo/connector": NO_TENANT_IDS,
+    "demo/siteflow/<path:path>": NO_TENANT_IDS,
     "api/": "the API: walked route by route above",
     "admin/": "the Django admin: staff only",
     "orders": lambda v: [Call("GET", "/orders", status=200), Call("GET", "/orders",
