@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "fabflow.flows",
     "fabflow.production",
     "fabflow.connectors",
+    "fabflow.demo",
 ]
 
 MIDDLEWARE = [

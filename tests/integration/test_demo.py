@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 
 from fabflow.accounts.models import User
-from fabflow.flows.management.commands.demo import demo_flow
+from fabflow.demo.management.commands.demo import demo_flow
 from fabflow.flows.models import TaskRun
 from fabflow.flows.serializers import task_json
 from fabflow.flows.services import create_flow

@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from fabflow.flows.management.commands.demo import demo_flow
+from fabflow.demo.management.commands.demo import demo_flow
 from fabflow.flows.services import create_flow
 from fabflow.orders.models import Order
 from tests.factories import Tenant

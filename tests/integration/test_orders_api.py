@@ -209,7 +209,7 @@ def test_unknown_flow_key_is_422(api: ApiClient) -> None:
 
 
 def test_flow_key_pins_the_latest_flow_version(api: ApiClient, tenant: Tenant) -> None:
-    from fabflow.flows.management.commands.demo import demo_flow
+    from fabflow.demo.management.commands.demo import demo_flow
     from fabflow.flows.services import create_flow, save_version
 
     flow = create_flow(space=tenant.space, name="standard-flow", definition=demo_flow())
@@ -221,7 +221,7 @@ def test_flow_key_pins_the_latest_flow_version(api: ApiClient, tenant: Tenant) -
 def test_each_order_takes_the_version_current_when_it_arrives(
     api: ApiClient, tenant: Tenant
 ) -> None:
-    from fabflow.flows.management.commands.demo import demo_flow
+    from fabflow.demo.management.commands.demo import demo_flow
     from fabflow.flows.models import Flow
     from fabflow.flows.services import create_flow, save_version
 
