@@ -19,6 +19,7 @@ $(VENV)/.installed: $(BIN)/python requirements/base.txt pyproject.toml
 $(VENV)/.dev-installed: $(VENV)/.installed requirements/dev.txt
 	$(PIP) install -r requirements/dev.txt
 	$(PIP) install --no-deps -e examples/fabflow-hello-plugin
+	$(PIP) install --no-deps -e examples/fabflow-ring-plugin
 	@touch $@
 
 # Demo-friendly settings: the built-in demo connector, reachable on loopback.

@@ -255,6 +255,8 @@ def _apply_annotation(found: Parameter, text: str) -> str | None:
 
 def _range(found: Parameter, numbers: list[int | float]) -> str | None:
     if len(numbers) == 1:
+        if found.default > numbers[0]:
+            return f"the default {found.default} is over the maximum {numbers[0]}"
         found.max = numbers[0]
         return None
     low, high = numbers[0], numbers[-1]
@@ -263,9 +265,9 @@ def _range(found: Parameter, numbers: list[int | float]) -> str | None:
         return f"the range [{low}:{high}] is empty"
     if step is not None and step <= 0:
         return f"the step {step} is not positive"
-    found.min, found.max, found.step = low, high, step
     if not low <= found.default <= high:
         return f"the default {found.default} is outside [{low}:{high}]"
+    found.min, found.max, found.step = low, high, step
     return None
 
 
@@ -355,6 +357,16 @@ def _file_argument(after: list[Token]) -> str:
     return "(computed)"
 
 
+def _unterminated(source: str) -> SyntaxProblem | None:
+    """A string or comment left open, at the line it starts (OpenSCAD names a later one)."""
+    for token in tokens(source):
+        if token.kind == "string" and (len(token.text) < 2 or not token.text.endswith('"')):
+            return SyntaxProblem(token.line, "unterminated string")
+        if token.kind == "block_comment" and (len(token.text) < 4 or not token.text.endswith("*/")):
+            return SyntaxProblem(token.line, "unterminated comment")
+    return None
+
+
 _PARSER_ERROR = re.compile(r"ERROR: (?P<message>.*?line (?P<line>\d+).*)")
 
 
@@ -364,6 +376,9 @@ def check_syntax(
     """Let OpenSCAD parse the source (no evaluation: it exports the syntax tree) in a private
     directory; a parser error comes back with its line. Call it only on a source without
     visible imports: OpenSCAD reads `include <>` files while it parses."""
+    unterminated = _unterminated(source)
+    if unterminated is not None:
+        return unterminated, []
     program = openscad or shutil.which("openscad")
     if program is None or not Path(program).exists():
         return None, ["openscad is not installed: syntax not checked"]
