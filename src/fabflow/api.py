@@ -28,6 +28,7 @@ from fabflow.core.openapi import publish
 from fabflow.core.problems import ApiError, field_error, from_api_error, problem_response
 from fabflow.flows.api import router as flows_router
 from fabflow.orders.api import router as orders_router
+from fabflow.production.api import router as production_router
 
 log = logging.getLogger(__name__)
 # The answer to each kind of domain error (core/errors.py); the first match wins.
@@ -83,6 +84,7 @@ api.add_router("/v1/", orders_router)
 api.add_router("/v1/", flows_router)
 api.add_router("/v1/", connectors_router)
 api.add_router("/v1/", siteflow_router)
+api.add_router("/v1/", production_router)
 
 
 def _age(now: datetime, since: datetime | None) -> float | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from fabflow.accounts.auth import Principal
 from fabflow.production.models import ModelVersion, ParametricModel
@@ -39,3 +39,9 @@ def version_for_order(
     )
     started = found.filter(created_at__lte=order_created_at).order_by("-number").first()
     return started or found.order_by("number").first()
+
+
+def current_versions(models: list[ParametricModel]) -> dict[object, ModelVersion]:
+    """The current version of each of the (already scoped) models, in one query."""
+    rows = ModelVersion.objects.filter(model__in=models, number=F("model__current_version"))
+    return {v.model_id: v for v in rows}

@@ -72,7 +72,11 @@ def create_model(
 def save_version(
     *, model: ParametricModel, source: str = "", generator: str = "", actor: str = ""
 ) -> Saved:
-    """Store a new version; orders keep the version they started with."""
+    """Store a new version; orders keep the version they started with. A python model saved
+    without a generator keeps its own (its parameters are read again from the plugin)."""
+    if model.kind == ParametricModel.Kind.PYTHON and not generator:
+        current = ModelVersion.objects.get(model=model, number=model.current_version)
+        generator = current.generator
     read = _read(model.kind, source=source, generator=generator)
     with transaction.atomic():
         ParametricModel.objects.filter(pk=model.pk).update(
@@ -95,6 +99,12 @@ def _store(model: ParametricModel, number: int, read: _Read, actor: str) -> Mode
 
 def _read(kind: str, *, source: str, generator: str) -> _Read:
     if kind == ParametricModel.Kind.PYTHON:
+        if source:
+            raise Invalid(
+                "A python model has a generator, not a source.",
+                field=("body", "source"),
+                reason="only for openscad models",
+            )
         return _read_generator(generator)
     if generator:
         raise Invalid(
