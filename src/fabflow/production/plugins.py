@@ -95,7 +95,7 @@ def _parameter(name: str, prop: dict[str, Any]) -> dict[str, Any]:
         "step": prop.get("multipleOf", 1 if kind == "integer" else None),
         "choices": choices,
         "maxLength": prop.get("maxLength"),
-        "description": prop.get("description") or prop.get("title"),
+        "description": prop.get("description"),
     }
     found.update({key: value for key, value in extras.items() if value is not None})
     return found
