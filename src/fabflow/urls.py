@@ -13,6 +13,7 @@ from fabflow.connectors.demo import connector as demo_connector
 from fabflow.connectors.siteflow.demo import siteflow_api as demo_siteflow
 from fabflow.flows import views as flows
 from fabflow.orders import views as orders
+from fabflow.production import views as production
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/orders"), name="home"),
@@ -45,6 +46,9 @@ urlpatterns = [
     path("flows", flows.flows, name="flows"),
     path("flows/preview", flows.flow_preview, name="flow_preview"),
     path("flows/<uuid:flow_id>", flows.flow_editor, name="flow"),
+    path("models", production.models, name="models"),
+    path("models/<uuid:model_id>", production.model, name="model"),
+    path("models/<uuid:model_id>/preview", production.model_preview, name="model_preview"),
     path("users", accounts.users, name="users"),
     path("users/<int:user_id>", accounts.user_update, name="user_update"),
     path("users/<int:user_id>/active", accounts.user_active, name="user_active"),

@@ -204,9 +204,7 @@ def test_a_python_model_reads_its_parameters_from_the_plugin(api: ApiClient) -> 
     ]
 
 
-def test_put_saves_a_new_version_and_get_lists_the_versions(
-    api: ApiClient, tenant: Tenant
-) -> None:
+def test_put_saves_a_new_version_and_get_lists_the_versions(api: ApiClient, tenant: Tenant) -> None:
     model_id = create(api).json()["id"]
     # when a new source is saved
     response = put(api, f"/api/v1/models/{model_id}", {"source": "size = 20; // [15:30]\n"})

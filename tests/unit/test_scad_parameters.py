@@ -59,10 +59,16 @@ def one(source: str) -> dict[str, Any]:
             {"name": "t", "type": "number", "default": 0, "min": -10, "max": 10, "step": 0.1},
         ),
         ("size = 17; // [50]", {"name": "size", "type": "number", "default": 17, "max": 50}),
-        ("size=17;//[10:25]", {"name": "size", "type": "number", "default": 17, "min": 10, "max": 25}),
+        (
+            "size=17;//[10:25]",
+            {"name": "size", "type": "number", "default": 17, "min": 10, "max": 25},
+        ),
         # spin box step and text box length
         ("n = 2; // 0.5", {"name": "n", "type": "number", "default": 2, "step": 0.5}),
-        ('label = "J+A"; // 12', {"name": "label", "type": "string", "default": "J+A", "maxLength": 12}),
+        (
+            'label = "J+A"; // 12',
+            {"name": "label", "type": "string", "default": "J+A", "maxLength": 12},
+        ),
         # drop-downs
         (
             'm = "silver"; // [silver, gold]',
@@ -96,7 +102,10 @@ def one(source: str) -> dict[str, Any]:
                 "labels": ["L", "M", "XL"],
             },
         ),
-        ('code = "10"; // [10, 20]', {"name": "code", "type": "string", "default": "10", "choices": ["10", "20"]}),
+        (
+            'code = "10"; // [10, 20]',
+            {"name": "code", "type": "string", "default": "10", "choices": ["10", "20"]},
+        ),
         # ordinary comments are not annotations
         ("size = 17; // mm", {"name": "size", "type": "number", "default": 17}),
         ("size = 17; /* [10:25] */", {"name": "size", "type": "number", "default": 17}),
@@ -250,7 +259,7 @@ def test_an_annotation_that_does_not_fit_is_ignored_with_a_warning(
         ("a = 1;\nuse<lib.scad>\n", [Import("use", "lib.scad", 2)]),
         ('import("ring.stl");', [Import("import", "ring.stl", 1)]),
         ('import(file = "/etc/passwd");', [Import("import", "/etc/passwd", 1)]),
-        ("import(str(name, \".stl\"));", [Import("import", "(computed)", 1)]),
+        ('import(str(name, ".stl"));', [Import("import", "(computed)", 1)]),
         ('surface(file = "h.dat");', [Import("surface", "h.dat", 1)]),
         ('import_stl("a.stl");', [Import("import_stl", "a.stl", 1)]),
         ("// include <x.scad>\n/* use <y.scad> */\n", []),

@@ -86,9 +86,7 @@ def list_models(
     return {"items": [model_json(m, current[m.id]) for m in rows], "next": None}
 
 
-@router.post(
-    "/models", response={201: ModelOut}, operation_id="create_model", exclude_none=True
-)
+@router.post("/models", response={201: ModelOut}, operation_id="create_model", exclude_none=True)
 def create_model(request: HttpRequest, payload: ModelIn) -> Any:
     """Create a model with its first version: 201 with the parameters found in it."""
     who = principal(request)
@@ -118,9 +116,7 @@ def get_model(request: HttpRequest, model_id: UUID) -> dict[str, Any]:
     return {**model_json(model, selectors.current_version(model)), "versions": versions}
 
 
-@router.put(
-    "/models/{model_id}", response=ModelOut, operation_id="update_model", exclude_none=True
-)
+@router.put("/models/{model_id}", response=ModelOut, operation_id="update_model", exclude_none=True)
 def update_model(request: HttpRequest, model_id: UUID, payload: ModelUpdateIn) -> Any:
     """Save a new version; name, space and kind never change, and running orders keep the
     version they started with."""
@@ -147,22 +143,7 @@ def preview_model(request: HttpRequest, model_id: UUID, payload: PreviewIn) -> H
     configurator may call this as the customer types)."""
     model = get_or_404(selectors.models_for(principal(request)), model_id)
     return HttpResponse(
-        preview(selectors.current_version(model), payload.configuration),
+        services.preview(selectors.current_version(model), payload.configuration),
         content_type="image/png",
         headers={"Cache-Control": "private, max-age=300"},
     )
-
-
-def preview(version: ModelVersion, configuration: dict[str, Any]) -> bytes:
-    """The preview picture; a model that does not render is a 422 with the reason."""
-    from fabflow.production.render import RenderError, preview_png
-
-    try:
-        return preview_png(version, configuration)
-    except RenderError as exc:
-        reason = str(getattr(exc, "reason", "") or exc)
-        raise ApiError(
-            422,
-            f"The model could not be rendered: {reason}",
-            errors=[{"loc": ["body", "configuration"], "msg": reason}],
-        ) from exc

@@ -31,7 +31,9 @@ class ParameterError(Invalid):
         self.reason = reason
 
 
-def coerce(parameters: list[dict[str, Any]], configuration: Mapping[str, Any] | None) -> dict[str, Any]:
+def coerce(
+    parameters: list[dict[str, Any]], configuration: Mapping[str, Any] | None
+) -> dict[str, Any]:
     """The value of every parameter, typed, from `configuration` or the default."""
     if configuration is None:
         configuration = {}

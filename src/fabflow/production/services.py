@@ -133,8 +133,10 @@ def _read_source(source: str) -> _Read:
     imports = scad.visible_imports(source)
     if imports:
         first = imports[0]
-        what = f"{first.kind} <{first.target}>" if first.kind in ("include", "use") else (
-            f'{first.kind}("{first.target}")'
+        what = (
+            f"{first.kind} <{first.target}>"
+            if first.kind in ("include", "use")
+            else (f'{first.kind}("{first.target}")')
         )
         raise SourceError(
             f"Line {first.line}: {what} reads another file; a model is a single file, so "
@@ -155,3 +157,19 @@ def _read_source(source: str) -> _Read:
     reading = scad.read_parameters(source)
     parameters = [p.as_json() for p in reading.parameters]
     return _Read(source, "", parameters, [*warnings, *reading.warnings])
+
+
+def preview(version: ModelVersion, configuration: dict[str, object]) -> bytes:
+    """The version's preview PNG with `configuration` (cached by the render pipeline). A bad
+    value raises ParameterError; a model that does not render is Invalid with the reason."""
+    from fabflow.production.render import RenderError, preview_png
+
+    try:
+        return preview_png(version, configuration)
+    except RenderError as exc:
+        reason = str(getattr(exc, "reason", "") or exc)
+        raise Invalid(
+            f"The model could not be rendered: {reason}",
+            field=("body", "configuration"),
+            reason=reason,
+        ) from exc

@@ -19,7 +19,7 @@ class RingParameters(BaseModel):
 
     size: float = Field(17.0, ge=10, le=25, description="Inner diameter")
     width: float = Field(4.0, ge=2, le=10, description="Width of the band")
-    engravingDepth: float = Field(  # noqa: N815 - the configuration's key, as shops send it
+    engravingDepth: float = Field(  # the configuration key shops send
         0.3, ge=0, le=1, description="Depth of the groove around the band (0: none)"
     )
 
