@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -290,3 +291,18 @@ def test_the_models_are_in_the_openapi_document(db: None) -> None:
     schemas = document["components"]["schemas"]
     assert {"ModelIn", "ModelOut", "ModelDetailOut", "ParameterOut", "PreviewIn"} <= set(schemas)
     assert schemas["ParameterOut"]["properties"]["type"]["enum"] == ["number", "string", "boolean"]
+
+
+def test_the_documented_example_has_the_documented_parameters(api: ApiClient) -> None:
+    # given the OpenSCAD example of docs/production.md and the parameters it documents
+    text = (Path(__file__).parents[2] / "docs" / "production.md").read_text()
+    start = text.index("```openscad", text.index("For example, this model:")) + len("```openscad")
+    source = text[start : text.index("```", start)].lstrip("\n")
+    start = text.index("```json", text.index("has these parameters:")) + len("```json")
+    documented = json.loads(text[start : text.index("```", start)])
+    # when uploaded
+    response = create(api, source=source)
+    # then the answer is what the documentation says
+    assert response.status_code == 201, response.content
+    assert response.json()["parameters"] == documented
+    assert response.json()["warnings"] == []
