@@ -130,6 +130,8 @@ def _read_generator(name: str) -> _Read:
 def _read_source(source: str) -> _Read:
     if not source.strip():
         raise Invalid("An OpenSCAD model needs its source.", field=("body", "source"))
+    if "\x00" in source:
+        raise Invalid("The source holds a NUL character.", field=("body", "source"))
     imports = scad.visible_imports(source)
     if imports:
         first = imports[0]
