@@ -121,8 +121,10 @@ def test_an_include_use_or_import_is_refused_at_its_line(
     ]
 
 
-def test_without_openscad_the_model_is_saved_with_a_warning(api: ApiClient, settings: Any) -> None:
-    settings.FABFLOW_OPENSCAD = "/nonexistent/openscad"
+def test_without_openscad_the_model_is_saved_with_a_warning(
+    api: ApiClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no openscad on it
     response = create(api, source="size = 17;\ncube(size)\n")  # not checked: no openscad
     assert response.status_code == 201
     assert response.json()["warnings"] == ["openscad is not installed: syntax not checked"]
@@ -275,6 +277,11 @@ def test_a_member_works_on_the_models_of_their_organization(
     response = staff.post("/api/v1/models", data=json.dumps(body), content_type="application/json")
     assert response.status_code == 422
     assert response.json()["errors"] == [{"loc": ["body", "spaceKey"], "msg": "unknown space"}]
+    # and so is listing it
+    response = staff.get("/api/v1/models", {"spaceKey": "elsewhere"})
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"loc": ["query", "spaceKey"], "msg": "unknown space"}]
+    assert len(staff.get("/api/v1/models", {"spaceKey": tenant.space.key}).json()["items"]) == 1
 
 
 def test_without_credentials_nothing_is_shown() -> None:

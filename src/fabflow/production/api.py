@@ -31,14 +31,14 @@ router = Router(tags=["models"])
 PNG_RESPONSE = {"200": {"description": "The preview picture", "content": {"image/png": {}}}}
 
 
-def _space(who: Principal, key: str | None) -> Space:
+def _space(who: Principal, key: str | None, where: str = "body") -> Space:
     if who.space is not None:
         if key and key != who.space.key:
             raise ApiError(403, "This secret key belongs to another space.")
         return who.space
     space = account_selectors.space_by_key(organization=who.organization, key=key or "")
     if space is None:
-        raise invalid(("body", "spaceKey"), "unknown space")
+        raise invalid((where, "spaceKey"), "unknown space")
     return space
 
 
@@ -80,7 +80,7 @@ def list_models(
     who = principal(request)
     models = selectors.models_for(who)
     if spaceKey:
-        models = models.filter(space=_space(who, spaceKey))
+        models = models.filter(space=_space(who, spaceKey, "query"))
     rows = list(models.order_by("space__key", "name")[:MAX_LIMIT])
     current = selectors.current_versions(rows)
     return {"items": [model_json(m, current[m.id]) for m in rows], "next": None}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -146,9 +145,7 @@ def _read_source(source: str) -> _Read:
             line=first.line,
             reason=f"line {first.line}: {what} is not allowed",
         )
-    # FABFLOW_OPENSCAD: the program, when it is not the `openscad` on PATH.
-    program = getattr(settings, "FABFLOW_OPENSCAD", None)
-    problem, warnings = scad.check_syntax(source, openscad=program)
+    problem, warnings = scad.check_syntax(source)
     if problem is not None:
         where = f"line {problem.line}" if problem.line else "the source"
         raise SourceError(
