@@ -27,6 +27,8 @@ from fabflow.flows.engine.context import confirmation_token
 from fabflow.flows.engine.runner import advance
 from fabflow.flows.models import Flow, FlowInbox, FlowRun, FlowVersion, TaskRun
 from fabflow.flows.services import create_flow
+from fabflow.production.models import ModelVersion, ParametricModel
+from fabflow.production.services import create_model
 from tests.factories import ApiClient, Tenant, order_body
 
 TOKEN = "f" * 32  # a CSRF cookie's secret; a form or header repeats it
@@ -48,6 +50,7 @@ class World:
     part: str
     asset: str
     flow: str
+    model: str
     other_user: int
     key: str
     space_key: str
@@ -98,6 +101,7 @@ def world(api: ApiClient, tenant: Tenant) -> World:
         space=tenant.space, name="siteflow", kind="3yourmind", base_url="https://x.example",
         credentials={"token": "t-1234"},
     )  # fmt: skip
+    model = create_model(space=tenant.space, name="cube", kind="openscad", source="cube(1);")
     return World(
         admin=admin,
         waiting_order=waiting["id"],
@@ -110,6 +114,7 @@ def world(api: ApiClient, tenant: Tenant) -> World:
         part=waiting["products"][0]["parts"][0]["id"],
         asset=waiting["products"][0]["assets"][0]["id"],
         flow=str(flow.id),
+        model=str(model.version.model_id),
         other_user=other.pk,
         key=str(tenant.key.id),
         space_key=tenant.space.key,
@@ -171,6 +176,12 @@ FORMS: dict[str, Posts | str] = {
     "flows/preview": lambda w: [Post("/flows/preview", body=w.definition)],
     "flows/<uuid:flow_id>": lambda w: [Post(f"/flows/{w.flow}", {"definition": w.definition},
                                            writes=FlowVersion)],
+    "models": lambda w: [Post("/models", {"space": w.space_key, "name": "forged",
+                                          "kind": "openscad", "source": "a = 1;"},
+                              writes=ParametricModel)],
+    "models/<uuid:model_id>": lambda w: [Post(f"/models/{w.model}", {"source": "a = 2;"},
+                                             writes=ModelVersion)],
+    "models/<uuid:model_id>/preview": lambda w: [Post(f"/models/{w.model}/preview")],
     "users": lambda w: [
         Post("/users", {"invite-email": "eve@acme.test", "invite-role": "admin",
                         "invite-tags": ""}, writes=User),

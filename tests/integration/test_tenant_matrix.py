@@ -28,6 +28,8 @@ from fabflow.flows.engine.runner import advance
 from fabflow.flows.models import Flow, FlowInbox, FlowRun, FlowVersion, TaskRun
 from fabflow.flows.services import create_flow
 from fabflow.orders.models import Asset, Order, OrderEvent, Part, Product
+from fabflow.production.models import ModelVersion, ParametricModel
+from fabflow.production.services import create_model
 from tests.factories import ApiClient, Tenant, order_body
 
 SECRET = "acme-secret"  # in every name of the victim's objects: any page showing it leaks
@@ -44,6 +46,7 @@ class Victim:
     part: str
     asset: str
     flow: str
+    model: str
     task: str
     user: int
     key: str
@@ -73,6 +76,9 @@ def victim(api: ApiClient, tenant: Tenant) -> Victim:
         base_url=f"https://{SECRET}.example", credentials={"key": SECRET, "secret": SECRET},
     )  # fmt: skip
     product = order["products"][0]
+    model = create_model(
+        space=tenant.space, name=f"{SECRET}-model", kind="openscad", source="cube(1);"
+    )
     return Victim(
         order=order["id"],
         created_order=created["id"],
@@ -80,6 +86,7 @@ def victim(api: ApiClient, tenant: Tenant) -> Victim:
         part=product["parts"][0]["id"],
         asset=product["assets"][0]["id"],
         flow=str(flow.id),
+        model=str(model.version.model_id),
         task=str(TaskRun.objects.get(order_id=order["id"], state="waiting").id),
         user=boss.pk,
         key=str(tenant.key.id),
@@ -94,6 +101,7 @@ def victim(api: ApiClient, tenant: Tenant) -> Victim:
 WATCHED: list[tuple[type[Any], tuple[str, ...]]] = [
     (Order, ()), (Product, ()), (Part, ()), (Asset, ()), (OrderEvent, ()), (Flow, ()),
     (FlowVersion, ()), (FlowRun, ()), (TaskRun, ()), (FlowInbox, ()),
+    (ParametricModel, ()), (ModelVersion, ()),
     (SecretKey, ("last_used_at",)),  # the caller's own key records its use
     (User, ("last_login",)), (Space, ()), (Connection, ()),
 ]  # fmt: skip
@@ -187,6 +195,22 @@ API: dict[tuple[str, str], Calls | str] = {
     ("PUT", "/api/v1/flows/{flow_id}"): lambda v: [
         Call("PUT", f"/api/v1/flows/{v.flow}",
              json={"definition": FlowVersion.objects.get(flow_id=v.flow).definition}),
+    ],
+    ("GET", "/api/v1/models"): lambda v: [
+        Call("GET", "/api/v1/models", status=200, empty_list=True),
+        Call("GET", "/api/v1/models", query={"spaceKey": v.space_key}, status=403,
+             session_status=422),
+    ],
+    ("POST", "/api/v1/models"): lambda v: [
+        Call("POST", "/api/v1/models", json={"spaceKey": v.space_key, "name": "stolen",
+             "kind": "openscad", "source": "cube(1);"}, status=403, session_status=422),
+    ],
+    ("GET", "/api/v1/models/{model_id}"): lambda v: [Call("GET", f"/api/v1/models/{v.model}")],
+    ("PUT", "/api/v1/models/{model_id}"): lambda v: [
+        Call("PUT", f"/api/v1/models/{v.model}", json={"source": "cube(2);"}),
+    ],
+    ("POST", "/api/v1/models/{model_id}/preview"): lambda v: [
+        Call("POST", f"/api/v1/models/{v.model}/preview", json={"configuration": {}}),
     ],
     ("GET", "/api/v1/tasks"): lambda v: [
         Call("GET", "/api/v1/tasks", status=200, empty_list=True),
@@ -287,6 +311,19 @@ WEB: dict[str, Calls | str] = {
     "flows/<uuid:flow_id>": lambda v: [
         Call("GET", f"/flows/{v.flow}"),
         Call("POST", f"/flows/{v.flow}", form={"definition": "[]"}),
+    ],
+    # A model for another organization's space is refused in the form (422), unsaved.
+    "models": lambda v: [
+        Call("GET", "/models", status=200),
+        Call("POST", "/models", form={"name": "stolen", "space": v.space_key,
+             "kind": "openscad", "source": "cube(1);"}, status=422),
+    ],
+    "models/<uuid:model_id>": lambda v: [
+        Call("GET", f"/models/{v.model}"),
+        Call("POST", f"/models/{v.model}", form={"source": "cube(2);"}),
+    ],
+    "models/<uuid:model_id>/preview": lambda v: [
+        Call("POST", f"/models/{v.model}/preview", form={}),
     ],
     "users": lambda v: [Call("GET", "/users", status=200)],
     "users/<int:user_id>": lambda v: [
