@@ -46,9 +46,9 @@ class ParameterOut(Schema):
     name: str
     type: Literal["number", "string", "boolean"]
     default: Any = None
-    min: float | None = None
-    max: float | None = None
-    step: float | None = None
+    min: int | float | None = None
+    max: int | float | None = None
+    step: int | float | None = None
     choices: list[Any] | None = None
     labels: list[str] | None = Field(None, description="Labels of the choices, in their order")
     maxLength: int | None = None
