@@ -69,7 +69,9 @@ def test_an_import_is_refused_in_the_page(staff: Client, tenant: Tenant) -> None
     form = {"space": tenant.space.key, "name": "ring", "kind": "openscad", "source": "use <a.scad>"}
     response = staff.post("/models", form)
     assert response.status_code == 422
-    assert "Line 1: use &lt;a.scad&gt; reads another file" in response.content.decode()
+    page = response.content.decode()
+    assert "Line 1: use &lt;a.scad&gt; reads another file" in page
+    assert "<code>1 | use &lt;a.scad&gt;</code>" in page
 
 
 def test_a_python_model_from_the_page(staff: Client, tenant: Tenant) -> None:
@@ -122,6 +124,7 @@ def test_a_bad_new_version_shows_the_line_and_keeps_the_text(staff: Client, tena
     assert response.status_code == 422
     page = response.content.decode()
     assert 'id="source-error">Line 2: Syntax error at line 2:' in page
+    assert '<pre class="mb-0 mt-1"><code>2 | b = ;</code></pre>' in page
     assert 'data-error-line="2">a = 1;\nb = ;\n</textarea>' in page
     model.refresh_from_db()
     assert model.current_version == 1

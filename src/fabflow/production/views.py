@@ -78,13 +78,17 @@ def _create(
             actor=who.actor,
         )
     except DomainError as exc:
-        return _error(exc), None
+        return _error(exc, form["source"]), None
     _warn(request, saved.warnings)
     return None, saved.version.model
 
 
-def _error(exc: DomainError) -> dict[str, Any]:
-    return {"message": exc.message, "line": getattr(exc, "line", None)}
+def _error(exc: DomainError, source: str) -> dict[str, Any]:
+    """The message, and the line it names with that line's text (shown under the field)."""
+    line = getattr(exc, "line", None)
+    lines = source.splitlines()
+    text = lines[line - 1] if line and line <= len(lines) else ""
+    return {"message": exc.message, "line": line, "text": text}
 
 
 def _warn(request: HttpRequest, warnings: list[str]) -> None:
@@ -108,7 +112,7 @@ def model(request: HttpRequest, model_id: UUID) -> HttpResponse:
                 actor=who.actor,
             )
         except DomainError as exc:
-            error = _error(exc)
+            error = _error(exc, source)
         else:
             messages.success(request, f"Saved version {saved.version.number}.")
             _warn(request, saved.warnings)
