@@ -6,3 +6,9 @@ from django.apps import AppConfig
 class ProductionConfig(AppConfig):
     name = "fabflow.production"
     label = "production"
+
+    def ready(self) -> None:
+        from fabflow.flows.handlers.registry import register
+        from fabflow.production.generate import GenerateProductionFiles
+
+        register(GenerateProductionFiles)

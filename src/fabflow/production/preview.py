@@ -61,5 +61,5 @@ def _draw(draw: ImageDraw.ImageDraw, mesh: trimesh.Trimesh, canvas: int) -> None
     points += canvas / 2
 
     for index in np.argsort(triangles[:, :, 2].mean(axis=1)):  # far ones first
-        fill = tuple(colours[index]) + (255,)
+        fill = (*colours[index].tolist(), 255)
         draw.polygon([tuple(p) for p in points[index]], fill=fill, outline=fill)

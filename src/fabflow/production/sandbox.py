@@ -60,6 +60,7 @@ class Completed:
     stdout: str
     stderr: str
     outputs: dict[str, bytes] = field(default_factory=dict)
+    workdir: str = ""  # where it ran (already deleted): to read paths in its messages
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,8 @@ def run(
 ) -> Completed:
     """Run ``argv`` in a fresh private directory (its cwd) holding ``files``.
 
-    Paths in ``argv`` relative to the directory name the files. ``what`` names the run in
+    Paths in ``argv`` relative to the directory name the files; ``{workdir}`` in an ``env``
+    value stands for the directory's absolute path. ``what`` names the run in
     reasons ("render exceeded 120 s", "slicing exceeded 120 s"). Unset limits come from the
     settings FABFLOW_RENDER_TIMEOUT_S, FABFLOW_RENDER_MEMORY_MB, FABFLOW_RENDER_MAX_OUTPUT_MB.
     """
@@ -109,9 +111,10 @@ def run(
         command = _wrap([program, *argv[1:]], limits)
         with _runs_lock:
             runs[PurePosixPath(argv[0]).name] += 1
-        returncode, stdout, stderr = _execute(command, workdir, root, env or {}, limits, what)
+        environment = {k: v.replace("{workdir}", str(workdir)) for k, v in (env or {}).items()}
+        returncode, stdout, stderr = _execute(command, workdir, root, environment, limits, what)
         outputs = _collect(workdir, inputs, limits)
-    completed = Completed(returncode, stdout, stderr, outputs)
+    completed = Completed(returncode, stdout, stderr, outputs, str(workdir))
     _judge(completed, limits, what)
     return completed
 

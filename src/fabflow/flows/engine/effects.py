@@ -10,6 +10,7 @@ from typing import Any
 import re2
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
 from django.utils.html import escape
 
 from fabflow.accounts.signing import webhook_headers
@@ -154,7 +155,10 @@ class TaskEffects:
         product_id: str | None = None,
         part_id: str | None = None,
         content_type: str = "",
+        replace: bool = False,
     ) -> str:
+        """Store a flow-made asset; `replace` removes earlier flow-made assets of the same name
+        and product or part (a task run again makes its files again, not copies)."""
         made = NewAsset(
             name,
             Asset.Source.FLOW,
@@ -163,7 +167,19 @@ class TaskEffects:
             product_id=product_id,
             part_id=part_id,
         )
-        [asset] = assets.create_assets(order=self.order, new=[made])
+        with transaction.atomic():
+            [asset] = assets.create_assets(order=self.order, new=[made])
+            if replace:
+                earlier = Asset.objects.filter(
+                    order=self.order,
+                    product=asset.product_id,
+                    part=asset.part_id,
+                    name=name,
+                    source=Asset.Source.FLOW,
+                ).exclude(pk=asset.pk)
+                gone = list(earlier)
+                earlier.delete()
+                transaction.on_commit(lambda: assets.delete_files(gone))
         return str(asset.id)
 
     def assets(

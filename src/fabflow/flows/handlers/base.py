@@ -126,6 +126,7 @@ class Services(Protocol):
         product_id: str | None = None,
         part_id: str | None = None,
         content_type: str = "",
+        replace: bool = False,
     ) -> str: ...
 
     def render(self, text: str, *, html: bool = False, header: bool = False) -> str: ...
