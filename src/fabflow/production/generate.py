@@ -6,31 +6,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import re2
-from pydantic import Field
 
 from fabflow.flows.handlers.base import Failed, Handler, HandlerContext, Outcome, Succeeded
-from fabflow.flows.handlers.payloads import Name, PayloadModel, Regex
+from fabflow.flows.handlers.payloads import GenerateProductionFilesPayload
 from fabflow.production import mesh as meshes
 from fabflow.production.parameters import ParameterError
 from fabflow.production.render import Rendered, RenderError, render_cached
 from fabflow.production.selectors import version_for_order
-
-MAX_RESOLUTION = 1000
-
-
-class GenerateProductionFilesPayload(PayloadModel):
-    """`generate-production-files`: render `model` for every product (or part) of the order."""
-
-    model: Name
-    target: Literal["product", "part"] = "product"
-    filter: Regex | None = None
-    fileFormat: meshes.Format = "stl"
-    preview: bool = True
-    resolution: int | None = Field(None, ge=3, le=MAX_RESOLUTION)
-    allowNonWatertight: bool = False
 
 
 @dataclass(frozen=True)

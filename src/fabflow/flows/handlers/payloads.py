@@ -262,12 +262,17 @@ class WaitPayload(PayloadModel):
 
 
 class GenerateProductionFilesPayload(PayloadModel):
-    """`generate-production-files`: renders the space's parametric model per product or part."""
+    """`generate-production-files`: renders the space's parametric model per product or part
+    whose name matches `filter` (docs/production.md)."""
 
     model: Name
-    fileFormat: Literal["stl", "3mf", "obj"]
-    target: Literal["product", "part"]
+    target: Literal["product", "part"] = "product"
+    filter: Regex | None = None
+    fileFormat: Literal["stl", "3mf", "obj"] = "stl"
     preview: bool = True
+    # OpenSCAD's $fn: segments of a full circle
+    resolution: Annotated[int, Field(ge=3, le=1000)] | None = None
+    allowNonWatertight: bool = False
 
 
 def _scalar_settings(settings: dict[str, Any]) -> dict[str, Any]:

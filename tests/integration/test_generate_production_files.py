@@ -1,0 +1,250 @@
+"""`generate-production-files` end to end through the engine with real OpenSCAD: files,
+previews, manufacturing data, the render cache, and readable failures."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import threading
+from typing import Any
+
+import pytest
+from django.core.files.storage import default_storage
+from PIL import Image
+
+from fabflow.flows.engine.runner import advance
+from fabflow.flows.models import FlowRun
+from fabflow.flows.services import create_flow
+from fabflow.orders.models import Asset, Order, Part, Product
+from fabflow.production import render, sandbox
+from fabflow.production.services import create_model
+from tests.factories import ApiClient, Tenant, order_body
+from tests.integration.test_engine import run, run_engine
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+RING = """/* [Ring] */
+size = 17; // [10:0.5:25]
+width = 4; // [2:0.5:10]
+engraving = "J+A"; // 12
+
+difference() {
+  cylinder(h = width, r = size / 2 + 1.8);
+  translate([0, 0, -1]) cylinder(h = width + 2, r = size / 2);
+}
+"""
+# An open surface: one triangle is not a solid.
+OPEN = "polyhedron(points = [[0, 0, 0], [10, 0, 0], [0, 10, 0], [0, 0, 10]], faces = [[0, 1, 2]]);"
+LOOP = "x = [for (i = [0:1:99999]) for (j = [0:1:99999]) for (k = [0:1:99999]) if (i < 0) i];\n"
+
+
+def generate(**payload: Any) -> dict[str, Any]:
+    return {
+        "key": "generate",
+        "handlerKey": "generate-production-files",
+        "payload": {"model": "ring", **payload},
+    }
+
+
+def start(api: ApiClient, tenant: Tenant, task: dict[str, Any], **body: Any) -> Order:
+    # One flow per task definition
+    name = "render-" + hashlib.sha256(json.dumps(task, sort_keys=True).encode()).hexdigest()[:8]
+    if not tenant.space.flows.filter(name=name).exists():
+        definition = [{"key": "s", "name": "Render", "taskDefinitions": [task]}]
+        create_flow(space=tenant.space, name=name, definition=definition)
+    response = api.post("/api/v1/orders", order_body(flowKey=name, **body))
+    assert response.status_code == 201, response.content
+    order = Order.objects.get(pk=response.json()["id"])
+    run_engine(order)
+    return order
+
+
+def one_ring(size: Any = 18, name: str = "Ring", tpo: str = "WEB-1") -> dict[str, Any]:
+    product = {"name": name, "configuration": {"size": size}, "units": 1, "value": "10.00"}
+    return {"tpo": tpo, "products": [{**product, "parts": [{"name": "band", "data": {}}]}]}
+
+
+@pytest.fixture
+def ring(tenant: Tenant) -> None:
+    create_model(space=tenant.space, name="ring", kind="openscad", source=RING)
+
+
+def test_each_product_gets_its_file_preview_and_checks(api: ApiClient, tenant: Tenant, ring: None):
+    # when an order with two rings runs the handler
+    order = start(api, tenant, generate(resolution=48))
+
+    # then each product has its STL and PNG, and its mesh checks as manufacturing data
+    task = run(order, "generate")
+    assert task.state == "succeeded", task.result
+    for product in Product.objects.filter(order=order).order_by("name"):
+        names = sorted(product.assets.filter(part=None).values_list("name", flat=True))
+        assert names == [f"{product.name}.png", f"{product.name}.stl"]
+        size = product.configuration["size"]
+        data = product.manufacturing_data
+        assert data["watertight"] is True
+        assert data["bboxMm"] == [pytest.approx(size + 3.6, abs=0.01)] * 2 + [4.0]
+        assert data["triangles"] > 100
+        assert data["volumeMm3"] == pytest.approx(
+            3.14159 * ((size / 2 + 1.8) ** 2 - (size / 2) ** 2) * 4, rel=0.01
+        )
+        png = product.assets.get(name=f"{product.name}.png")
+        assert png.content_type == "image/png"
+        with png.file.open("rb") as handle:
+            assert Image.open(io.BytesIO(handle.read())).size == (512, 512)
+    targets = task.result["targets"]
+    assert [t["name"] for t in targets] == ["Ring 0", "Ring 1"]
+    assert [t["cacheHit"] for t in targets] == [False, False]
+
+
+def test_an_identical_configuration_is_never_rendered_twice(
+    api: ApiClient, tenant: Tenant, ring: None
+):
+    first = start(api, tenant, generate(), **one_ring(size=18, tpo="A"))
+    started = sandbox.runs["openscad"]
+
+    # when a second order has the same configuration (a string the shop sent this time)
+    second = start(api, tenant, generate(), **one_ring(size="18", tpo="B"))
+
+    # then it was served from the cache: openscad did not run again, same bytes
+    assert run(first, "generate").result["targets"][0]["cacheHit"] is False
+    assert run(second, "generate").result["targets"][0]["cacheHit"] is True
+    assert sandbox.runs["openscad"] == started
+    stl = [Asset.objects.get(order=o, name="Ring.stl").sha256 for o in (first, second)]
+    assert stl[0] == stl[1]
+    keys = default_storage.listdir(render.CACHE_PREFIX)[0]
+    assert len(keys) == 1
+
+
+def test_formats_and_no_preview(api: ApiClient, tenant: Tenant, ring: None):
+    order = start(api, tenant, generate(fileFormat="3mf", preview=False), **one_ring())
+
+    assert run(order, "generate").state == "succeeded"
+    [asset] = Asset.objects.filter(order=order)
+    assert (asset.name, asset.content_type) == ("Ring.3mf", "model/3mf")
+    assert run(order, "generate").result["targets"][0]["preview"] is None
+
+
+def test_parts_render_with_their_own_or_their_products_configuration(
+    api: ApiClient, tenant: Tenant, ring: None
+):
+    body = one_ring(size=18)
+    body["products"][0]["parts"] = [
+        {"name": "big", "data": {"configuration": {"size": 24}}},
+        {"name": "plain", "data": {}},
+    ]
+
+    order = start(api, tenant, generate(target="part", filter="^(big|plain)$"), **body)
+
+    assert run(order, "generate").state == "succeeded"
+    sizes = {p.name: p.manufacturing_data["bboxMm"][0] for p in Part.objects.filter(order=order)}
+    assert sizes == {"big": pytest.approx(27.6), "plain": pytest.approx(21.6)}
+    assert sorted(Asset.objects.filter(order=order).values_list("name", flat=True)) == [
+        "big.png",
+        "big.stl",
+        "plain.png",
+        "plain.stl",
+    ]
+
+
+def test_running_again_replaces_the_files(api: ApiClient, tenant: Tenant):
+    # given a task that stored its files and failed (the mesh is open)
+    create_model(space=tenant.space, name="ring", kind="openscad", source=OPEN)
+    order = start(api, tenant, generate(), **one_ring())
+    first = set(Asset.objects.filter(order=order).values_list("id", flat=True))
+
+    # when staff retry it
+    response = api.post(f"/api/v1/tasks/{run(order, 'generate').id}/retry")
+    assert response.status_code == 202, response.content
+    run_engine(order)
+
+    # then the product has one STL and one PNG, the new ones
+    assert run(order, "generate").attempt == 2
+    names = sorted(Asset.objects.filter(order=order).values_list("name", flat=True))
+    assert names == ["Ring.png", "Ring.stl"]
+    assert not first & set(Asset.objects.filter(order=order).values_list("id", flat=True))
+
+
+@pytest.mark.parametrize(
+    ("payload", "body", "reason"),
+    [
+        (
+            {"model": "bracelet"},
+            {},
+            "no model 'bracelet' in space {space}",
+        ),
+        (
+            {},
+            one_ring(size=40),
+            "product 'Ring': parameter 'size': ",
+        ),
+        (
+            {},
+            one_ring(size="large"),
+            "product 'Ring': parameter 'size': must be a number",
+        ),
+    ],
+)
+def test_bad_input_fails_the_task_with_a_reason(
+    api: ApiClient, tenant: Tenant, ring: None, payload: Any, body: Any, reason: str
+):
+    order = start(api, tenant, generate(**payload), **body)
+
+    task = run(order, "generate")
+    assert task.state == "failed"
+    assert reason.format(space=tenant.space.key) in task.reason
+    assert not Asset.objects.filter(order=order).exists()
+
+
+def test_a_mesh_that_is_not_watertight_fails_unless_allowed(api: ApiClient, tenant: Tenant):
+    create_model(space=tenant.space, name="ring", kind="openscad", source=OPEN)
+
+    refused = start(api, tenant, generate(), **one_ring(tpo="A"))
+    allowed = start(api, tenant, generate(allowNonWatertight=True), **one_ring(tpo="B"))
+
+    assert run(refused, "generate").reason == (
+        "product 'Ring': the mesh is not watertight (allowNonWatertight lets it pass)"
+    )
+    assert run(allowed, "generate").state == "succeeded"
+    product = Product.objects.get(order=allowed)
+    assert product.manufacturing_data["watertight"] is False
+    assert product.manufacturing_data["volumeMm3"] is None
+
+
+def test_a_model_that_loops_fails_and_the_worker_keeps_serving(
+    api: ApiClient, tenant: Tenant, other_tenant: Tenant, settings: Any
+):
+    # given a looping model in one space and the ring in another
+    settings.FABFLOW_RENDER_TIMEOUT_S = 6
+    create_model(space=tenant.space, name="ring", kind="openscad", source=LOOP + RING)
+    create_model(space=other_tenant.space, name="ring", kind="openscad", source=RING)
+    other_api = ApiClient(other_tenant.secret)
+    for space in (tenant.space, other_tenant.space):
+        definition = [{"key": "s", "name": "Render", "taskDefinitions": [generate()]}]
+        create_flow(space=space, name="render", definition=definition)
+    looping = _created(api, "LOOP")
+    normal = _created(other_api, "OK")
+
+    # when two engine threads run them side by side
+    finished: list[str] = []
+
+    def advance_order(order: Order) -> None:
+        advance(str(FlowRun.objects.get(order=order).pk))
+        finished.append(order.name)
+
+    threads = [threading.Thread(target=advance_order, args=(o,)) for o in (looping, normal)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    # then the normal order was done first and succeeded; the loop failed with its reason
+    assert finished == [normal.name, looping.name]
+    assert run(normal, "generate").state == "succeeded"
+    assert run(looping, "generate").reason == "product 'Ring': render exceeded 6 s"
+
+
+def _created(api: ApiClient, tpo: str) -> Order:
+    response = api.post("/api/v1/orders", order_body(flowKey="render", **one_ring(tpo=tpo)))
+    assert response.status_code == 201, response.content
+    return Order.objects.get(pk=response.json()["id"])
