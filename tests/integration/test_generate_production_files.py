@@ -18,6 +18,7 @@ from fabflow.flows.models import FlowRun
 from fabflow.flows.services import create_flow
 from fabflow.orders.models import Asset, Order, Part, Product
 from fabflow.production import render, sandbox
+from fabflow.production.models import ModelVersion
 from fabflow.production.services import create_model
 from tests.factories import ApiClient, Tenant, order_body
 from tests.integration.test_engine import run, run_engine
@@ -176,7 +177,7 @@ def test_running_again_replaces_the_files(api: ApiClient, tenant: Tenant):
         (
             {},
             one_ring(size=40),
-            "product 'Ring': parameter 'size': ",
+            "product 'Ring': parameter 'size': must be at most 25",
         ),
         (
             {},
@@ -194,6 +195,43 @@ def test_bad_input_fails_the_task_with_a_reason(
     assert task.state == "failed"
     assert reason.format(space=tenant.space.key) in task.reason
     assert not Asset.objects.filter(order=order).exists()
+
+
+def test_a_model_reading_a_file_at_render_time_fails(api: ApiClient, tenant: Tenant):
+    # given a model that imports a file (refused at upload, so saved here past that check)
+    create_model(space=tenant.space, name="ring", kind="openscad", source=RING)
+    source = 'import(str("/etc/", "hostname"));\n' + RING
+    ModelVersion.objects.filter(model__space=tenant.space).update(source=source)
+
+    order = start(api, tenant, generate(), **one_ring())
+
+    assert run(order, "generate").reason == (
+        "product 'Ring': the model reads /etc/hostname, which is not one of its own files"
+    )
+
+
+def test_a_string_parameter_is_passed_as_a_string(api: ApiClient, tenant: Tenant, ring: None):
+    body = one_ring()
+    body["products"][0]["configuration"]["engraving"] = '"); cube(9);'
+
+    order = start(api, tenant, generate(), **body)
+
+    assert run(order, "generate").state == "succeeded", run(order, "generate").reason
+    assert Product.objects.get(order=order).manufacturing_data["bboxMm"][2] == 4.0
+
+
+def test_a_python_generator_renders_in_its_own_process(api: ApiClient, tenant: Tenant):
+    create_model(space=tenant.space, name="ring", kind="python", generator="ring")
+    started = sandbox.runs["python"]
+
+    order = start(api, tenant, generate(fileFormat="obj"), **one_ring(size=20))
+
+    assert run(order, "generate").state == "succeeded", run(order, "generate").reason
+    assert sandbox.runs["python"] == started + 1
+    product = Product.objects.get(order=order)
+    assert product.manufacturing_data["watertight"] is True
+    assert product.manufacturing_data["bboxMm"][0] == pytest.approx(23.6)
+    assert sorted(product.assets.values_list("name", flat=True)) == ["Ring.obj", "Ring.png"]
 
 
 def test_a_mesh_that_is_not_watertight_fails_unless_allowed(api: ApiClient, tenant: Tenant):
