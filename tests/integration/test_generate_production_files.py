@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import threading
+import zipfile
 from typing import Any
 
 import pytest
@@ -286,3 +287,33 @@ def _created(api: ApiClient, tpo: str) -> Order:
     response = api.post("/api/v1/orders", order_body(flowKey="render", **one_ring(tpo=tpo)))
     assert response.status_code == 201, response.content
     return Order.objects.get(pk=response.json()["id"])
+
+
+def test_the_preview_is_the_products_thumbnail_everywhere(
+    api: ApiClient, tenant: Tenant, ring: None, staff: Any
+):
+    order = start(api, tenant, generate(), **one_ring())
+    product = Product.objects.get(order=order)
+    png = Asset.objects.get(order=order, name="Ring.png")
+    download = f"/files/{png.id}"
+
+    # the API: thumbnailUrl downloads the PNG, manufacturingData holds the checks
+    body = api.get(f"/api/v1/products/{product.id}").json()
+    assert body["manufacturingData"] == product.manufacturing_data
+    assert body["manufacturingData"]["watertight"] is True
+    response = api.client.get(body["thumbnailUrl"])
+    assert (response.status_code, response["Content-Type"]) == (200, "image/png")
+    [listed] = api.get("/api/v1/products").json()["items"]
+    assert listed["thumbnailUrl"].split("?")[0] == body["thumbnailUrl"].split("?")[0]
+    assert api.get(f"/api/v1/orders/{order.id}").json()["products"][0]["thumbnailUrl"]
+
+    # the web app: the products table, the order, product and part pages
+    for page in ("/products", f"/orders/{order.id}", f"/products/{product.id}"):
+        assert download in staff.get(page).content.decode(), page
+    assert "watertight" in staff.get(f"/products/{product.id}").content.decode()
+
+    # the products zip export carries the preview next to the STL
+    exported = staff.post("/export/products.zip", {"ids": [str(product.id)]})
+    with zipfile.ZipFile(io.BytesIO(b"".join(exported.streaming_content))) as archive:
+        names = sorted(n.rsplit("/", 1)[-1] for n in archive.namelist())
+    assert "Ring.png" in names and "Ring.stl" in names

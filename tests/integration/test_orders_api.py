@@ -98,9 +98,13 @@ def test_create_order_returns_products_and_parts_in_order(api: ApiClient) -> Non
         "value",
         "deadline",
         "createdAt",
+        "thumbnailUrl",
+        "manufacturingData",
         "assets",
         "parts",
     }
+    assert first["thumbnailUrl"] is None
+    assert first["manufacturingData"] == {}
     assert first["orderId"] == body["id"]
     assert first["configurationId"] == "cfg-0"
     assert first["configuration"] == {"size": 16}

@@ -40,7 +40,9 @@ class Column:
     sort: str | None = None  # the public ordering name (a key of the list's SortKey map)
     hidden: bool = False  # hidden by default (the ids)
     link: Link | None = None
-    kind: str = "text"  # text | money | date | status | number | id | start (not exported)
+    # text | money | date | status | number | id | start, image (a picture's URL; neither
+    # is exported)
+    kind: str = "text"
     badge: Callable[[Any], str] | None = None  # the CSS modifier of a status badge
     # Sets what `value` reads on a page's (or an export's) rows, when the column is shown:
     # a lookup per page instead of a join every page pays for.

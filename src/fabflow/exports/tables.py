@@ -66,8 +66,8 @@ class TableExport:
 
 def table_csv(columns: Sequence[Column], rows: Sequence[Any]) -> str:
     """The CSV of a table: its columns' titles, then each row's values of those columns (not
-    the buttons of `start` columns)."""
-    columns = [c for c in columns if c.kind != "start"]
+    the buttons of `start` columns nor the pictures of `image` columns)."""
+    columns = [c for c in columns if c.kind not in ("start", "image")]
     load(columns, rows)
     return csvfile.render(
         [c.title for c in columns], ([c.value(row) for c in columns] for row in rows)

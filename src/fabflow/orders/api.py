@@ -177,8 +177,12 @@ def list_products(
     qs = filters.apply(selectors.products_for(principal(request)))
     rows, next_url = paginate(request, qs, keys=PRODUCT_SORT, **page.model_dump())
     parts = selectors.parts_by_product(principal(request), rows)
+    thumbnails = selectors.thumbnails(rows)
     return {
-        "items": [serializers.product_json(p, parts.get(p.id, [])) for p in rows],
+        "items": [
+            serializers.product_json(p, parts.get(p.id, []), thumbnail=thumbnails.get(p.id))
+            for p in rows
+        ],
         "next": next_url,
     }
 

@@ -203,6 +203,11 @@ class ProductOut(Schema):
     value: str = Field(description="Value of one unit, EUR, two decimals")
     deadline: datetime | None
     createdAt: datetime
+    thumbnailUrl: str | None = Field(
+        description="Download link (expiring) of the product's preview: the PNG that "
+        "generate-production-files made, else its first image, else its parts' first"
+    )
+    manufacturingData: dict[str, Any]
     assets: list[AssetOut]
     parts: list[PartOut]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -9,6 +10,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from fabflow.accounts.auth import Principal
+from fabflow.exports.downloads import served_type
 from fabflow.orders import hooks
 from fabflow.orders.kinds import LABELS
 from fabflow.orders.models import Asset, Order, OrderEvent, Part, Product
@@ -152,6 +154,38 @@ def parts_by_product(who: Principal, products: list[Product]) -> dict[Any, list[
 def assets_by_part(parts: list[Part]) -> dict[Any, list[Asset]]:
     """The assets of the (already scoped) `parts`, in one query, by part id."""
     return grouped(list(Asset.objects.filter(part__in=parts)), "part_id")
+
+
+def thumbnail(name: str, own: Iterable[Asset], of_parts: Iterable[Asset] = ()) -> Asset | None:
+    """The picture that stands for a product (or part) called `name`: its preview `<name>.png`
+    (what `generate-production-files` makes), else its first image, else its parts' first.
+    Only ready images a browser may show inline count."""
+    images = [a for a in own if a.state == Asset.State.READY and served_type(a.content_type)]
+    preview = f"{name.replace('/', '-')}.png"
+    for asset in images:
+        if asset.name == preview and asset.source == Asset.Source.FLOW:
+            return asset
+    if images:
+        return images[0]
+    parts = [a for a in of_parts if a.state == Asset.State.READY and served_type(a.content_type)]
+    return parts[0] if parts else None
+
+
+def thumbnails(products: Sequence[Product]) -> dict[Any, Asset]:
+    """The thumbnail of each of the (already scoped) `products`, in one query, by id."""
+    rows = Asset.objects.filter(
+        product__in=[p.pk for p in products],
+        state=Asset.State.READY,
+        content_type__istartswith="image/",
+    ).order_by("created_at", "pk")
+    own = grouped([a for a in rows if not a.part_id], "product_id")
+    of_parts = grouped([a for a in rows if a.part_id], "product_id")
+    found = {}
+    for product in products:
+        chosen = thumbnail(product.name, own.get(product.pk, []), of_parts.get(product.pk, []))
+        if chosen is not None:
+            found[product.pk] = chosen
+    return found
 
 
 def grouped(rows: list[Any], attr: str) -> dict[Any, list[Any]]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 
+from fabflow.orders import selectors
 from fabflow.orders.assets import signed_download_url
 from fabflow.orders.models import Asset, Order, OrderEvent, Part, Product
 from fabflow.orders.selectors import grouped
@@ -49,8 +50,14 @@ def product_json(
     parts: Iterable[Part] = (),
     assets_by_part: dict[Any, list[Asset]] | None = None,
     assets: Iterable[Asset] = (),
+    thumbnail: Asset | None = None,
 ) -> dict[str, Any]:
+    """The product; its thumbnail is `thumbnail`, else chosen from the assets given."""
     by_part = assets_by_part or {}
+    parts, assets = list(parts), list(assets)
+    if thumbnail is None:
+        of_parts = [a for p in parts for a in by_part.get(p.id, ())]
+        thumbnail = selectors.thumbnail(product.name, assets, of_parts)
     return {
         "id": product.id,
         "orderId": product.order_id,
@@ -61,6 +68,8 @@ def product_json(
         "value": money(product.unit_value),
         "deadline": product.deadline,
         "createdAt": product.created_at,
+        "thumbnailUrl": signed_download_url(thumbnail) if thumbnail is not None else None,
+        "manufacturingData": product.manufacturing_data,
         "assets": [asset_json(a) for a in assets],
         "parts": [part_json(p, by_part.get(p.id, ())) for p in parts],
     }

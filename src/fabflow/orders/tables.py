@@ -9,13 +9,15 @@ from typing import Any
 
 from django.db.models import Prefetch
 from django.db.models.fields.json import KT
+from django.urls import reverse
 
 from fabflow.core.tables import Column, Link, Table
 from fabflow.exports import csvfile
 from fabflow.exports.tables import TableExport
+from fabflow.orders import selectors
 from fabflow.orders.filters import ORDER_SORT, PART_SORT, PRODUCT_SORT
 from fabflow.orders.hooks import flows
-from fabflow.orders.models import Asset, Order, OrderStatus, Part
+from fabflow.orders.models import Asset, Order, OrderStatus, Part, Product
 
 _STATUS = dict(OrderStatus.choices)  # get_status_display() rebuilds this for every call
 
@@ -78,6 +80,19 @@ ORDERS = Table(
     ],
 )
 
+
+_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def _load_thumbnails(products: Sequence[Product]) -> None:
+    """Each product's thumbnail (its preview, else an image of it or its parts): one query."""
+    found = selectors.thumbnails(products)
+    url = reverse("download", args=[_ID])  # once a page, as Link does
+    for p in products:
+        thumb = found.get(p.pk)
+        p.thumbnail_url = url.replace(_ID, str(thumb.pk)) if thumb else ""  # type: ignore[attr-defined]
+
+
 PRODUCTS = Table(
     name="products",
     search_placeholder="Search product, order or configuration",
@@ -86,6 +101,9 @@ PRODUCTS = Table(
     fields=("name", "units", "unit_value", "created_at", "order", "order__name"),
     related=("order",),
     columns=[
+        Column(
+            "thumbnail", "Preview", lambda p: p.thumbnail_url, kind="image", load=_load_thumbnails
+        ),
         Column("product", "Product", lambda p: p.name, sort="name", link=Link("product", "id")),
         Column("order", "Order", lambda p: p.order.name, link=Link("order", "order_id")),
         Column("units", "Amount of units", lambda p: p.units, sort="units", kind="number"),

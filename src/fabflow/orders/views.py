@@ -97,15 +97,21 @@ def order(request: HttpRequest, order_id: UUID) -> HttpResponse:
     obj = selectors.get_or_404(selectors.orders_for(principal(request)), order_id)
     products_, parts_, assets = selectors.order_items(obj)
     parts_by_product = selectors.grouped(parts_, "product_id")
+    thumbnails = _thumbnails(products_, assets)
+    own = [a for a in assets if not a.product_id]
+    images = _images(assets)
+    # The order's picture: an image of its own, else its first product's thumbnail.
+    pictures = _images(own) + [t for t in thumbnails.values() if t is not None]
     return render(
         request,
         "orders/order.html",
         {
             "order": obj,
-            "products": [(p, parts_by_product.get(p.id, [])) for p in products_],
-            "assets": [a for a in assets if not a.product_id],
+            "products": [(p, parts_by_product.get(p.id, []), thumbnails[p.id]) for p in products_],
+            "assets": own,
             "files": _files(products_, parts_by_product, assets),
-            "images": _images(assets),
+            "images": images,
+            "thumbnail": pictures[0] if pictures else None,
             # What other apps show of the order (the flows app: tasks, graph, actions).
             "sections": [render_section(request, obj) for render_section in page_sections()],
             "timeline": selectors.timeline(obj),
@@ -129,6 +135,15 @@ def _files(
     return files
 
 
+def _thumbnails(products: list[Product], assets: list[Asset]) -> dict[Any, Asset | None]:
+    own = selectors.grouped([a for a in assets if not a.part_id], "product_id")
+    of_parts = selectors.grouped([a for a in assets if a.part_id], "product_id")
+    return {
+        p.id: selectors.thumbnail(p.name, own.get(p.id, []), of_parts.get(p.id, []))
+        for p in products
+    }
+
+
 def _images(assets: list[Asset]) -> list[Asset]:
     """The ready images the browser is allowed to show inline (never an SVG): thumbnails."""
     return [a for a in assets if a.state == Asset.State.READY and served_type(a.content_type)]
@@ -140,6 +155,7 @@ def product(request: HttpRequest, product_id: UUID) -> HttpResponse:
         selectors.products_for(principal(request)).select_related("order"), product_id
     )
     assets = selectors.product_assets(obj)
+    own = [a for a in assets if not a.part_id]
     return render(
         request,
         "orders/product.html",
@@ -148,6 +164,7 @@ def product(request: HttpRequest, product_id: UUID) -> HttpResponse:
             "parts": selectors.product_parts(obj),
             "assets": assets,
             "images": _images(assets),
+            "thumbnail": selectors.thumbnail(obj.name, own, [a for a in assets if a.part_id]),
             "title": obj.name,
         },
     )
@@ -162,7 +179,13 @@ def part(request: HttpRequest, part_id: UUID) -> HttpResponse:
     return render(
         request,
         "orders/part.html",
-        {"part": obj, "assets": assets, "images": _images(assets), "title": obj.name},
+        {
+            "part": obj,
+            "assets": assets,
+            "images": _images(assets),
+            "thumbnail": selectors.thumbnail(obj.name, assets),
+            "title": obj.name,
+        },
     )
 
 
