@@ -151,6 +151,17 @@ def test_a_model_that_loops_forever_is_stopped():
     assert time.monotonic() - started < 10
 
 
+def test_a_model_that_takes_too_much_memory_fails(settings):
+    # given 10 million vectors of four numbers: far more than 200 MB
+    settings.FABFLOW_RENDER_MEMORY_MB = 200
+    source = "a = [for (i = [0:1:99999]) for (j = [0:1:99]) [i, j, i, j]];\ncube(1);"
+
+    with pytest.raises(sandbox.SandboxError) as failure:
+        openscad_render.render_stl(source, {})
+
+    assert failure.value.reason == "render exceeded the 200 MB memory limit"
+
+
 def test_a_model_too_big_to_write_fails(settings):
     # given an output limit of 1 MB and a model of ~40,000 triangles (ASCII STL: ~10 MB)
     settings.FABFLOW_RENDER_MAX_OUTPUT_MB = 1
