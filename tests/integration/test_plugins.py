@@ -22,6 +22,7 @@ BUILTIN = ["asset-email", "consume-rest-api", "manual-task", "send-email", "wait
 BUILTIN += ["ultimaker-print"]  # registered by the connectors app
 BUILTIN += ["3yourmind-order", "materialise-order"]  # registered by the connectors app
 BUILTIN += ["siteflow-submit", "siteflow-cancel"]  # registered by the connectors app
+BUILTIN += ["generate-production-files"]  # registered by the production app
 T0 = (0, "taskDefinitions", 0)
 
 

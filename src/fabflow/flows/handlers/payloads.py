@@ -266,9 +266,9 @@ class GenerateProductionFilesPayload(PayloadModel):
     whose name matches `filter` (docs/production.md)."""
 
     model: Name
+    fileFormat: Literal["stl", "3mf", "obj"] = "stl"
     target: Literal["product", "part"] = "product"
     filter: Regex | None = None
-    fileFormat: Literal["stl", "3mf", "obj"] = "stl"
     preview: bool = True
     # OpenSCAD's $fn: segments of a full circle
     resolution: Annotated[int, Field(ge=3, le=1000)] | None = None
