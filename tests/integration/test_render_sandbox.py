@@ -302,3 +302,15 @@ def test_the_cache_key_depends_on_version_values_format_and_resolution():
         render.cache_key("v1", {"a": 1, "b": "x"}, "stl", 64),
     ]
     assert key not in others and len(set(others)) == 4
+
+
+def test_another_format_of_a_cached_render_is_converted_not_rendered():
+    version = _version()
+    render.render_cached(version, {"size": 20}, "stl")
+    started = sandbox.runs["openscad"]
+
+    converted = render.render_cached(version, {"size": 20}, "3mf")
+
+    assert converted.cache_hit is True
+    assert sandbox.runs["openscad"] == started
+    assert mesh.checks(mesh.load(converted.mesh_bytes, "3mf"))["bboxMm"] == [20.0, 20.0, 20.0]

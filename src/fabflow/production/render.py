@@ -98,7 +98,9 @@ def render_cached(
     cached = _cached(key, fmt, preview)
     if cached is not None:
         return cached
-    stl = render_stl_of(version, values, resolution)
+    # Another format of the same render (a preview's STL, say) is converted, not rendered.
+    same = _cached(cache_key(version.id, values, "stl", resolution), "stl", preview=False)
+    stl = same.mesh_bytes if same is not None else render_stl_of(version, values, resolution)
     try:
         mesh = meshes.load(stl, "stl")
     except meshes.MeshError as exc:
@@ -107,7 +109,7 @@ def render_cached(
     data = stl if fmt == "stl" else meshes.export(mesh, fmt)
     png = previews.png(mesh) if preview else None
     _store(key, fmt, data, png, checks)
-    return Rendered(data, png, checks, cache_hit=False, format=fmt)
+    return Rendered(data, png, checks, cache_hit=same is not None, format=fmt)
 
 
 def preview_png(version: Version, configuration: Mapping[str, Any] | None) -> bytes:

@@ -162,7 +162,9 @@ def network_isolation() -> bool:
 def _wrap(argv: list[str], limits: Limits) -> list[str]:
     memory = limits.memory_mb * _MB
     size = limits.max_output_mb * _MB
-    cpu = int(limits.timeout_s) + 5  # a backstop to the wall clock, never the first to fire
+    # CPU seconds: a backstop should this worker die mid-run (the wall clock is the limit);
+    # a program using every core must not reach it before the wall clock does.
+    cpu = int(limits.timeout_s * (os.cpu_count() or 1)) + 5
     prefix: list[str] = []
     prlimit = shutil.which("prlimit")
     if prlimit is not None:
