@@ -7,13 +7,18 @@ import hashlib
 import io
 import json
 import threading
+import time
 import zipfile
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core.files.storage import default_storage
+from django.db import connection
+from django.utils import timezone
 from PIL import Image
 
+from fabflow.flows.engine import store
 from fabflow.flows.engine.runner import advance
 from fabflow.flows.models import FlowRun
 from fabflow.flows.services import create_flow
@@ -255,7 +260,7 @@ def test_a_model_that_loops_fails_and_the_worker_keeps_serving(
 ):
     # given a looping model in one space and the ring in another
     settings.FABFLOW_RENDER_TIMEOUT_S = 6
-    create_model(space=tenant.space, name="ring", kind="openscad", source=LOOP + RING)
+    looping_model(tenant.space)
     create_model(space=other_tenant.space, name="ring", kind="openscad", source=RING)
     other_api = ApiClient(other_tenant.secret)
     for space in (tenant.space, other_tenant.space):
@@ -281,6 +286,12 @@ def test_a_model_that_loops_fails_and_the_worker_keeps_serving(
     assert finished == [normal.name, looping.name]
     assert run(normal, "generate").state == "succeeded"
     assert run(looping, "generate").reason == "product 'Ring': render exceeded 6 s"
+
+
+def looping_model(space: Any) -> None:
+    # Saved past the upload's syntax check, which would spend its own time limit on the loop.
+    create_model(space=space, name="ring", kind="openscad", source=RING)
+    ModelVersion.objects.filter(model__space=space).update(source=LOOP + RING)
 
 
 def _created(api: ApiClient, tpo: str) -> Order:
@@ -317,3 +328,33 @@ def test_the_preview_is_the_products_thumbnail_everywhere(
     with zipfile.ZipFile(io.BytesIO(b"".join(exported.streaming_content))) as archive:
         names = sorted(n.rsplit("/", 1)[-1] for n in archive.namelist())
     assert "Ring.png" in names and "Ring.stl" in names
+
+
+def test_a_long_render_keeps_its_flow_run_from_other_workers(
+    api: ApiClient, tenant: Tenant, settings: Any
+):
+    # given leases of 2 s and a model that renders until its limit of 4 s
+    settings.FABFLOW_LEASE_SECONDS = 2
+    settings.FABFLOW_RENDER_TIMEOUT_S = 4
+    looping_model(tenant.space)
+    definition = [{"key": "s", "name": "Render", "taskDefinitions": [generate()]}]
+    create_flow(space=tenant.space, name="render", definition=definition)
+    order = _created(api, "LONG")
+    flow_run = FlowRun.objects.get(order=order)
+    taken: list[Any] = []
+
+    def other_worker() -> None:
+        time.sleep(3)  # past the lease the render started with
+        now = timezone.now()
+        taken.append(store.lease_one(flow_run.pk, "other:1:1", now, now + timedelta(seconds=60)))
+        connection.close()
+
+    # when the render runs and another worker tries to take the flow run meanwhile
+    thief = threading.Thread(target=other_worker)
+    thief.start()
+    advance(str(flow_run.pk))
+    thief.join()
+
+    # then it could not: the lease was renewed during the call, and the outcome was recorded
+    assert taken == [None]
+    assert run(order, "generate").reason == "product 'Ring': render exceeded 4 s"

@@ -12,12 +12,14 @@ import os
 import socket
 import threading
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from fabflow.flows.engine import store
@@ -26,7 +28,17 @@ from fabflow.flows.models import FlowInbox, FlowRun, TaskRun
 from fabflow.flows.selectors import version
 from fabflow.orders.models import Order
 
-__all__ = ["Held", "LeaseLost", "claim", "due_runs", "give_back", "hold", "keep_lease", "release"]
+__all__ = [
+    "Held",
+    "LeaseLost",
+    "claim",
+    "due_runs",
+    "give_back",
+    "hold",
+    "keep_lease",
+    "lease_kept",
+    "release",
+]
 
 
 class LeaseLost(RuntimeError):
@@ -123,6 +135,31 @@ def keep_lease(held: Held, now: datetime) -> None:
     if not store.renew_lease(held.flow_run, held.owner, _lease_until(now)):
         raise LeaseLost(str(held.flow_run.pk))
     held.renewed = now
+
+
+@contextmanager
+def lease_kept(held: Held) -> Iterator[None]:
+    """Renew the lease from a thread while the holder is busy in one long call (a handler
+    rendering a model for minutes), so that no other worker takes the run over meanwhile."""
+    stop = threading.Event()
+
+    def renew() -> None:
+        try:
+            while not stop.wait(settings.FABFLOW_LEASE_SECONDS / 3):
+                now = timezone.now()
+                if not store.renew_lease(held.flow_run, held.owner, _lease_until(now)):
+                    return  # lost: the holder finds out at its next keep_lease
+                held.renewed = now
+        finally:
+            connection.close()  # this thread's own connection, if it opened one
+
+    keeper = threading.Thread(target=renew, name=f"lease-{held.flow_run.pk}", daemon=True)
+    keeper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        keeper.join()
 
 
 def release(held: Held, due: datetime | None, *, also: Mapping[str, Any] | None = None) -> bool:

@@ -295,7 +295,11 @@ def _call_handler(
         return base.Failed(f"no handler {run.handler_key!r} is installed")
     try:
         ctx, effects = build(handler, run, _payload(held, run), now, held.runs)
-        outcome = handler.run(ctx)
+        if journal is None:  # outside a transaction: the call may take minutes (a render)
+            with claims.lease_kept(held):
+                outcome = handler.run(ctx)
+        else:
+            outcome = handler.run(ctx)
     except Exception as exc:
         log.exception("handler %s crashed on task run %s", run.handler_key, run.id)
         return base.Failed(f"handler error: {exc.__class__.__name__}: {exc}"[:500])
