@@ -315,3 +315,8 @@ FABFLOW_CONFIRMATION_MAX_AGE = env.int("FABFLOW_CONFIRMATION_MAX_AGE", default=3
 FABFLOW_RENDER_TIMEOUT_S = env.float("FABFLOW_RENDER_TIMEOUT_S", default=120.0)
 FABFLOW_RENDER_MEMORY_MB = env.int("FABFLOW_RENDER_MEMORY_MB", default=1024)
 FABFLOW_RENDER_MAX_OUTPUT_MB = env.int("FABFLOW_RENDER_MAX_OUTPUT_MB", default=200)
+# Slicing (docs/production.md "slice"): the CuraEngine program, and the folder of Cura printer
+# definitions ("" finds the distribution's, /usr/share/cura/resources/definitions, or one on
+# CURA_ENGINE_SEARCH_PATH).
+FABFLOW_CURA_ENGINE = env.str("FABFLOW_CURA_ENGINE", default="CuraEngine")
+FABFLOW_CURA_DEFINITIONS = env.str("FABFLOW_CURA_DEFINITIONS", default="")

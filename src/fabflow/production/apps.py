@@ -10,5 +10,6 @@ class ProductionConfig(AppConfig):
     def ready(self) -> None:
         from fabflow.flows.handlers.registry import register
         from fabflow.production.generate import GenerateProductionFiles
+        from fabflow.production.slice import Slice
 
-        register(GenerateProductionFiles)
+        register(GenerateProductionFiles, Slice)
