@@ -29,6 +29,7 @@ from fabflow.core.problems import ApiError, field_error, from_api_error, problem
 from fabflow.flows.api import router as flows_router
 from fabflow.orders.api import router as orders_router
 from fabflow.production.api import router as production_router
+from fabflow.production.slicing_api import router as slicing_router
 
 log = logging.getLogger(__name__)
 # The answer to each kind of domain error (core/errors.py); the first match wins.
@@ -85,6 +86,7 @@ api.add_router("/v1/", flows_router)
 api.add_router("/v1/", connectors_router)
 api.add_router("/v1/", siteflow_router)
 api.add_router("/v1/", production_router)
+api.add_router("/v1/", slicing_router)
 
 
 def _age(now: datetime, since: datetime | None) -> float | None:

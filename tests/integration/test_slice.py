@@ -10,7 +10,7 @@ import pytest
 import trimesh
 
 from fabflow.orders.models import Asset, Order, Part
-from tests.factories import ApiClient, Tenant, order_body
+from tests.factories import ApiClient, Tenant
 from tests.integration.test_engine import run, start
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

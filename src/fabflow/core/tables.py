@@ -150,6 +150,14 @@ def _cell(column: Column) -> Callable[[Any], dict[str, Any]]:
     }
 
 
+def hours_minutes(seconds: float | None) -> str:
+    """A duration as "h:mm", to the nearest minute ("" for none): print times."""
+    if seconds is None:
+        return ""
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours}:{minutes:02d}"
+
+
 def money(value: Any) -> str:
     """An amount with two places and thousands commas ("" for none)."""
     return "" if value is None else f"{value:,.2f}"

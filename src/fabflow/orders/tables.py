@@ -11,7 +11,7 @@ from django.db.models import Prefetch
 from django.db.models.fields.json import KT
 from django.urls import reverse
 
-from fabflow.core.tables import Column, Link, Table
+from fabflow.core.tables import Column, Link, Table, hours_minutes
 from fabflow.exports import csvfile
 from fabflow.exports.tables import TableExport
 from fabflow.orders import selectors
@@ -114,6 +114,27 @@ PRODUCTS = Table(
     ],
 )
 
+
+def _load_figure(key: str, attr: str, kind: type[float] | type[int]) -> Any:
+    """A loader of one manufacturing figure of each part (the `slice` task writes them), read
+    from its JSON document only when the column is shown."""
+
+    def load(parts: Sequence[Part]) -> None:
+        rows = Part.objects.filter(pk__in=[p.pk for p in parts])
+        found = dict(rows.values_list("pk", KT(f"manufacturing_data__{key}")))
+        for p in parts:
+            setattr(p, attr, _number(found.get(p.pk), kind))
+
+    return load
+
+
+def _number(text: str | None, kind: type[float] | type[int]) -> float | int | None:
+    try:
+        return kind(float(text)) if text is not None else None
+    except ValueError:  # a figure some other writer stored as text
+        return None
+
+
 PARTS = Table(
     name="parts",
     search_placeholder="Search part, product or order",
@@ -126,6 +147,21 @@ PARTS = Table(
         Column("product", "Product", lambda p: p.product.name, link=Link("product", "product_id")),
         Column("order", "Order", lambda p: p.order.name, link=Link("order", "order_id")),
         Column("created", "Created at", lambda p: p.created_at, sort="createdAt", kind="date"),
+        Column(
+            "print_time",
+            "Print time",
+            lambda p: hours_minutes(p.print_time_s),
+            hidden=True,
+            load=_load_figure("printTimeS", "print_time_s", int),
+        ),
+        Column(
+            "filament_g",
+            "Filament (g)",
+            lambda p: p.filament_g,
+            hidden=True,
+            kind="number",
+            load=_load_figure("filamentG", "filament_g", float),
+        ),
         Column("part_id", "Part ID", lambda p: p.id, hidden=True, kind="id"),
         Column("product_id", "Product ID", lambda p: p.product_id, hidden=True, kind="id"),
         Column("order_id", "Order ID", lambda p: p.order_id, hidden=True, kind="id"),

@@ -235,5 +235,5 @@ class _Resolver:
             return formula
         try:
             return self.evaluator.eval(formula)
-        except Exception:  # noqa: BLE001 - Cura also keeps the default of a formula it cannot evaluate
+        except Exception:  # Cura, too, keeps the default of a formula it cannot evaluate
             return default

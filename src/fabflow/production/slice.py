@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
+from functools import partial
 from pathlib import PurePosixPath
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
@@ -36,7 +37,7 @@ class SliceTaskPayload(SlicePayload):
         DEFAULT_PROFILE,
         description="A printer definition installed with Cura (GET /production/profiles).",
     )
-    material: Literal["PLA", "PETG", "ABS", "TPU", "Nylon"] = Field(
+    material: slicing.Material = Field(
         slicing.DEFAULT_MATERIAL, description="Sets the density used for the filament's weight."
     )
 
@@ -97,23 +98,27 @@ class Slice(Handler):
         # Every file is sliced before anything is stored: a failure leaves no half of the order.
         done: list[tuple[AssetRef, slicing.Sliced]] = []
         for ref in stls:
-            stl = _effect(lambda ref=ref: ctx.services.read_asset(ref.id))  # type: ignore[misc]
-            if not isinstance(stl, bytes):
-                return stl
-            try:
-                sliced = slicing.slice_stl(
-                    stl, profile=payload.profile, overrides=payload.settings, material=payload.material
-                )
-            except slicing.SlicingError as exc:
-                return Failed(f"{ref.name}: {exc.reason}")
+            sliced = _effect(partial(_slice, ctx, payload, ref))
+            if not isinstance(sliced, slicing.Sliced):
+                return sliced
             done.append((ref, sliced))
         results = []
         for ref, sliced in done:
-            result = _effect(lambda ref=ref, sliced=sliced: _store(ctx, payload, ref, sliced))  # type: ignore[misc]
+            result = _effect(partial(_store, ctx, payload, ref, sliced))
             if not isinstance(result, dict):
                 return result
             results.append(result)
         return Succeeded(result={"profile": payload.profile, "sliced": results})
+
+
+def _slice(ctx: HandlerContext, payload: SliceTaskPayload, ref: AssetRef) -> slicing.Sliced:
+    stl = ctx.services.read_asset(ref.id)
+    try:
+        return slicing.slice_stl(
+            stl, profile=payload.profile, overrides=payload.settings, material=payload.material
+        )
+    except slicing.SlicingError as exc:
+        raise PermanentError(f"{ref.name}: {exc.reason}") from None
 
 
 def _store(

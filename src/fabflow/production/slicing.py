@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from django.conf import settings
 
@@ -25,14 +25,15 @@ from fabflow.production import cura
 
 INSTALL_HINT = "apt-get install cura-engine cura"
 # Filament densities in g/cm³ (the usual figures of the material makers' data sheets).
-MATERIAL_DENSITY: dict[str, float] = {
+Material = Literal["PLA", "PETG", "ABS", "TPU", "Nylon"]
+MATERIAL_DENSITY: dict[Material, float] = {
     "PLA": 1.24,
     "PETG": 1.27,
     "ABS": 1.04,
     "TPU": 1.21,
     "Nylon": 1.14,
 }
-DEFAULT_MATERIAL = "PLA"
+DEFAULT_MATERIAL: Material = "PLA"
 DEFAULT_FILAMENT_DIAMETER_MM = 1.75
 _MODEL = "model.stl"
 _GCODE = "model.gcode"
@@ -80,7 +81,7 @@ def machine(profile: str) -> cura.Machine:
 
 
 def slice_stl(
-    stl: bytes, *, profile: str, overrides: Mapping[str, Any], material: str = DEFAULT_MATERIAL
+    stl: bytes, *, profile: str, overrides: Mapping[str, Any], material: Material = DEFAULT_MATERIAL
 ) -> Sliced:
     """Slice one STL for `profile` with `overrides`; SlicingError with a readable reason."""
     printer = machine(profile)
@@ -125,7 +126,7 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _figures(gcode: bytes, stderr: str, values: Mapping[str, Any], material: str) -> Sliced:
+def _figures(gcode: bytes, stderr: str, values: Mapping[str, Any], material: Material) -> Sliced:
     time_match, filament_match = _PRINT_TIME.search(stderr), _FILAMENT.search(stderr)
     header = _REPORT_HEADER.search(stderr)
     if time_match is None or filament_match is None or header is None:
