@@ -40,6 +40,7 @@ _GCODE = "model.gcode"
 _REPORT_HEADER = re.compile(r"Gcode header after slicing:\n(.*?)\nEnd of gcode header\.", re.S)
 _PRINT_TIME = re.compile(r"^Print time \(s\): (\d+)", re.M)
 _FILAMENT = re.compile(r"^Filament \(mm\^3\): (\d+(?:\.\d+)?)", re.M)
+_FILAMENT_USED = re.compile(r"^;Filament used: ([\d.]+(?:e[+-]?\d+)?)m$", re.M)
 _STDERR_TAIL = 300
 
 
@@ -131,13 +132,19 @@ def _figures(gcode: bytes, stderr: str, values: Mapping[str, Any], material: Mat
     header = _REPORT_HEADER.search(stderr)
     if time_match is None or filament_match is None or header is None:
         raise SlicingError(f"CuraEngine did not report print time and filament: {_tail(stderr)}")
-    mm3 = float(filament_match.group(1))
     diameter = float(values.get("material_diameter") or DEFAULT_FILAMENT_DIAMETER_MM)
+    area = math.pi * (diameter / 2) ** 2
+    # The report rounds the volume to whole mm³; a Marlin header has the length to the µm.
+    length_match = _FILAMENT_USED.search(header.group(1))
+    if length_match is not None:
+        mm3 = float(length_match.group(1)) * 1000 * area
+    else:
+        mm3 = float(filament_match.group(1))
     return Sliced(
         gcode=rewrite_header(gcode, header.group(1)),
         print_time_s=int(time_match.group(1)),
-        filament_mm3=mm3,
-        filament_mm=round(mm3 / (math.pi * (diameter / 2) ** 2), 1),
+        filament_mm3=round(mm3, 1),
+        filament_mm=round(mm3 / area, 1),
         filament_g=round(mm3 / 1000 * MATERIAL_DENSITY[material], 2),
     )
 
