@@ -240,7 +240,8 @@ def test_the_figures_show_in_the_api_the_parts_table_its_csv_and_the_part_page(
     order = sliced(api, tenant)
     band = Part.objects.get(order=order, name="band")
     seconds, grams = band.manufacturing_data["printTimeS"], band.manufacturing_data["filamentG"]
-    shown = f"{round(seconds / 60) // 60}:{round(seconds / 60) % 60:02d}"
+    minutes = (seconds + 30) // 60
+    shown = f"{minutes // 60}:{minutes % 60:02d}"
     # then the API's part has them
     parts = api.get(f"/api/v1/orders/{order.id}").json()["products"][0]["parts"]
     figures = next(p for p in parts if p["name"] == "band")["manufacturingData"]

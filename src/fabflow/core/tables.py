@@ -154,7 +154,7 @@ def hours_minutes(seconds: float | None) -> str:
     """A duration as "h:mm", to the nearest minute ("" for none): print times."""
     if seconds is None:
         return ""
-    hours, minutes = divmod(round(seconds / 60), 60)
+    hours, minutes = divmod(int((seconds + 30) // 60), 60)  # half a minute rounds up
     return f"{hours}:{minutes:02d}"
 
 
