@@ -23,6 +23,7 @@ BUILTIN += ["ultimaker-print"]  # registered by the connectors app
 BUILTIN += ["3yourmind-order", "materialise-order"]  # registered by the connectors app
 BUILTIN += ["siteflow-submit", "siteflow-cancel"]  # registered by the connectors app
 BUILTIN += ["generate-production-files"]  # registered by the production app
+BUILTIN += ["slice"]  # registered by the production app
 T0 = (0, "taskDefinitions", 0)
 
 
