@@ -261,3 +261,27 @@ def test_the_figures_show_in_the_api_the_parts_table_its_csv_and_the_part_page(
     page = staff.get(f"/parts/{band.id}").content.decode()
     assert re.search(rf"<dt>Print time</dt><dd>{shown} h</dd>", page)
     assert f"{grams} g" in page and "creality_ender3" in page
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"solid empty\nendsolid empty\n", "band.stl: not an STL file with triangles"),
+        (
+            bytes(trimesh.creation.box(extents=(300, 20, 10)).export(file_type="stl")),
+            "band.stl: the model (300 x 20 x 10 mm) does not fit the build volume of "
+            "creality_ender3 (235 x 235 x 250 mm)",
+        ),
+    ],
+    ids=["no-triangles", "too-large"],
+)
+def test_a_file_the_printer_cannot_print_fails_and_stores_nothing(
+    api: ApiClient, tenant: Tenant, content: bytes, reason: str
+) -> None:
+    # given a good STL on the product and a bad one on its part
+    bad = {"name": "band.stl", "contentBase64": base64.b64encode(content).decode()}
+    order = start(api, tenant, definition(), products([bad], (inline("a-ring.stl"),)))
+    # then the task failed naming the file, and not even the good file's G-code was stored
+    task = run(order, "slice")
+    assert (task.state, task.reason) == ("failed", reason)
+    assert not Asset.objects.filter(order=order, name__endswith=".gcode").exists()

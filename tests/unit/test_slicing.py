@@ -198,3 +198,12 @@ def test_the_distributions_formulas_all_evaluate() -> None:
             except Exception as exc:
                 failed.append(f"{key}: {exc}")
         assert failed == [], profile
+
+
+def test_an_engine_failure_names_its_errors_not_its_warnings_or_settings() -> None:
+    stderr = (
+        '-s layer_height="0.1"\n[WARNING] Unrecognized data type\n[ERROR] Failed to load model\n'
+    )
+    assert slicing._tail(stderr) == "[ERROR] Failed to load model"
+    assert slicing._tail('-s a="1"\nSegmentation fault\n') == "Segmentation fault"
+    assert slicing._tail("") == "no message"

@@ -8,6 +8,7 @@ stored G-code gets that real header, and the figures become the part's manufactu
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import trimesh
 from django.conf import settings
 
 from fabflow.production import cura
@@ -90,11 +92,30 @@ def slice_stl(
         values = cura.resolve(printer, overrides)
     except cura.UnknownSetting as exc:
         raise SlicingError(str(exc)) from None
+    _check_fits(stl, values, profile)
     returncode, stderr, outputs = _run_engine(_argv(printer, values), {_MODEL: stl})
     gcode = outputs.get(_GCODE)
     if returncode != 0 or gcode is None:
         raise SlicingError(f"CuraEngine failed (exit {returncode}): {_tail(stderr)}")
     return _figures(gcode, stderr, values, material)
+
+
+def _check_fits(stl: bytes, values: Mapping[str, Any], profile: str) -> None:
+    """Refuse what is no STL or cannot fit the printer, as Cura's front end would: the engine
+    slices a model beyond the build plate without a word."""
+    mesh = trimesh.load(io.BytesIO(stl), file_type="stl", force="mesh")
+    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
+        raise SlicingError("not an STL file with triangles")
+    size = [float(x) for x in mesh.extents]
+    volume = [float(values.get(f"machine_{axis}") or 0) for axis in ("width", "depth", "height")]
+    if any(need > room for need, room in zip(size, volume, strict=True)):
+        raise SlicingError(
+            f"the model ({_mm(size)}) does not fit the build volume of {profile} ({_mm(volume)})"
+        )
+
+
+def _mm(sizes: list[float]) -> str:
+    return " x ".join(f"{size:g}" for size in sizes) + " mm"
 
 
 def _argv(printer: cura.Machine, values: Mapping[str, Any]) -> list[str]:
@@ -157,8 +178,10 @@ def rewrite_header(gcode: bytes, header: str) -> bytes:
 
 
 def _tail(stderr: str) -> str:
+    """The engine's errors, else the end of what it said (not its echo of the settings)."""
     lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("-s ")]
-    return " ".join(lines)[-_STDERR_TAIL:] or "no message"
+    errors = [line for line in lines if "[ERROR]" in line]
+    return " ".join(errors or lines)[-_STDERR_TAIL:] or "no message"
 
 
 def _run_engine(argv: list[str], files: Mapping[str, bytes]) -> tuple[int, str, dict[str, bytes]]:
