@@ -145,6 +145,7 @@ API: dict[tuple[str, str], Calls | str] = {
     "credential",
     ("GET", "/api/v1/flows/schema"): NO_TENANT_IDS,
     ("POST", "/api/v1/flows/validate"): NO_TENANT_IDS,
+    ("GET", "/api/v1/production/profiles"): NO_TENANT_IDS,  # the machine's installed printers
     # Naming another space: a key is told it is not its space; a user is told it is unknown.
     ("POST", "/api/v1/orders"): lambda v: [
         Call("POST", "/api/v1/orders", json=order_body("X-1", spaceKey=v.space_key),
