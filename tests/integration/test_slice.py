@@ -285,3 +285,33 @@ def test_a_file_the_printer_cannot_print_fails_and_stores_nothing(
     task = run(order, "slice")
     assert (task.state, task.reason) == ("failed", reason)
     assert not Asset.objects.filter(order=order, name__endswith=".gcode").exists()
+
+
+@pytest.mark.parametrize(
+    ("limit", "value", "reason"),
+    [
+        ("FABFLOW_RENDER_TIMEOUT_S", 0.01, "band.stl: slicing exceeded 0.01 s"),
+        ("FABFLOW_RENDER_MEMORY_MB", 30, "band.stl: slicing exceeded the 30 MB memory limit"),
+    ],
+    ids=["time", "memory"],
+)
+def test_the_engine_runs_under_the_rendering_limits(
+    api: ApiClient, tenant: Tenant, settings: Any, limit: str, value: float, reason: str
+) -> None:
+    # given a limit the engine cannot keep / when the ring is sliced
+    setattr(settings, limit, value)
+    order = sliced(api, tenant)
+    # then the task fails with the limit's reason and nothing is stored
+    task = run(order, "slice")
+    assert (task.state, task.reason) == ("failed", reason)
+    assert not Asset.objects.filter(order=order, name="band.gcode").exists()
+
+
+def test_a_gcode_over_the_output_limit_fails(api: ApiClient, tenant: Tenant, settings: Any) -> None:
+    # given a 1 MB output limit and a cylinder 200 mm tall (about 14 MB of G-code)
+    settings.FABFLOW_RENDER_MAX_OUTPUT_MB = 1
+    tall = bytes(trimesh.creation.cylinder(radius=30, height=200).export(file_type="stl"))
+    asset = {"name": "band.stl", "contentBase64": base64.b64encode(tall).decode()}
+    order = start(api, tenant, definition(), products([asset]))
+    task = run(order, "slice")
+    assert (task.state, task.reason) == ("failed", "band.stl: output larger than 1 MB")

@@ -13,17 +13,14 @@ import json
 import math
 import re
 import shutil
-import subprocess
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import trimesh
 from django.conf import settings
 
-from fabflow.production import cura
+from fabflow.production import cura, sandbox
 
 INSTALL_HINT = "apt-get install cura-engine cura"
 # Filament densities in g/cm³ (the usual figures of the material makers' data sheets).
@@ -185,30 +182,16 @@ def _tail(stderr: str) -> str:
 
 
 def _run_engine(argv: list[str], files: Mapping[str, bytes]) -> tuple[int, str, dict[str, bytes]]:
-    """Run CuraEngine in a private directory holding `files`; its exit, stderr and new files."""
-    program = shutil.which(argv[0])
-    if program is None:
+    """Run CuraEngine in the sandbox (docs/production.md "Limits and sandbox") with `files`;
+    its exit, stderr and the files it wrote."""
+    if shutil.which(argv[0]) is None:
         raise SlicingError(f"CuraEngine is not installed ({INSTALL_HINT})")
     definitions = cura.definitions_dir()
     search = ":".join(str(p) for p in cura.search_path(definitions)) if definitions else ""
-    timeout = getattr(settings, "FABFLOW_RENDER_TIMEOUT_S", 120)
-    with tempfile.TemporaryDirectory(prefix="fabflow-slice-") as tmp:
-        for name, data in files.items():
-            (Path(tmp) / name).write_bytes(data)
-        try:
-            done = subprocess.run(  # noqa: S603 - argv, never a shell
-                [program, *argv[1:]],
-                cwd=tmp,
-                env={"PATH": "/usr/bin:/bin", "HOME": tmp, "CURA_ENGINE_SEARCH_PATH": search},
-                capture_output=True,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise SlicingError(f"slicing exceeded {timeout:g} s") from None
-        outputs = {
-            path.name: path.read_bytes()
-            for path in Path(tmp).iterdir()
-            if path.is_file() and path.name not in files
-        }
-    return done.returncode, done.stderr.decode(errors="replace"), outputs
+    try:
+        done = sandbox.run(
+            argv, files=files, env={"CURA_ENGINE_SEARCH_PATH": search}, what="slicing"
+        )
+    except sandbox.SandboxError as exc:
+        raise SlicingError(exc.reason) from None
+    return done.returncode, done.stderr, done.outputs
