@@ -106,6 +106,22 @@ def test_the_gcode_is_stored_next_to_its_stl_with_the_real_header(
     ]
 
 
+def test_slicing_again_replaces_the_gcode_instead_of_adding_a_copy(
+    api: ApiClient, tenant: Tenant
+) -> None:
+    # given a flow that slices the same STL twice (as a task run again by staff does)
+    again = {"key": "slice-again", "handlerKey": "slice", "payload": {"material": "ABS"}}
+    flow = definition()
+    flow[0]["taskDefinitions"][0]["next"] = [{"taskDefinitionKey": "slice-again", "trigger": "success"}]
+    flow[0]["taskDefinitions"].append(again)
+    order = start(api, tenant, flow, products([inline("band.stl")]))
+    # then both runs succeeded and the part has one G-code, the second run's
+    assert run(order, "slice-again").state == "succeeded"
+    [gcode] = Asset.objects.filter(order=order, name="band.gcode")
+    assert Part.objects.get(order=order, name="band").manufacturing_data["material"] == "ABS"
+    assert str(gcode.id) == run(order, "slice-again").result["sliced"][0]["gcodeAssetId"]
+
+
 def test_grams_follow_the_material_density(api: ApiClient, tenant: Tenant) -> None:
     # when the same ring is sliced in ABS (1.04 g/cm³)
     order = sliced(api, tenant, material="ABS")

@@ -132,6 +132,7 @@ def _store(
         product_id=ref.product_id,
         part_id=ref.part_id,
         content_type=GCODE_CONTENT_TYPE,
+        replace=True,
     )
     data = sliced.manufacturing_data(profile=payload.profile, material=payload.material)
     if ref.part_id is not None:
