@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,11 @@ def demo_settings(settings: Any, live_server: Any) -> Any:
     return settings
 
 
+def credentials(data_dir: Path) -> str:
+    """The demo's secret key, as the demo wrote it."""
+    return str(json.loads((data_dir / "demo-credentials.json").read_text())["secretKey"])
+
+
 def demo(settings: Any, data_dir: Path) -> str:
     settings.DATA_DIR = data_dir
     out = io.StringIO()
@@ -42,8 +48,9 @@ def test_demo_has_a_dozen_orders_in_every_status_with_their_customers(
 ) -> None:
     # when the demo is seeded
     demo(settings, tmp_path)
-    # then a dozen orders rest in each status
-    statuses = Counter(Order.objects.values_list("status", flat=True))
+    # then a dozen orders rest in each status (the ring orders aside)
+    orders = Order.objects.exclude(flow_key="ring-flow")
+    statuses = Counter(orders.values_list("status", flat=True))
     assert statuses == {
         "created": 12,
         "in_progress": 12,
@@ -52,7 +59,7 @@ def test_demo_has_a_dozen_orders_in_every_status_with_their_customers(
         "unhealthy": 12,
     }
     # each with a deadline, a customer, an address, products with parts; most have tags
-    orders = list(Order.objects.prefetch_related("products__parts"))
+    orders = list(orders.prefetch_related("products__parts"))
     assert all(o.deadline and o.customer_info["name"] and o.addresses for o in orders)
     assert all(p.parts.all() for o in orders for p in o.products.all())
     assert sum(1 for o in orders if o.tags) >= 45
@@ -69,8 +76,10 @@ def test_demo_has_checks_waiting_for_its_user_and_timed_out_ones(
     demo(settings, tmp_path)
     user = User.objects.get(email="admin@example.com")
     # a check waits for a person of the demo user's tags, with a title and a description
-    waiting = TaskRun.objects.filter(state="waiting", timed_out=False).select_related(
-        "order", "flow_run__flow_version"
+    waiting = (
+        TaskRun.objects.filter(state="waiting", timed_out=False)
+        .exclude(order__flow_key="ring-flow")
+        .select_related("order", "flow_run__flow_version")
     )
     assert {(r.handler_key, r.order.status) for r in waiting} == {("manual-task", "in_progress")}
     run = waiting[0]
@@ -82,6 +91,34 @@ def test_demo_has_checks_waiting_for_its_user_and_timed_out_ones(
     unhealthy = TaskRun.objects.filter(order__status="unhealthy", key="check-print")
     assert set(unhealthy.values_list("state", "timed_out")) == {("waiting", True)}
     assert unhealthy.count() == 12
+
+
+@pytest.mark.production_programs
+def test_demo_ring_orders_carry_their_rendered_and_sliced_files(
+    settings: Any, tmp_path: Path
+) -> None:
+    # when the demo is seeded on a machine with openscad and CuraEngine
+    out = demo(settings, tmp_path)
+    # then its ring orders were rendered and sliced: STL, preview and G-code on the band, its
+    # mesh checks and print figures in the part's manufacturing data, the preview as thumbnail
+    rings = Order.objects.filter(flow_key="ring-flow").order_by("third_party_order_id")
+    assert [o.status for o in rings] == ["success", "success", "in_progress", "in_progress"]
+    for order in rings:
+        band = Part.objects.get(order=order, name="band")
+        names = set(band.assets.values_list("name", flat=True))
+        assert names == {"band.stl", "band.png", "band.gcode"}
+        data = band.manufacturing_data
+        assert data["watertight"] is True and data["printTimeS"] > 0 and data["filamentG"] > 0
+        product = ApiClient(credentials(tmp_path)).get(f"/api/v1/orders/{order.pk}").json()
+        assert product["products"][0]["thumbnailUrl"]
+    # the fourth ring repeats the second's configuration: its render came from the cache
+    generated = TaskRun.objects.filter(order__in=rings, key="generate").order_by("order__name")
+    hits = {r.order.third_party_order_id: r.result["targets"][0]["cacheHit"] for r in generated}
+    assert hits == {"RING-2001": False, "RING-2002": False, "RING-2003": False, "RING-2004": True}
+    # the others wait for the demo user's check, and the demo says where to look
+    waiting = TaskRun.objects.filter(order__in=rings, key="check-print", state="waiting")
+    assert waiting.count() == 2
+    assert "4 ring orders" in out
 
 
 def work() -> None:

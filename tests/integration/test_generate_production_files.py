@@ -77,6 +77,7 @@ def ring(tenant: Tenant) -> None:
     create_model(space=tenant.space, name="ring", kind="openscad", source=RING)
 
 
+@pytest.mark.production_programs
 def test_each_product_gets_its_file_preview_and_checks(api: ApiClient, tenant: Tenant, ring: None):
     # when an order with two rings runs the handler
     order = start(api, tenant, generate(resolution=48))
@@ -104,6 +105,7 @@ def test_each_product_gets_its_file_preview_and_checks(api: ApiClient, tenant: T
     assert [t["cacheHit"] for t in targets] == [False, False]
 
 
+@pytest.mark.production_programs
 def test_an_identical_configuration_is_never_rendered_twice(
     api: ApiClient, tenant: Tenant, ring: None
 ):
@@ -123,6 +125,7 @@ def test_an_identical_configuration_is_never_rendered_twice(
     assert len(keys) == 1
 
 
+@pytest.mark.production_programs
 def test_formats_and_no_preview(api: ApiClient, tenant: Tenant, ring: None):
     order = start(api, tenant, generate(fileFormat="3mf", preview=False), **one_ring())
 
@@ -132,6 +135,7 @@ def test_formats_and_no_preview(api: ApiClient, tenant: Tenant, ring: None):
     assert run(order, "generate").result["targets"][0]["preview"] is None
 
 
+@pytest.mark.production_programs
 def test_parts_render_with_their_own_or_their_products_configuration(
     api: ApiClient, tenant: Tenant, ring: None
 ):
@@ -154,6 +158,7 @@ def test_parts_render_with_their_own_or_their_products_configuration(
     ]
 
 
+@pytest.mark.production_programs
 def test_running_again_replaces_the_files(api: ApiClient, tenant: Tenant):
     # given a task that stored its files and failed (the mesh is open)
     create_model(space=tenant.space, name="ring", kind="openscad", source=OPEN)
@@ -203,6 +208,7 @@ def test_bad_input_fails_the_task_with_a_reason(
     assert not Asset.objects.filter(order=order).exists()
 
 
+@pytest.mark.production_programs
 def test_a_model_reading_a_file_at_render_time_fails(api: ApiClient, tenant: Tenant):
     # given a model that imports a file (refused at upload, so saved here past that check)
     create_model(space=tenant.space, name="ring", kind="openscad", source=RING)
@@ -216,6 +222,7 @@ def test_a_model_reading_a_file_at_render_time_fails(api: ApiClient, tenant: Ten
     )
 
 
+@pytest.mark.production_programs
 def test_a_string_parameter_is_passed_as_a_string(api: ApiClient, tenant: Tenant, ring: None):
     body = one_ring()
     body["products"][0]["configuration"]["engraving"] = '"); cube(9);'
@@ -240,6 +247,7 @@ def test_a_python_generator_renders_in_its_own_process(api: ApiClient, tenant: T
     assert sorted(product.assets.values_list("name", flat=True)) == ["Ring.obj", "Ring.png"]
 
 
+@pytest.mark.production_programs
 def test_a_mesh_that_is_not_watertight_fails_unless_allowed(api: ApiClient, tenant: Tenant):
     create_model(space=tenant.space, name="ring", kind="openscad", source=OPEN)
 
@@ -255,6 +263,7 @@ def test_a_mesh_that_is_not_watertight_fails_unless_allowed(api: ApiClient, tena
     assert product.manufacturing_data["volumeMm3"] is None
 
 
+@pytest.mark.production_programs
 def test_a_model_that_loops_fails_and_the_worker_keeps_serving(
     api: ApiClient, tenant: Tenant, other_tenant: Tenant, settings: Any
 ):
@@ -300,6 +309,7 @@ def _created(api: ApiClient, tpo: str) -> Order:
     return Order.objects.get(pk=response.json()["id"])
 
 
+@pytest.mark.production_programs
 def test_the_preview_is_the_products_thumbnail_everywhere(
     api: ApiClient, tenant: Tenant, ring: None, staff: Any
 ):
@@ -330,6 +340,7 @@ def test_the_preview_is_the_products_thumbnail_everywhere(
     assert "Ring.png" in names and "Ring.stl" in names
 
 
+@pytest.mark.production_programs
 def test_a_long_render_keeps_its_flow_run_from_other_workers(
     api: ApiClient, tenant: Tenant, settings: Any
 ):

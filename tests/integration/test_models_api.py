@@ -56,6 +56,7 @@ def create(api: ApiClient, **body: Any) -> Any:
     return api.post("/api/v1/models", {"name": "ring", "kind": "openscad", "source": RING, **body})
 
 
+@pytest.mark.production_programs
 def test_creating_an_openscad_model_answers_its_parameters(api: ApiClient, tenant: Tenant) -> None:
     # when a model is uploaded with the space's key
     response = create(api)
@@ -77,6 +78,7 @@ def test_creating_an_openscad_model_answers_its_parameters(api: ApiClient, tenan
     assert list(model.versions.values_list("number", "parameters")) == [(1, RING_PARAMETERS)]
 
 
+@pytest.mark.production_programs
 def test_a_syntax_error_is_a_422_naming_the_line(api: ApiClient) -> None:
     # given a source whose line 3 does not parse
     source = "size = 17;\nwidth = 4;\ncylinder(r = size h = width);\n"
@@ -130,6 +132,7 @@ def test_without_openscad_the_model_is_saved_with_a_warning(
     assert response.json()["warnings"] == ["openscad is not installed: syntax not checked"]
 
 
+@pytest.mark.production_programs
 def test_warnings_name_what_is_not_a_parameter(api: ApiClient) -> None:
     response = create(api, source="offset = [1, 2];\nsize = 30; // [10:25]\ncube(size);\n")
     assert response.status_code == 201
@@ -300,6 +303,7 @@ def test_the_models_are_in_the_openapi_document(db: None) -> None:
     assert schemas["ParameterOut"]["properties"]["type"]["enum"] == ["number", "string", "boolean"]
 
 
+@pytest.mark.production_programs
 def test_the_documented_example_has_the_documented_parameters(api: ApiClient) -> None:
     # given the OpenSCAD example of docs/production.md and the parameters it documents
     text = (Path(__file__).parents[2] / "docs" / "production.md").read_text()

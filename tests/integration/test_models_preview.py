@@ -6,6 +6,7 @@ import base64
 import io
 import re
 
+import pytest
 from django.test import Client
 from PIL import Image
 
@@ -34,6 +35,7 @@ def png_size(data: bytes) -> tuple[int, int]:
         return image.size
 
 
+@pytest.mark.production_programs
 def test_the_api_answers_a_png_and_caches_it(api: ApiClient, tenant: Tenant) -> None:
     model = make(tenant)
     path = f"/api/v1/models/{model.id}/preview"
@@ -77,6 +79,7 @@ def test_a_python_model_previews_too(api: ApiClient) -> None:
     png_size(response.content)
 
 
+@pytest.mark.production_programs
 def test_the_page_form_shows_the_picture(staff: Client, tenant: Tenant) -> None:
     model = make(tenant)
     response = staff.post(

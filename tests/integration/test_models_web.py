@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from django.test import Client
 
 from fabflow.accounts.services import create_user
@@ -52,6 +53,7 @@ def test_uploading_a_model_goes_to_its_page(staff: Client, tenant: Tenant) -> No
     assert model.organization == tenant.org and model.current_version == 1
 
 
+@pytest.mark.production_programs
 def test_a_syntax_error_is_shown_at_its_line_with_the_text_kept(
     staff: Client, tenant: Tenant
 ) -> None:
@@ -118,6 +120,7 @@ def test_saving_a_new_version_from_the_page(staff: Client, tenant: Tenant) -> No
     assert "Saved version 2." in staff.get(f"/models/{model.id}").content.decode()
 
 
+@pytest.mark.production_programs
 def test_a_bad_new_version_shows_the_line_and_keeps_the_text(staff: Client, tenant: Tenant) -> None:
     model = make_model(tenant)
     response = staff.post(f"/models/{model.id}", {"source": "a = 1;\nb = ;\n"})

@@ -95,6 +95,7 @@ def test_a_file_name_cannot_leave_the_directory():
 CUBE = "size = 10;\ncube(size);\n"
 
 
+@pytest.mark.production_programs
 def test_openscad_renders_typed_values_as_literals():
     stl = openscad_render.render_stl(CUBE, {"size": 12.5}, resolution=16)
 
@@ -103,6 +104,7 @@ def test_openscad_renders_typed_values_as_literals():
     assert checks["watertight"] is True
 
 
+@pytest.mark.production_programs
 def test_a_quote_in_a_string_parameter_stays_a_string():
     # given a model that sizes a cube by the length of its label
     source = 'label = "x";\ncube(len(label));\n'
@@ -136,6 +138,7 @@ def test_a_name_that_is_not_a_variable_is_refused():
         openscad_render.defines({"size=1; cube(1000); x": 1})
 
 
+@pytest.mark.production_programs
 def test_a_model_that_loops_forever_is_stopped():
     source = "x = [for (i = [0:1:99999]) for (j = [0:1:99999]) if (i < 0) i];\ncube(1);\n"
     started = time.monotonic()
@@ -151,6 +154,7 @@ def test_a_model_that_loops_forever_is_stopped():
     assert time.monotonic() - started < 10
 
 
+@pytest.mark.production_programs
 def test_a_model_that_takes_too_much_memory_fails(settings):
     # given 10 million vectors of four numbers: far more than 200 MB
     settings.FABFLOW_RENDER_MEMORY_MB = 200
@@ -162,6 +166,7 @@ def test_a_model_that_takes_too_much_memory_fails(settings):
     assert failure.value.reason == "render exceeded the 200 MB memory limit"
 
 
+@pytest.mark.production_programs
 def test_a_model_too_big_to_write_fails(settings):
     # given an output limit of 1 MB and a model of ~40,000 triangles (ASCII STL: ~10 MB)
     settings.FABFLOW_RENDER_MAX_OUTPUT_MB = 1
@@ -188,6 +193,7 @@ def test_a_model_too_big_to_write_fails(settings):
         ('surface(file = "/etc/hostname");', "the model reads /etc/hostname"),
     ],
 )
+@pytest.mark.production_programs
 def test_a_model_cannot_read_files_that_are_not_its_own(source, reason):
     with pytest.raises(openscad_render.OpenScadError) as failure:
         openscad_render.render_stl(source, {})
@@ -195,6 +201,7 @@ def test_a_model_cannot_read_files_that_are_not_its_own(source, reason):
     assert failure.value.reason.startswith(reason)
 
 
+@pytest.mark.production_programs
 def test_an_existing_file_outside_the_model_is_refused_even_if_it_renders(tmp_path):
     # given a valid STL outside the sandbox
     outside = tmp_path / "secret.stl"
@@ -214,6 +221,7 @@ def test_an_existing_file_outside_the_model_is_refused_even_if_it_renders(tmp_pa
         ("square(2);", "openscad failed: Current top level object is not a 3D object."),
     ],
 )
+@pytest.mark.production_programs
 def test_a_model_that_does_not_compile_fails_with_its_message(source, reason):
     with pytest.raises(openscad_render.OpenScadError) as failure:
         openscad_render.render_stl(source, {})
@@ -266,6 +274,7 @@ def _version(source: str = CUBE) -> SimpleNamespace:
     )  # fmt: skip
 
 
+@pytest.mark.production_programs
 def test_a_preview_is_rendered_once_per_configuration():
     version = _version()
     started = sandbox.runs["openscad"]
@@ -278,6 +287,7 @@ def test_a_preview_is_rendered_once_per_configuration():
     assert sandbox.runs["openscad"] == started + 1
 
 
+@pytest.mark.production_programs
 def test_a_cached_render_without_preview_gets_one_without_rendering_again():
     version = _version()
     first = render.render_cached(version, {}, "stl", preview=False)
@@ -304,6 +314,7 @@ def test_the_cache_key_depends_on_version_values_format_and_resolution():
     assert key not in others and len(set(others)) == 4
 
 
+@pytest.mark.production_programs
 def test_another_format_of_a_cached_render_is_converted_not_rendered():
     version = _version()
     render.render_cached(version, {"size": 20}, "stl")

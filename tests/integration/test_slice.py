@@ -74,6 +74,7 @@ def header(gcode: str) -> dict[str, str]:
     return {key: value.strip() for key, value in (line[1:].split(":", 1) for line in lines)}
 
 
+@pytest.mark.production_programs
 def test_the_gcode_is_stored_next_to_its_stl_with_the_real_header(
     api: ApiClient, tenant: Tenant
 ) -> None:
@@ -106,13 +107,16 @@ def test_the_gcode_is_stored_next_to_its_stl_with_the_real_header(
     ]
 
 
+@pytest.mark.production_programs
 def test_slicing_again_replaces_the_gcode_instead_of_adding_a_copy(
     api: ApiClient, tenant: Tenant
 ) -> None:
     # given a flow that slices the same STL twice (as a task run again by staff does)
     again = {"key": "slice-again", "handlerKey": "slice", "payload": {"material": "ABS"}}
     flow = definition()
-    flow[0]["taskDefinitions"][0]["next"] = [{"taskDefinitionKey": "slice-again", "trigger": "success"}]
+    flow[0]["taskDefinitions"][0]["next"] = [
+        {"taskDefinitionKey": "slice-again", "trigger": "success"}
+    ]
     flow[0]["taskDefinitions"].append(again)
     order = start(api, tenant, flow, products([inline("band.stl")]))
     # then both runs succeeded and the part has one G-code, the second run's
@@ -122,6 +126,7 @@ def test_slicing_again_replaces_the_gcode_instead_of_adding_a_copy(
     assert str(gcode.id) == run(order, "slice-again").result["sliced"][0]["gcodeAssetId"]
 
 
+@pytest.mark.production_programs
 def test_grams_follow_the_material_density(api: ApiClient, tenant: Tenant) -> None:
     # when the same ring is sliced in ABS (1.04 g/cm³)
     order = sliced(api, tenant, material="ABS")
@@ -132,6 +137,7 @@ def test_grams_follow_the_material_density(api: ApiClient, tenant: Tenant) -> No
     assert data["material"] == "ABS"
 
 
+@pytest.mark.production_programs
 def test_a_setting_changes_what_depends_on_it(api: ApiClient, tenant: Tenant) -> None:
     # given a 20 x 20 x 10 mm box sliced with 10 % and with 90 % infill
     box = bytes(trimesh.creation.box(extents=(20, 20, 10)).export(file_type="stl"))
@@ -147,6 +153,7 @@ def test_a_setting_changes_what_depends_on_it(api: ApiClient, tenant: Tenant) ->
     assert dense["printTimeS"] > sparse["printTimeS"]
 
 
+@pytest.mark.production_programs
 def test_a_printer_with_two_extruders_slices_on_the_first(api: ApiClient, tenant: Tenant) -> None:
     # when the ring is sliced for an Ultimaker S5 (Griffin G-code, two extruder trains)
     order = sliced(api, tenant, profile="ultimaker_s5")
@@ -161,6 +168,7 @@ def test_a_printer_with_two_extruders_slices_on_the_first(api: ApiClient, tenant
     assert figures["FLAVOR"] == "Griffin" and float(figures["PRINT.SIZE.MAX.Z"]) > 2.5
 
 
+@pytest.mark.production_programs
 def test_an_stl_of_a_product_gives_the_product_its_figures(api: ApiClient, tenant: Tenant) -> None:
     body = products([], (inline("ring.stl"),))
     order = start(api, tenant, definition(), body)
@@ -249,6 +257,7 @@ def test_the_profiles_endpoint_lists_profiles_and_materials(api: ApiClient) -> N
     assert body["definitionsInstalled"] is True
 
 
+@pytest.mark.production_programs
 def test_the_figures_show_in_the_api_the_parts_table_its_csv_and_the_part_page(
     api: ApiClient, tenant: Tenant, member: Any, staff: Client
 ) -> None:
@@ -291,6 +300,7 @@ def test_the_figures_show_in_the_api_the_parts_table_its_csv_and_the_part_page(
     ],
     ids=["no-triangles", "too-large"],
 )
+@pytest.mark.production_programs
 def test_a_file_the_printer_cannot_print_fails_and_stores_nothing(
     api: ApiClient, tenant: Tenant, content: bytes, reason: str
 ) -> None:
@@ -311,6 +321,7 @@ def test_a_file_the_printer_cannot_print_fails_and_stores_nothing(
     ],
     ids=["time", "memory"],
 )
+@pytest.mark.production_programs
 def test_the_engine_runs_under_the_rendering_limits(
     api: ApiClient, tenant: Tenant, settings: Any, limit: str, value: float, reason: str
 ) -> None:
@@ -323,6 +334,7 @@ def test_the_engine_runs_under_the_rendering_limits(
     assert not Asset.objects.filter(order=order, name="band.gcode").exists()
 
 
+@pytest.mark.production_programs
 def test_a_gcode_over_the_output_limit_fails(api: ApiClient, tenant: Tenant, settings: Any) -> None:
     # given a 1 MB output limit and a cylinder 200 mm tall (about 14 MB of G-code)
     settings.FABFLOW_RENDER_MAX_OUTPUT_MB = 1

@@ -2,7 +2,8 @@
 
 Its sixty orders go through intake and the flow engine, run here until they rest: a dozen each
 Created (no flow yet), In progress (a check waiting for a person), Success, Failure (the check
-rejected) and Unhealthy (an express check past its timeout)."""
+rejected) and Unhealthy (an express check past its timeout). When openscad and CuraEngine are
+installed, four ring orders go through `ring-flow`: rendered, sliced, two of them checked."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from fabflow.accounts.services import (
     create_user,
 )
 from fabflow.connectors.siteflow.demo import seed_demo as seed_siteflow_demo
+from fabflow.demo import production
 from fabflow.flows import actions
 from fabflow.flows.engine.loop import drain
 from fabflow.flows.models import TaskRun
@@ -239,6 +241,7 @@ class Command(BaseCommand):
         express = check_flow(EXPRESS_TIMEOUT_MS)
         create_flow(space=space, name="express-flow", definition=express, actor="demo")
         seed_siteflow_demo(space)  # the Site Flow variant: a connection and `siteflow-flow`
+        production.seed_ring(space)  # the ring model and `ring-flow`
         credentials = {"email": EMAIL, "password": password, "secretKey": plain}
         return space, {**credentials, "spaceKey": space.key}
 
@@ -257,6 +260,12 @@ class Command(BaseCommand):
             created = create_order(space=space, payload=request, actor="demo")
             if outcome:
                 outcomes[str(created.pk)] = outcome
+        if not production.programs_missing():
+            # Rendered and sliced by the engine below: a few seconds.
+            for i, request in enumerate(production.ring_orders(first=2001)):
+                created = create_order(space=space, payload=request, actor="demo")
+                if i < production.APPROVED:
+                    outcomes[str(created.pk)] = "approve"
         drain(50)
         for run in TaskRun.objects.filter(order_id__in=outcomes, key="check-print"):
             outcome = outcomes[str(run.order_id)]
@@ -277,5 +286,6 @@ class Command(BaseCommand):
             f"  login:      {c['email']} / {c['password']}  ({base}/login)\n"
             f"  secret key: {c['secretKey']}  (space {c['spaceKey']})\n"
             f"  API docs:   {base}/api/docs\n"
+            f"{production.describe()}"
             f"  try:        curl -H 'Authorization: Bearer {c['secretKey']}' {base}/api/v1/orders\n"
         )
