@@ -61,6 +61,16 @@ def test_a_bad_value_is_a_422_naming_the_parameter(api: ApiClient, tenant: Tenan
     ]
 
 
+def test_a_number_beyond_a_floats_range_is_a_422_not_a_500(api: ApiClient, tenant: Tenant) -> None:
+    model = make(tenant)
+    body = {"configuration": {"size": 10**400}}
+    response = api.post(f"/api/v1/models/{model.id}/preview", body)
+    assert response.status_code == 422, response.content
+    assert response.json()["errors"] == [
+        {"loc": ["body", "configuration", "size"], "msg": "must be a finite number"}
+    ]
+
+
 def test_a_model_that_does_not_render_is_a_422_with_the_reason(
     api: ApiClient, tenant: Tenant
 ) -> None:

@@ -65,7 +65,10 @@ def _number(name: str, value: Any) -> int | float:
     if isinstance(value, bool):
         raise ParameterError(name, f"must be a number, not {str(value).lower()}")
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond a float's range
+            raise ParameterError(name, "must be a finite number") from None
     elif isinstance(value, str):
         try:
             number = float(value.strip())
