@@ -262,23 +262,40 @@ def test_the_list_is_filtered_by_space(admin: Json, tenant: Tenant, other_tenant
 def test_an_update_without_credentials_keeps_the_stored_ones(key: Json) -> None:
     # given a connection
     made = key.call("POST", "/api/v1/connections", body()).json()
-    # when its base URL and name change with no credentials, then one credential changes
-    moved = key.call(
-        "PUT", f"/api/v1/connections/{made['id']}",
-        {"name": "siteflow-eu", "baseUrl": "https://eu.example.com"},
-    )  # fmt: skip
+    # when its name changes with no credentials, then one credential changes
+    renamed = key.call("PUT", f"/api/v1/connections/{made['id']}", {"name": "siteflow-eu"})
     new_secret = key.call(
         "PUT", f"/api/v1/connections/{made['id']}", {"credentials": {"secret": "new-secret-0042"}}
     )
     # then the credentials not given keep their values
-    assert moved.status_code == 200
-    assert moved.json()["name"] == "siteflow-eu"
-    assert moved.json()["credentials"] == made["credentials"]
+    assert renamed.status_code == 200
+    assert renamed.json()["name"] == "siteflow-eu"
+    assert renamed.json()["credentials"] == made["credentials"]
     assert new_secret.json()["credentials"] == {"key": "••••4b2d", "secret": "••••0042"}
+    stored = Connection.objects.get()
+    assert stored.credentials == {"key": KEY, "secret": "new-secret-0042"}
+
+
+def test_a_new_base_url_needs_the_credentials_again(key: Json) -> None:
+    # given a connection
+    made = key.call("POST", "/api/v1/connections", body()).json()
+    path = f"/api/v1/connections/{made['id']}"
+    # when its base URL changes without the credentials: the stored secrets would go there
+    moved = key.call("PUT", path, {"baseUrl": "https://elsewhere.example.com"})
+    # then it is refused, naming the credentials, and nothing changed
+    assert moved.status_code == 422, moved.content
+    assert {tuple(e["loc"]) for e in moved.json()["errors"]} == {
+        ("body", "credentials", "key"),
+        ("body", "credentials", "secret"),
+    }
+    assert Connection.objects.get().base_url == made["baseUrl"]
+    # and with them given again it moves
+    again = {"baseUrl": "https://eu.example.com", "credentials": {"key": KEY, "secret": "s-0099"}}
+    assert key.call("PUT", path, again).status_code == 200
     stored = Connection.objects.get()
     assert (stored.base_url, stored.credentials) == (
         "https://eu.example.com",
-        {"key": KEY, "secret": "new-secret-0042"},
+        {"key": KEY, "secret": "s-0099"},
     )
 
 

@@ -140,17 +140,25 @@ def test_the_edit_page_never_shows_the_credentials(admin: Client, made: Connecti
 
 
 def test_an_edit_with_empty_credentials_keeps_them(admin: Client, made: Connection) -> None:
-    # when the admin changes the URL and the secret, leaving the key empty
+    # when the admin changes the secret, leaving the key empty
     response = admin.post(
         f"/connections/{made.id}",
-        {"name": "siteflow-prod", "base_url": "https://eu.example.com", "credential-key": "",
+        {"name": "siteflow-prod", "base_url": made.base_url, "credential-key": "",
          "credential-secret": "brand-new-secret-99"},
     )  # fmt: skip
     # then the key is kept and the secret replaced
     assert response.status_code == 302
     made.refresh_from_db()
-    assert made.base_url == "https://eu.example.com"
     assert made.credentials == {"key": KEY, "secret": "brand-new-secret-99"}
+    # but a new URL with an empty key is refused: the stored key would go to the new address
+    moved = admin.post(
+        f"/connections/{made.id}",
+        {"name": "siteflow-prod", "base_url": "https://eu.example.com", "credential-key": "",
+         "credential-secret": "brand-new-secret-99"},
+    )  # fmt: skip
+    assert moved.status_code == 200
+    made.refresh_from_db()
+    assert made.base_url != "https://eu.example.com"
 
 
 def test_the_test_button_shows_the_answer(admin: Client, made: Connection, testers: None) -> None:

@@ -62,9 +62,11 @@ def update_connection(
     by: str = "CLI",
 ) -> Connection:
     """Change what is given; the rest keeps its stored value. Credentials merge field by field
-    into the stored ones (a form's empty secret keeps the stored secret), unless the kind
-    changes: then the new kind's credentials are all required."""
+    into the stored ones (a form's empty secret keeps the stored secret), unless the kind or
+    the base URL changes: then the credentials are all required, so that nobody who may edit
+    a connection can send its stored secrets to another address."""
     new_kind = connection.kind if kind is None else kind
+    moved = base_url is not None and base_url != connection.base_url
     problems = _check(
         name=connection.name if name is None else name,
         kind=new_kind,
@@ -72,7 +74,8 @@ def update_connection(
     )
     given = _given(credentials or {})
     # Unreadable stored credentials (a lost key) are replaced by complete new ones.
-    stored = (decrypted(connection) or {}) if new_kind == connection.kind else {}
+    keeps = new_kind == connection.kind and not moved
+    stored = (decrypted(connection) or {}) if keeps else {}
     clean = _credentials(new_kind, {**stored, **given}, problems)
     if problems:
         raise Invalid("Some fields are invalid.", problems=problems)
