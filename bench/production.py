@@ -33,12 +33,14 @@ start), 130 when interrupted (2 is argparse's usage error).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import random
 import signal
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -251,7 +253,9 @@ def products(db: fb.Db, ids: Sequence[uuid.UUID]) -> list[Product]:
     return found
 
 
-def wait_done(w: fb.World, ids: Sequence[uuid.UUID], workers: Sequence[fb.Proc], deadline: float):
+def wait_done(
+    w: fb.World, ids: Sequence[uuid.UUID], workers: Sequence[fb.Proc], deadline: float
+) -> Counter[str]:
     until = time.time() + deadline
     while True:
         fb.check_alive(workers)
@@ -399,6 +403,14 @@ def main(argv: list[str] | None = None) -> int:
                     f"  cache hits {hits}/{targets} = {hits / targets:.0%} (ideal {ideal:.0%}; "
                     "a repeat that starts while its twin still renders misses too)"
                 )
+                misses = Counter(
+                    json.dumps(c, sort_keys=True)
+                    for c, p in zip(draws, mixed, strict=True)
+                    for h in p.cache_hits
+                    if not h
+                )
+                twice = sum(1 for n in misses.values() if n > 1)
+                print(f"  configurations rendered more than once (twins at the same time): {twice}")
                 print_latency("  per product", mixed)
             finally:
                 fb.stop_all(workers)
