@@ -4,10 +4,10 @@ cache's hit ratio, and products per minute through 2 `fabflow worker` processes.
 The world is bench/flows.py's (a temporary FABFLOW_DATA_DIR, whose media folder holds the
 render cache; a SQLite file by default or the PostgreSQL database of --database-url, DROPPED
 and created again; `fabflow migrate`; an organization, a space and a secret key; gunicorn).
-Through the API the bench saves an OpenSCAD ring model (src/fabflow/demo/ring.scad when it
-exists, else the ring below: size, width, engravingDepth, $fn 96) and a flow of one stage:
-`generate-production-files` (stl, preview) -> `slice` (creality_ender3). Each order has one
-product whose configuration is a ring; every configuration is new to the cache unless said.
+Through the API the bench saves the demo's OpenSCAD ring (src/fabflow/demo/ring.scad: size,
+width, engravingDepth, $fn 96) and a flow of one stage: `generate-production-files` (stl,
+preview) -> `slice` (creality_ender3). Each order has one product whose configuration is a
+ring on the model's slider grids; every configuration is new to the cache unless said.
 
 1. Cold: with 1 worker, --samples orders one after the other, each with a configuration never
    rendered. Per product: seconds from the order's created_at to its status change to success
@@ -52,36 +52,11 @@ import flows as fb  # bench/flows.py: the world, workers, database and process h
 
 FLOW_KEY = "bench-production"
 MODEL_NAME = "ring"
+RING_PARAMETERS = ("size", "width", "engravingDepth")  # size varies fastest
 PROFILE = "creality_ender3"
 AIM_COLD_S = 5.0
 AIM_CACHED_MS = 50.0
 DEMO_RING = Path(__file__).resolve().parent.parent / "src" / "fabflow" / "demo" / "ring.scad"
-RING_SCAD = """\
-// A ring: a band with a groove engraved round its middle.
-
-// Inner diameter (mm)
-size = 17; // [10:0.5:25]
-// Width of the band (mm)
-width = 4; // [2:0.5:8]
-// Depth of the groove (mm)
-engravingDepth = 0.3; // [0.1:0.1:1]
-/* [Hidden] */
-band = 1.8;
-groove = 1;
-$fn = 96;
-
-outer = size + 2 * band;
-
-difference() {
-  cylinder(d = outer, h = width);
-  translate([0, 0, -1]) cylinder(d = size, h = width + 2);
-  translate([0, 0, (width - groove) / 2])
-    difference() {
-      cylinder(d = outer + 2, h = groove);
-      translate([0, 0, -1]) cylinder(d = outer - 2 * engravingDepth, h = groove + 2);
-    }
-}
-"""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -130,12 +105,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # --- world ----------------------------------------------------------------------------------
 
 
-def ring_source() -> tuple[str, str]:
-    if DEMO_RING.is_file():
-        return DEMO_RING.read_text(), str(DEMO_RING.relative_to(DEMO_RING.parents[3]))
-    return RING_SCAD, "the bench's own ring (no src/fabflow/demo/ring.scad)"
-
-
 def flow_definition() -> list[dict[str, Any]]:
     return [
         {
@@ -154,26 +123,41 @@ def flow_definition() -> list[dict[str, Any]]:
     ]
 
 
-def setup(w: fb.World, source: str) -> None:
+def setup(w: fb.World, source: str) -> list[dict[str, Any]]:
+    """Save the model and the flow; return the model's parameters."""
     status, body = fb.request(
         w, "POST", "/api/v1/models", {"name": MODEL_NAME, "kind": "openscad", "source": source}
     )
     if status != 201:
         raise SystemExit(f"POST /api/v1/models answered {status}: {body}")
-    names = sorted(p["name"] for p in body["parameters"])
-    if names != ["engravingDepth", "size", "width"]:
-        raise SystemExit(f"the ring's parameters are {names}, not size, width, engravingDepth")
+    parameters: list[dict[str, Any]] = body["parameters"]
+    names = sorted(p["name"] for p in parameters)
+    if names != sorted(RING_PARAMETERS):
+        raise SystemExit(f"the ring's parameters are {names}, not {', '.join(RING_PARAMETERS)}")
     fb.create_flow(w, FLOW_KEY, flow_definition())
+    return parameters
 
 
-def configurations() -> Iterator[dict[str, float]]:
-    """Ring configurations, each different from all before it (on the model's grids)."""
-    for k in range(31 * 13 * 10):
-        yield {
-            "size": 10 + (k % 31) * 0.5,
-            "width": 2 + (k // 31 % 13) * 0.5,
-            "engravingDepth": round(0.1 + (k // (31 * 13)) * 0.1, 1),
-        }
+def grid(parameter: dict[str, Any]) -> list[float]:
+    """A number parameter's slider values, starting at its default and wrapping around."""
+    low, high, step = parameter["min"], parameter["max"], parameter.get("step", 1)
+    values = [round(low + i * step, 6) for i in range(round((high - low) / step) + 1)]
+    start = min(range(len(values)), key=lambda i: abs(values[i] - parameter["default"]))
+    return values[start:] + values[:start]
+
+
+def configurations(parameters: Sequence[dict[str, Any]]) -> Iterator[dict[str, float]]:
+    """Ring configurations on the model's grids, each different from all before it: the
+    default first, then `size` varies fastest, `engravingDepth` slowest."""
+    by_name = {p["name"]: p for p in parameters}
+    grids = [(name, grid(by_name[name])) for name in RING_PARAMETERS]
+    total = math.prod(len(values) for _, values in grids)
+    for k in range(total):
+        configuration = {}
+        for name, values in grids:
+            configuration[name] = values[k % len(values)]
+            k //= len(values)
+        yield configuration
 
 
 def order_body(tpo: str, configuration: dict[str, float]) -> dict[str, Any]:
@@ -325,14 +309,16 @@ def print_latency(title: str, rows: Sequence[Product]) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
-    source, origin = ring_source()
-    fresh = configurations()
+    source = DEMO_RING.read_text()
     workers: list[fb.Proc] = []
     try:
         with fb.world(args) as w:
             try:
-                setup(w, source)
-                print(f"Production benchmark on {w.db.vendor}; model: {origin}; profile {PROFILE}")
+                fresh = configurations(setup(w, source))
+                print(
+                    f"Production benchmark on {w.db.vendor}; model: {DEMO_RING.name} (the demo's); "
+                    f"profile {PROFILE}"
+                )
                 workers = fb.start_workers(args, w, 1, "single")
                 # Warm-up: imports and first connections of the worker, with a configuration of
                 # its own (every configuration of the runs below is new to the cache).
