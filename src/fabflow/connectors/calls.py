@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from urllib3 import encode_multipart_formdata
 
 from fabflow.connectors.models import Connection
 from fabflow.core import outbound
+from fabflow.flows.engine.effects import policy_http
 from fabflow.flows.handlers.base import (
     AssetRef,
     Failed,
@@ -124,13 +124,10 @@ def call(
 def probe(partner: str, url: str, headers: Mapping[str, str]) -> tuple[bool, int | None, str]:
     """A connection test's harmless authenticated GET, outside any task: whether it worked,
     the partner's HTTP status (None when no answer came) and what it said."""
-    policy = outbound.OutboundPolicy.from_strings(
-        settings.OUTBOUND_ALLOWLIST, read_timeout=settings.FABFLOW_CONNECTOR_TIMEOUT
-    )
     sent = {"Accept": "application/json", **headers}
     try:
-        response = outbound.request(policy, "GET", url, headers=sent)
-    except outbound.OutboundError as exc:
+        response = policy_http("GET", url, headers=sent)
+    except (TransientError, PermanentError) as exc:
         return False, None, f"{partner} did not answer: {exc}"
     said = partner_message(_parse(response.body))
     if 200 <= response.status < 300:

@@ -37,13 +37,13 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import urllib3
-from django.conf import settings
 from pydantic import Field
 
 from fabflow.connectors import services, testing
 from fabflow.connectors.models import Connection, ConnectionKind
 from fabflow.connectors.testing import TestResult
 from fabflow.core import outbound
+from fabflow.flows.engine.effects import policy_http
 from fabflow.flows.handlers import registry
 from fabflow.flows.handlers.base import (
     AssetRef,
@@ -426,23 +426,6 @@ class UltimakerPrint(Handler):
 
 
 # The connection test ---------------------------------------------------------------------------
-
-
-def policy_http(
-    method: str,
-    url: str,
-    *,
-    headers: Mapping[str, str] | None = None,
-    body: bytes | None = None,
-) -> outbound.OutboundResponse:
-    """`Services.http` outside a task: one request under the outbound policy."""
-    policy = outbound.OutboundPolicy.from_strings(
-        settings.OUTBOUND_ALLOWLIST, read_timeout=settings.FABFLOW_CONNECTOR_TIMEOUT
-    )
-    try:
-        return outbound.request(policy, method, url, headers=headers, body=body)
-    except outbound.OutboundError as exc:
-        raise (TransientError if exc.transient else PermanentError)(str(exc)) from exc
 
 
 def check_connection(connection: Connection, http: Http = policy_http) -> TestResult:

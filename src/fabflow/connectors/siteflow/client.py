@@ -11,13 +11,11 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
-from django.conf import settings
-
 from fabflow.core import outbound
+from fabflow.flows.engine.effects import policy_http
 from fabflow.flows.handlers.base import (
     Failed,
     Outcome,
-    PermanentError,
     RetryLater,
     TransientError,
 )
@@ -74,15 +72,7 @@ class Outbound:
         headers: Mapping[str, str] | None = None,
         body: bytes | None = None,
     ) -> outbound.OutboundResponse:
-        policy = outbound.OutboundPolicy.from_strings(
-            settings.OUTBOUND_ALLOWLIST, read_timeout=settings.FABFLOW_CONNECTOR_TIMEOUT
-        )
-        try:
-            return outbound.request(policy, method, url, headers=headers, body=body)
-        except outbound.OutboundError as exc:
-            if exc.transient:
-                raise TransientError(str(exc)) from exc
-            raise PermanentError(str(exc)) from exc
+        return policy_http(method, url, headers=headers, body=body)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,24 @@ from fabflow.orders.assets import NewAsset
 from fabflow.orders.models import Asset, Order, Part, Product
 
 
+def policy_http(
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    body: bytes | None = None,
+) -> outbound.OutboundResponse:
+    """One request under the outbound policy with the connector timeout, its errors as the
+    handler errors: `Services.http`, also for calls outside a task run (connection tests)."""
+    policy = outbound.OutboundPolicy.from_strings(
+        settings.OUTBOUND_ALLOWLIST, read_timeout=settings.FABFLOW_CONNECTOR_TIMEOUT
+    )
+    try:
+        return outbound.request(policy, method, url, headers=headers, body=body)
+    except outbound.OutboundError as exc:
+        raise (TransientError if exc.transient else PermanentError)(str(exc)) from exc
+
+
 def mail_domain() -> str:
     return settings.DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1] or "fabflow.local"
 
@@ -133,15 +151,7 @@ class TaskEffects:
         headers: Mapping[str, str] | None = None,
         body: bytes | None = None,
     ) -> outbound.OutboundResponse:
-        policy = outbound.OutboundPolicy.from_strings(
-            settings.OUTBOUND_ALLOWLIST, read_timeout=settings.FABFLOW_CONNECTOR_TIMEOUT
-        )
-        try:
-            return outbound.request(policy, method, url, headers=headers, body=body)
-        except outbound.OutboundError as exc:
-            if exc.transient:
-                raise TransientError(str(exc)) from exc
-            raise PermanentError(str(exc)) from exc
+        return policy_http(method, url, headers=headers, body=body)
 
     def sign_webhook(self, message_id: str, body: bytes) -> dict[str, str]:
         return webhook_headers(self.order.space, message_id, body)
