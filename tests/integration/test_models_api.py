@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from fabflow.production import sandbox, scad
 from fabflow.production.models import ModelVersion, ParametricModel
 from tests.factories import ApiClient, Tenant
 
@@ -76,6 +77,22 @@ def test_creating_an_openscad_model_answers_its_parameters(api: ApiClient, tenan
     model = ParametricModel.objects.get(pk=body["id"])
     assert model.organization == tenant.org and model.space == tenant.space
     assert list(model.versions.values_list("number", "parameters")) == [(1, RING_PARAMETERS)]
+
+
+@pytest.mark.production_programs
+def test_the_syntax_check_runs_openscad_in_the_sandbox(
+    api: ApiClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a syntax check that may not run longer than a blink (the sandbox's time limit)
+    started = sandbox.runs["openscad"]
+    monkeypatch.setattr(scad, "SYNTAX_CHECK_TIMEOUT_S", 0.001)
+    # when a model is uploaded
+    response = create(api)
+    # then openscad ran in the sandbox, was stopped at the limit, and the model was kept unchecked
+    assert sandbox.runs["openscad"] == started + 1
+    assert response.status_code == 201, response.content
+    [warning] = response.json()["warnings"]
+    assert "exceeded" in warning and warning.endswith("syntax not checked")
 
 
 @pytest.mark.production_programs

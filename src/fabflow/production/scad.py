@@ -4,20 +4,20 @@ The parameters follow OpenSCAD's customizer (its CommentParser): a parameter is 
 assignment of a literal written before the first `{` of the file; its annotation is the `//`
 comment after it on the same line, its description a whole-line `//` comment just above it,
 its group the nearest single-line `/* [Group] */` comment above it (`[Hidden]` hides it).
-No Django here: the module is tested on its own (tests/unit/test_scad_parameters.py).
+The syntax check runs OpenSCAD in the production sandbox (its limits are settings); the rest
+is plain Python, tested on its own (tests/unit/test_scad_parameters.py).
 """
 
 from __future__ import annotations
 
 import math
-import os
 import re
 import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from fabflow.production import sandbox
 
 HIDDEN_GROUP = "Hidden"
 # Calls that read a file when the model is rendered (`import`, and the file= of the others).
@@ -371,7 +371,7 @@ _PARSER_ERROR = re.compile(r"ERROR: (?P<message>.*?line (?P<line>\d+).*)")
 
 
 def check_syntax(
-    source: str, *, openscad: str | None = None, timeout_s: float = SYNTAX_CHECK_TIMEOUT_S
+    source: str, *, openscad: str | None = None, timeout_s: float | None = None
 ) -> tuple[SyntaxProblem | None, list[str]]:
     """Let OpenSCAD parse the source (no evaluation: it exports the syntax tree) in a private
     directory; a parser error comes back with its line. Call it only on a source without
@@ -382,22 +382,18 @@ def check_syntax(
     program = openscad or shutil.which("openscad")
     if program is None or not Path(program).exists():
         return None, ["openscad is not installed: syntax not checked"]
-    with tempfile.TemporaryDirectory(prefix="fabflow-scad-") as work:
-        Path(work, "model.scad").write_text(source, encoding="utf-8")
-        env = {"PATH": os.defpath, "HOME": work, "OPENSCADPATH": work, "LANG": "C.UTF-8"}
-        try:
-            done = subprocess.run(  # noqa: S603 - fixed program, arguments are ours
-                [program, "-o", "model.ast", "model.scad"],
-                cwd=work,
-                env=env,
-                capture_output=True,
-                text=True,
-                errors="replace",
-                timeout=timeout_s,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return None, [f"the syntax check took over {timeout_s:g} s: syntax not checked"]
+    # In the sandbox like a render: a source is a stranger's until it is saved.
+    env = {"HOME": "{workdir}", "OPENSCADPATH": "{workdir}", "LANG": "C.UTF-8"}
+    try:
+        done = sandbox.run(
+            [program, "-o", "model.ast", "model.scad"],
+            files={"model.scad": source.encode("utf-8")},
+            env=env,
+            timeout_s=timeout_s or SYNTAX_CHECK_TIMEOUT_S,
+            what="the syntax check",
+        )
+    except sandbox.SandboxError as exc:
+        return None, [f"{exc.reason}: syntax not checked"]
     if done.returncode == 0:
         return None, []
     output = done.stderr + done.stdout
