@@ -128,6 +128,12 @@ def test_order_mode_builds_the_basket_and_orders_it_polling_to_shipped(
     }
     assert partner.violations == []
     assert len(partner.calls("GET", "/user-panel/orders/1/")) == 3
+    # and the timeline shows each new thing the polls found, once
+    assert events(order, "task.waiting") == [
+        "Task partner: 3YOURMIND is analysing ring-0.stl, ring-1.stl",
+        "Task partner: 3YOURMIND order 1: ordered",
+        "Task partner: 3YOURMIND order 1: in_production",
+    ]
 
 
 def test_quote_mode_requests_a_quote_from_the_partner_and_waits_for_it(

@@ -420,9 +420,8 @@ class UltimakerPrint(Handler):
             return Succeeded(result=info, message=f"printed on {printer.name} as {name}")
         if result:
             return Failed(f"print job aborted by the printer: {name} ended {result}")
-        progress = job.get("progress")
-        done = f", {progress:.0%}" if isinstance(progress, int | float) else ""
-        return Waiting(until=poll, message=f"printing {name} ({job.get('state')}{done})")
+        # The job's state, not its percentage: the timeline records each new message.
+        return Waiting(until=poll, message=f"printing {name} ({job.get('state')})")
 
 
 # The connection test ---------------------------------------------------------------------------

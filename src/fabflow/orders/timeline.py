@@ -107,6 +107,12 @@ def _enqueue(ids: list[str], run_after: datetime | None = None) -> None:
         task.enqueue(pk)
 
 
+def last_message(order: Order, kind: EventKind, task_run_id: str) -> str | None:
+    """The message of the latest `kind` event of a task run on the order's timeline."""
+    rows = OrderEvent.objects.filter(order=order, kind=kind, data__taskRunId=task_run_id)
+    return rows.order_by("-id").values_list("message", flat=True).first()
+
+
 def record(
     order: Order,
     kind: EventKind,

@@ -28,7 +28,7 @@ from fabflow.flows.engine.context import build
 from fabflow.flows.engine.store import InboxKind
 from fabflow.flows.handlers import base, registry
 from fabflow.flows.models import FlowInbox, TaskRun
-from fabflow.orders.timeline import EventKind, Journal
+from fabflow.orders.timeline import EventKind, Journal, last_message
 
 log = logging.getLogger(__name__)
 MAX_STEPS = 200
@@ -327,17 +327,18 @@ def _record_outcome(held: Held, run: TaskRun, outcome: base.Outcome, journal: Jo
         changes: dict[str, Any] = {"wake_at": outcome.until}
         if outcome.result is not None:
             changes["result"] = dict(outcome.result)
+        message = f"Task {run.key}: {outcome.message}" if outcome.message else ""
         if run.state == TaskRun.State.WAITING:
             store.write_run(run, changes)
+            # A poll that found something new (a partner's status): on the timeline once.
+            if message and message != last_message(held.order, EventKind.TASK_WAITING, run_id):
+                journal.event(
+                    held.order, EventKind.TASK_WAITING, message, data={"taskRunId": run_id}
+                )
             return
         _apply(held, ip.TaskWaiting(run_id), journal, touch={run_id: changes})
-        if outcome.message:
-            journal.event(
-                held.order,
-                EventKind.TASK_WAITING,
-                f"Task {run.key}: {outcome.message}",
-                data={"taskRunId": run_id},
-            )
+        if message:
+            journal.event(held.order, EventKind.TASK_WAITING, message, data={"taskRunId": run_id})
     else:
         _retry_later(held, run, outcome, journal)
 
