@@ -4,6 +4,7 @@ posts back `shipped` through the real postback address."""
 from __future__ import annotations
 
 import base64
+import io
 from typing import Any
 
 import pytest
@@ -71,3 +72,18 @@ def test_the_stand_in_refuses_unsigned_calls_and_is_off_by_default(
     assert ApiClient(None).post("/demo/siteflow/api/order", {}).status_code == 401
     settings.FABFLOW_DEMO_CONNECTOR = False
     assert ApiClient(None).post("/demo/siteflow/api/order", {}).status_code == 404
+
+
+def test_the_demo_sends_orders_to_the_stand_in_when_the_demo_connector_is_on(
+    demo_settings: Any, tmp_path: Any
+) -> None:
+    # when the demo is seeded with the demo connector on (as `make run` does)
+    demo_settings.DATA_DIR = tmp_path
+    call_command("demo", stdout=io.StringIO())
+    # then three of its orders were handed to the Site Flow stand-in, and its postbacks ship them
+    orders = Order.objects.filter(flow_key="siteflow-flow")
+    assert orders.count() == 3
+    work()
+    runs = TaskRun.objects.filter(order__in=orders, key="siteflow")
+    assert {(r.state, r.result.get("status")) for r in runs} == {("succeeded", "shipped")}
+    assert set(orders.values_list("status", flat=True)) == {"success"}

@@ -170,6 +170,7 @@ PLANS: list[tuple[str | None, str | None]] = [
     (None, None),  # Created: no flow yet
 ]
 PER_STATUS = 12
+SITEFLOW_ORDERS = 3  # with FABFLOW_DEMO_CONNECTOR (make run): sent to the Site Flow stand-in
 EXPRESS_TIMEOUT_MS = 1000
 
 
@@ -266,6 +267,8 @@ class Command(BaseCommand):
                 created = create_order(space=space, payload=request, actor="demo")
                 if i < production.APPROVED:
                     outcomes[str(created.pk)] = "approve"
+        if settings.FABFLOW_DEMO_CONNECTOR:
+            self._siteflow_orders(space, now)
         drain(50)
         for run in TaskRun.objects.filter(order_id__in=outcomes, key="check-print"):
             outcome = outcomes[str(run.order_id)]
@@ -278,6 +281,16 @@ class Command(BaseCommand):
         give_up = time.monotonic() + 30
         while drain(50) or (express.exists() and time.monotonic() < give_up):
             time.sleep(0.1)
+
+    def _siteflow_orders(self, space: Space, now: Any) -> None:
+        """Orders handed to the Site Flow stand-in, which the web server serves: until
+        `make run` has started it their submit is retried; then its postbacks ship them."""
+        generator = Generator(space, seed=2, start=3001, total=SITEFLOW_ORDERS)
+        orders, products, parts, _events = generator.batch(0, SITEFLOW_ORDERS)
+        for order in orders:
+            deadline = now + timedelta(days=7)
+            request = payload(order, products, parts, flowKey="siteflow-flow", deadline=deadline)
+            create_order(space=space, payload=request, actor="demo")
 
     def _print(self, c: dict[str, str]) -> None:
         base = settings.BASE_URL
