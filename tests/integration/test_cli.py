@@ -11,6 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from fabflow.accounts.models import Organization, SecretKey, Space, User
+from fabflow.demo import production
 from fabflow.flows.models import FlowRun
 from fabflow.orders.models import Asset, Order, Part, Product
 from tests.factories import ApiClient, order_body
@@ -86,17 +87,21 @@ def test_demo_seeds_once_and_prints_a_working_key(settings: Any, tmp_path: Path)
     assert credentials["secretKey"] in first
     assert credentials["password"] in first
     assert Organization.objects.count() == 1
-    assert Order.objects.count() == 60
+    rings = 0 if production.programs_missing() else len(production.RINGS)
+    assert Order.objects.count() == 60 + rings
     # a second run seeds nothing and prints the same login
     second = run("demo")
     assert second == first
     assert Organization.objects.count() == 1
     listed = ApiClient(credentials["secretKey"]).get("/api/v1/orders", limit=100).json()["items"]
-    assert len(listed) == 60
-    # the demo orders run the demo flows and carry real files
-    assert {o["flow"]["key"] for o in listed if o["flow"]} == {"studio-flow", "express-flow"}
-    assert FlowRun.objects.count() == 48
-    files = Product.objects.count() + Part.objects.count()
-    assert Asset.objects.filter(state="ready").count() == files
+    assert len(listed) == 60 + rings
+    # the demo orders run the demo flows and carry real files (the ring orders: docs test_demo)
+    flows = {o["flow"]["key"] for o in listed if o["flow"]}
+    assert flows == {"studio-flow", "express-flow", *(["ring-flow"] if rings else [])}
+    assert FlowRun.objects.count() == 48 + rings
+    demo_orders = Order.objects.exclude(flow_key="ring-flow")
+    files = Product.objects.filter(order__in=demo_orders).count()
+    files += Part.objects.filter(order__in=demo_orders).count()
+    assert Asset.objects.filter(state="ready", order__in=demo_orders).count() == files
     admin = User.objects.get(email="admin@example.com")
     assert admin.check_password(credentials["password"])
